@@ -1,0 +1,1 @@
+"""Generated protobuf and gRPC code of the fleet. Regenerate with `make proto`; never edit by hand."""

@@ -1,0 +1,1 @@
+"""Async SQLAlchemy engine and sessions, database creation and Alembic migrations."""

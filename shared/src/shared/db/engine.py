@@ -1,0 +1,76 @@
+"""Engine and session factory; the request-scoped session commits on success and rolls back on error."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+from shared.errors import DependencyUnavailable
+from shared.settings import DatabaseSettings
+from shared.telemetry import instrument_sqlalchemy
+
+
+def build_engine(settings: DatabaseSettings, database: str) -> AsyncEngine:
+    engine = create_async_engine(
+        settings.url(database),
+        pool_size=settings.pool_size,
+        max_overflow=settings.max_overflow,
+        pool_pre_ping=True,
+        pool_timeout=5,
+        # Fail fast when PostgreSQL is down rather than hanging a request.
+        connect_args={"timeout": 3, "command_timeout": 30, "server_settings": {"application_name": database}},
+    )
+    instrument_sqlalchemy(engine)
+    return engine
+
+
+def build_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+
+
+async def ping(engine: AsyncEngine) -> None:
+    async with engine.connect() as connection:
+        await connection.execute(text("SELECT 1"))
+
+
+def is_connection_error(exc: BaseException) -> bool:
+    """True when the database could not be reached, as opposed to a query being wrong."""
+    if isinstance(exc, (OperationalError, InterfaceError)):
+        return True
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    return isinstance(exc, (ConnectionError, OSError, TimeoutError))
+
+
+@contextlib.asynccontextmanager
+async def transaction(factory: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
+    """A session that commits when the block succeeds and rolls back when it raises.
+
+    An unreachable database becomes DependencyUnavailable (503 / UNAVAILABLE), never a 500.
+    """
+    try:
+        async with factory() as session:
+            try:
+                yield session
+                await session.commit()
+            except BaseException:
+                await session.rollback()
+                raise
+    except Exception as exc:
+        if is_connection_error(exc):
+            raise DependencyUnavailable("the database is unavailable", dependency="postgresql") from exc
+        raise
+
+
+async def _request_session(request: Request) -> AsyncIterator[AsyncSession]:
+    async with transaction(request.app.state.session_factory) as session:
+        yield session
+
+
+SessionDep = Annotated[AsyncSession, Depends(_request_session)]

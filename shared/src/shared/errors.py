@@ -1,0 +1,105 @@
+"""One domain exception hierarchy, mapped once per transport (HTTP status and gRPC status code)."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import grpc
+
+
+class DomainError(Exception):
+    """Base of every error a client may see. Subclasses fix the status on each transport."""
+
+    http_status: ClassVar[int] = 500
+    grpc_code: ClassVar[grpc.StatusCode] = grpc.StatusCode.INTERNAL
+    title: ClassVar[str] = "Internal error"
+    type_slug: ClassVar[str] = "internal-error"
+
+    def __init__(self, detail: str, **extra: Any) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.extra = extra
+
+
+class InvalidInput(DomainError):
+    http_status = 422
+    grpc_code = grpc.StatusCode.INVALID_ARGUMENT
+    title = "Invalid input"
+    type_slug = "invalid-input"
+
+
+class BadRequest(DomainError):
+    http_status = 400
+    grpc_code = grpc.StatusCode.FAILED_PRECONDITION
+    title = "Bad request"
+    type_slug = "bad-request"
+
+
+class Unauthorized(DomainError):
+    http_status = 401
+    grpc_code = grpc.StatusCode.UNAUTHENTICATED
+    title = "Unauthorized"
+    type_slug = "unauthorized"
+
+
+class Forbidden(DomainError):
+    http_status = 403
+    grpc_code = grpc.StatusCode.PERMISSION_DENIED
+    title = "Forbidden"
+    type_slug = "forbidden"
+
+
+class NotFound(DomainError):
+    http_status = 404
+    grpc_code = grpc.StatusCode.NOT_FOUND
+    title = "Not found"
+    type_slug = "not-found"
+
+
+class Conflict(DomainError):
+    http_status = 409
+    grpc_code = grpc.StatusCode.ALREADY_EXISTS
+    title = "Conflict"
+    type_slug = "conflict"
+
+
+class RateLimited(DomainError):
+    http_status = 429
+    grpc_code = grpc.StatusCode.RESOURCE_EXHAUSTED
+    title = "Too many requests"
+    type_slug = "rate-limited"
+
+    def __init__(self, detail: str, retry_after_seconds: int, **extra: Any) -> None:
+        super().__init__(detail, **extra)
+        self.retry_after_seconds = retry_after_seconds
+
+
+class DependencyUnavailable(DomainError):
+    """A dependency (database, Redis, broker, another service) did not answer in time."""
+
+    http_status = 503
+    grpc_code = grpc.StatusCode.UNAVAILABLE
+    title = "Service unavailable"
+    type_slug = "dependency-unavailable"
+
+
+_BY_GRPC_CODE: dict[grpc.StatusCode, type[DomainError]] = {
+    grpc.StatusCode.INVALID_ARGUMENT: InvalidInput,
+    grpc.StatusCode.FAILED_PRECONDITION: BadRequest,
+    grpc.StatusCode.UNAUTHENTICATED: Unauthorized,
+    grpc.StatusCode.PERMISSION_DENIED: Forbidden,
+    grpc.StatusCode.NOT_FOUND: NotFound,
+    grpc.StatusCode.ALREADY_EXISTS: Conflict,
+    grpc.StatusCode.UNAVAILABLE: DependencyUnavailable,
+    grpc.StatusCode.DEADLINE_EXCEEDED: DependencyUnavailable,
+    grpc.StatusCode.RESOURCE_EXHAUSTED: DependencyUnavailable,
+    grpc.StatusCode.CANCELLED: DependencyUnavailable,
+}
+
+
+def from_grpc_error(code: grpc.StatusCode, details: str | None, service: str) -> DomainError:
+    """The domain error a failed gRPC call to `service` stands for."""
+    error_cls = _BY_GRPC_CODE.get(code, DependencyUnavailable)
+    if error_cls is DependencyUnavailable:
+        return DependencyUnavailable(f"{service} is unavailable ({code.name})", dependency=service)
+    return error_cls(details or code.name)

@@ -1,0 +1,1 @@
+"""gRPC transport: the server context, the channel factory, and the error mapping interceptors."""

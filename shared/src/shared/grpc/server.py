@@ -1,0 +1,50 @@
+"""A grpc.aio server with grpc.health.v1 and graceful shutdown, run inside an app's lifespan."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1._async import HealthServicer
+
+from shared.grpc.errors import DomainErrorServerInterceptor
+
+logger = logging.getLogger(__name__)
+Registrar = Callable[[grpc.aio.Server], None]
+
+
+class RunningGrpcServer:
+    def __init__(self, server: grpc.aio.Server, health: HealthServicer, port: int) -> None:
+        self.server = server
+        self.health = health
+        self.port = port
+
+
+@asynccontextmanager
+async def grpc_server(
+    host: str, port: int, service_names: list[str], register: Registrar, grace_seconds: float = 5.0
+) -> AsyncIterator[RunningGrpcServer]:
+    """Start a gRPC server on host:port (0 picks a free port); on exit report NOT_SERVING, then stop."""
+    server = grpc.aio.server(
+        interceptors=[DomainErrorServerInterceptor()],
+        options=[("grpc.so_reuseport", 0), ("grpc.max_receive_message_length", 64 * 1024 * 1024)],
+    )
+    register(server)
+    health = HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health, server)
+    bound_port = server.add_insecure_port(f"{host}:{port}")
+    if bound_port == 0:
+        raise RuntimeError(f"cannot bind the gRPC server to {host}:{port}")
+    await server.start()
+    for name in ["", *service_names]:
+        await health.set(name, health_pb2.HealthCheckResponse.SERVING)
+    logger.info("gRPC serving %s on %s:%d", ", ".join(service_names), host, bound_port)
+    try:
+        yield RunningGrpcServer(server, health, bound_port)
+    finally:
+        # Tell load balancers to stop sending before in-flight calls get their grace period.
+        await health.enter_graceful_shutdown()
+        await server.stop(grace_seconds)

@@ -1,0 +1,1 @@
+"""HTTP transport: problem+json errors, the app factory, auth dependencies, readiness."""

@@ -1,0 +1,83 @@
+"""The FastAPI app factory shared by every service: problem+json, /health, /ready, tracing."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+
+from shared.http.problems import install_problem_handlers, problem
+from shared.http.readiness import ReadinessCheck, run_checks
+from shared.telemetry import instrument_fastapi
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    instance: str | None = None
+
+
+def create_app(
+    *,
+    title: str,
+    routers: list[APIRouter],
+    lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]],
+    version: str = "0.1.0",
+) -> FastAPI:
+    """A service app: its routers plus health, readiness and the error mapping.
+
+    The lifespan must set `app.state.readiness` to the list of ReadinessCheck of its dependencies.
+    """
+    app = FastAPI(title=title, version=version, lifespan=lifespan)
+    install_problem_handlers(app)
+    app.state.readiness = []
+
+    @app.get("/health", tags=["ops"], summary="Liveness: 200 while the process runs")
+    async def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get(
+        "/ready",
+        tags=["ops"],
+        summary="Readiness: 200 when every dependency answers, 503 naming the ones down",
+        responses={503: {"model": Problem, "description": "a dependency is down"}},
+    )
+    async def ready(request: Request) -> Any:
+        checks: list[ReadinessCheck] = request.app.state.readiness
+        results = await run_checks(checks)
+        down = {name: reason for name, reason in results.items() if reason != "ok"}
+        if down:
+            return problem(
+                503, "Not ready", f"unavailable: {', '.join(sorted(down))}", "not-ready",
+                request.url.path, dependencies=results,
+            )
+        return JSONResponse({"status": "ready", "dependencies": results})
+
+    for router in routers:
+        app.include_router(router)
+    _document_problem_schema(app)
+    instrument_fastapi(app)
+    return app
+
+
+def _document_problem_schema(app: FastAPI) -> None:
+    """Publish the Problem schema so responses documented as problem+json validate against it."""
+    original = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = original()
+        schema.setdefault("components", {}).setdefault("schemas", {})["Problem"] = Problem.model_json_schema()
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

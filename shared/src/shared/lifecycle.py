@@ -1,0 +1,72 @@
+"""Context managers that build a process's clients in a lifespan and dispose of them after it."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable, Coroutine
+from typing import Any
+
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from shared.db.engine import build_engine, build_session_factory
+from shared.settings import DatabaseSettings, RedisSettings
+
+logger = logging.getLogger(__name__)
+
+
+@contextlib.asynccontextmanager
+async def database(
+    settings: DatabaseSettings, name: str
+) -> AsyncIterator[tuple[AsyncEngine, async_sessionmaker[AsyncSession]]]:
+    """An engine (connections are opened lazily, so start-up survives PostgreSQL being down)."""
+    engine = build_engine(settings, name)
+    try:
+        yield engine, build_session_factory(engine)
+    finally:
+        await engine.dispose()
+
+
+@contextlib.asynccontextmanager
+async def redis_client(settings: RedisSettings) -> AsyncIterator[Redis]:
+    client = Redis.from_url(
+        settings.url,
+        socket_timeout=settings.socket_timeout,
+        socket_connect_timeout=settings.socket_timeout,
+        health_check_interval=15,
+        decode_responses=True,
+    )
+    try:
+        yield client
+    finally:
+        await client.aclose()
+
+
+@contextlib.asynccontextmanager
+async def background(
+    name: str, run: Callable[[asyncio.Event], Coroutine[Any, Any, None]]
+) -> AsyncIterator[asyncio.Event]:
+    """Run `run(stop)` as a task for the duration of the block; set `stop` and await it on exit."""
+    stop = asyncio.Event()
+
+    async def guarded() -> None:
+        try:
+            await run(stop)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            logger.exception("background task %s crashed", name)
+
+    task = asyncio.create_task(guarded(), name=name)
+    try:
+        yield stop
+    finally:
+        stop.set()
+        try:
+            await asyncio.wait_for(task, timeout=10)
+        except TimeoutError:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task

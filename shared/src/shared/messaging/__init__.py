@@ -1,0 +1,1 @@
+"""RabbitMQ: the topology of the contract, confirmed publishing, consumers with retries and DLQs."""

@@ -1,0 +1,208 @@
+"""Consuming with at-least-once semantics: ack after the handler's write, bounded retries, then the DLQ.
+
+- A message that cannot be decoded or validated is rejected at once: the queue dead-letters it.
+- A handler failure is retried with exponential backoff up to `max_attempts`, then dead-lettered.
+- A dependency outage (database, Redis, another service unreachable) is not the message's fault:
+  it is retried with capped backoff for as long as the outage lasts, so nothing is dead-lettered
+  because Redis restarted. Unacked messages are redelivered if the worker dies meanwhile.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import aio_pika
+import orjson
+from aio_pika.abc import AbstractIncomingMessage, AbstractRobustConnection
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from pydantic import ValidationError
+
+from shared.errors import DependencyUnavailable
+from shared.messaging.topology import QUEUES, declare_exchanges, declare_queue
+from shared.settings import WorkerSettings
+from shared.telemetry import extract_context, tracer
+
+logger = logging.getLogger(__name__)
+Handler = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+class MalformedMessage(Exception):
+    """The message can never be handled: dead-letter it without retrying."""
+
+
+def is_transient(exc: BaseException) -> bool:
+    """A failure of a dependency rather than of the message."""
+    if isinstance(exc, (DependencyUnavailable, ConnectionError, TimeoutError, OSError)):
+        return True
+    try:
+        import redis.exceptions
+
+        if isinstance(exc, (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)):
+            return True
+    except ImportError:  # pragma: no cover
+        pass
+    return False
+
+
+def backoff_seconds(attempt: int, settings: WorkerSettings) -> float:
+    return float(min(settings.retry_max_seconds, settings.retry_base_seconds * (2 ** max(attempt - 1, 0))))
+
+
+@dataclass(frozen=True)
+class Subscription:
+    queue: str
+    handler: Handler
+
+
+class EventConsumer:
+    """Runs the handlers of one worker process over a robust connection until stopped."""
+
+    def __init__(self, url: str, subscriptions: list[Subscription], settings: WorkerSettings, name: str) -> None:
+        self._url = url
+        self._subscriptions = subscriptions
+        self._settings = settings
+        self._tracer = tracer(name)
+        self._in_flight: set[asyncio.Task[None]] = set()
+        self.connection: AbstractRobustConnection | None = None
+
+    async def run(self, stop: asyncio.Event) -> None:
+        self.connection = await self._connect(stop)
+        if self.connection is None:
+            return
+        channel = await self.connection.channel()
+        await channel.set_qos(prefetch_count=self._settings.prefetch)
+        await declare_exchanges(channel)
+        tags = []
+        for subscription in self._subscriptions:
+            queue = await declare_queue(channel, QUEUES[subscription.queue])
+            callback = self._callback(subscription)
+            tags.append((queue, await queue.consume(callback)))
+            logger.info("consuming %s (prefetch %d)", subscription.queue, self._settings.prefetch)
+        await stop.wait()
+        for queue, tag in tags:
+            try:
+                await queue.cancel(tag)
+            except Exception:  # the channel may already be gone; unacked messages return anyway
+                logger.debug("cancel of %s failed", tag, exc_info=True)
+        if self._in_flight:
+            await asyncio.wait(self._in_flight, timeout=10)
+        await self.connection.close()
+
+    async def _connect(self, stop: asyncio.Event) -> AbstractRobustConnection | None:
+        attempt = 0
+        while not stop.is_set():
+            try:
+                return await aio_pika.connect_robust(self._url, timeout=5)
+            except Exception as exc:
+                attempt += 1
+                delay = backoff_seconds(attempt, self._settings)
+                logger.warning("RabbitMQ unreachable (%s); retrying in %.1fs", exc, delay)
+                try:
+                    await asyncio.wait_for(stop.wait(), delay)
+                except TimeoutError:
+                    pass
+        return None
+
+    def _callback(self, subscription: Subscription) -> Callable[[AbstractIncomingMessage], Awaitable[None]]:
+        async def on_message(message: AbstractIncomingMessage) -> None:
+            task = asyncio.current_task()
+            if task is not None:
+                self._in_flight.add(task)
+            try:
+                await self._handle(subscription, message)
+            finally:
+                if task is not None:
+                    self._in_flight.discard(task)
+
+        return on_message
+
+    async def _handle(self, subscription: Subscription, message: AbstractIncomingMessage) -> None:
+        parent = otel_context.get_current()
+        if not trace.get_current_span().get_span_context().is_valid:
+            parent = extract_context(message.headers)
+        with self._tracer.start_as_current_span(
+            f"{subscription.queue} process", context=parent, kind=trace.SpanKind.CONSUMER
+        ) as span:
+            span.set_attribute("messaging.destination.name", subscription.queue)
+            span.set_attribute("messaging.message.id", message.message_id or "")
+            try:
+                body = orjson.loads(message.body)
+                if not isinstance(body, dict):
+                    raise MalformedMessage("body is not a JSON object")
+            except (orjson.JSONDecodeError, MalformedMessage) as exc:
+                await self._dead_letter(subscription, message, exc)
+                return
+            failures = outages = 0
+            while True:
+                try:
+                    await subscription.handler(body)
+                except (MalformedMessage, ValidationError) as exc:
+                    await self._dead_letter(subscription, message, exc)
+                    return
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    if is_transient(exc):
+                        # A dependency is down: wait for it without spending the message's attempts.
+                        outages += 1
+                        delay = backoff_seconds(outages, self._settings)
+                        logger.warning("%s: dependency unavailable (%s); retrying in %.1fs",
+                                       subscription.queue, exc, delay)
+                        await asyncio.sleep(delay)
+                        continue
+                    failures += 1
+                    if failures >= self._settings.max_attempts:
+                        await self._dead_letter(subscription, message, exc)
+                        return
+                    delay = backoff_seconds(failures, self._settings)
+                    logger.warning("%s: attempt %d failed (%r); retrying in %.2fs",
+                                   subscription.queue, failures, exc, delay)
+                    await asyncio.sleep(delay)
+                    continue
+                await message.ack()
+                return
+
+    async def _dead_letter(
+        self, subscription: Subscription, message: AbstractIncomingMessage, exc: BaseException
+    ) -> None:
+        logger.error("%s: dead-lettering message %s: %r", subscription.queue, message.message_id, exc)
+        trace.get_current_span().record_exception(exc)
+        # The queue's x-dead-letter-routing-key sends it to <queue>.dlq.
+        await message.reject(requeue=False)
+
+
+async def replay_dead_letters(url: str, queue: str, limit: int | None = None) -> int:
+    """Move messages from `<queue>.dlq` back to `<queue>`; returns how many were moved."""
+    spec = QUEUES[queue]
+    connection = await aio_pika.connect_robust(url, timeout=5)
+    moved = 0
+    try:
+        channel = await connection.channel(publisher_confirms=True)
+        await declare_exchanges(channel)
+        await declare_queue(channel, spec)
+        dlq = await channel.declare_queue(spec.dlq, durable=True)
+        while limit is None or moved < limit:
+            message = await dlq.get(fail=False, no_ack=False)
+            if message is None:
+                break
+            headers = {k: v for k, v in (message.headers or {}).items() if k != "x-death"}
+            await channel.default_exchange.publish(
+                aio_pika.Message(
+                    message.body,
+                    headers=headers,
+                    message_id=message.message_id,
+                    content_type=message.content_type,
+                    delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+                ),
+                routing_key=spec.name,
+            )
+            await message.ack()
+            moved += 1
+    finally:
+        await connection.close()
+    return moved

@@ -1,0 +1,34 @@
+"""The event bodies of the contract, as pydantic models (JSON on the wire)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from shared.ids import uuid7
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class TweetEvent(BaseModel):
+    event_id: uuid.UUID = Field(default_factory=uuid7)
+    event_type: Literal["tweet.create", "tweet.update", "tweet.delete"]
+    tweet_id: uuid.UUID
+    user_id: uuid.UUID
+    content: str
+    created_at: datetime
+    # For a delete: the time of the deletion, so that it orders after every earlier version.
+    updated_at: datetime
+
+
+class UserFollowEvent(BaseModel):
+    event_id: uuid.UUID = Field(default_factory=uuid7)
+    event_type: Literal["user.follow", "user.unfollow"]
+    follower_id: uuid.UUID
+    following_id: uuid.UUID
+    occurred_at: datetime = Field(default_factory=_now)

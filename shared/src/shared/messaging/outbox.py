@@ -1,0 +1,281 @@
+"""Transactional outbox: a message is written in the same transaction as the change it announces,
+then a relay delivers it and marks it sent, so a committed change never goes without its message.
+
+The relay is woken by NOTIFY (sent on commit), falls back to a slow poll, and keeps retrying while
+its destination (RabbitMQ, another service) is down. Rows are claimed with FOR UPDATE SKIP LOCKED,
+so several relays (replicas) can run at once. Delivery is at-least-once: consumers are idempotent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+import orjson
+from opentelemetry import trace
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Identity,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+
+from shared.messaging.publisher import RabbitPublisher
+from shared.telemetry import extract_context, inject_context, tracer
+
+logger = logging.getLogger(__name__)
+NOTIFY_CHANNEL = "outbox"
+RABBITMQ = "rabbitmq"
+
+
+def outbox_columns() -> list[Column[Any]]:
+    """The outbox table's columns (fresh objects: used by the model and by migrations)."""
+    return [
+        Column("id", BigInteger, Identity(), primary_key=True),
+        Column("destination", String(64), nullable=False),
+        Column("exchange", String(128), nullable=False, server_default=""),
+        Column("routing_key", String(128), nullable=False, server_default=""),
+        Column("message_id", String(64), nullable=False),
+        Column("payload", JSONB, nullable=False),
+        Column("headers", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
+        Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+        Column("attempts", Integer, nullable=False, server_default="0"),
+        Column("last_error", Text, nullable=True),
+        Column("published_at", DateTime(timezone=True), nullable=True),
+    ]
+
+
+PENDING_INDEX = "ix_outbox_pending"
+
+
+def outbox_table(metadata: MetaData) -> Table:
+    return Table(
+        "outbox",
+        metadata,
+        *outbox_columns(),
+        Index(PENDING_INDEX, "destination", "id", postgresql_where=text("published_at IS NULL")),
+    )
+
+
+@dataclass(frozen=True)
+class OutboxRecord:
+    id: int
+    destination: str
+    exchange: str
+    routing_key: str
+    message_id: str
+    payload: dict[str, Any]
+    headers: dict[str, Any]
+    attempts: int
+
+
+_INSERT = text(
+    "INSERT INTO outbox (destination, exchange, routing_key, message_id, payload, headers) "
+    "VALUES (:destination, :exchange, :routing_key, :message_id, CAST(:payload AS jsonb), CAST(:headers AS jsonb))"
+)
+
+
+async def enqueue(
+    session: AsyncSession,
+    destination: str,
+    payload: dict[str, Any] | Any,
+    *,
+    message_id: str,
+    exchange: str = "",
+    routing_key: str = "",
+) -> None:
+    """Add a message to the outbox in the session's transaction; the relay is notified on commit."""
+    body = payload if isinstance(payload, dict) else payload.model_dump(mode="json")
+    await session.execute(
+        _INSERT,
+        {
+            "destination": destination,
+            "exchange": exchange,
+            "routing_key": routing_key,
+            "message_id": message_id,
+            "payload": orjson.dumps(body).decode(),
+            "headers": orjson.dumps(inject_context()).decode(),
+        },
+    )
+    await session.execute(text("SELECT pg_notify(:channel, :destination)"),
+                          {"channel": NOTIFY_CHANNEL, "destination": destination})
+
+
+Deliver = Callable[[Sequence[OutboxRecord]], Awaitable[None]]
+
+_CLAIM = text(
+    "SELECT id, destination, exchange, routing_key, message_id, payload, headers, attempts FROM outbox "
+    "WHERE destination = :destination AND published_at IS NULL "
+    "ORDER BY id LIMIT :limit FOR UPDATE SKIP LOCKED"
+)
+_MARK_SENT = text("UPDATE outbox SET published_at = now(), attempts = attempts + 1 WHERE id = ANY(:ids)")
+_MARK_FAILED = text("UPDATE outbox SET attempts = attempts + 1, last_error = :error WHERE id = ANY(:ids)")
+_PURGE_SENT = text(
+    "DELETE FROM outbox WHERE published_at IS NOT NULL AND published_at < now() - make_interval(secs => :age)"
+)
+
+
+class OutboxRelay:
+    """Delivers one destination's pending outbox rows, in id order, until stopped."""
+
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        listen_dsn: str,
+        destination: str,
+        deliver: Deliver,
+        *,
+        batch_size: int = 200,
+        poll_seconds: float = 2.0,
+        keep_sent_seconds: float = 24 * 3600,
+    ) -> None:
+        self._engine = engine
+        self._listen_dsn = listen_dsn
+        self.destination = destination
+        self._deliver = deliver
+        self._batch_size = batch_size
+        self._poll_seconds = poll_seconds
+        self._keep_sent_seconds = keep_sent_seconds
+        self._wake = asyncio.Event()
+        self.healthy = True
+
+    async def relay_once(self) -> int:
+        """Deliver one batch; returns how many rows were sent. Raises if delivery failed."""
+        async with self._engine.begin() as connection:
+            rows = (
+                await connection.execute(_CLAIM, {"destination": self.destination, "limit": self._batch_size})
+            ).mappings().all()
+            if not rows:
+                return 0
+            records = [OutboxRecord(**dict(row)) for row in rows]
+            ids = [record.id for record in records]
+            failure: Exception | None = None
+            try:
+                await self._deliver(records)
+            except Exception as exc:
+                failure = exc
+                await connection.execute(_MARK_FAILED, {"ids": ids, "error": repr(exc)[:500]})
+            else:
+                await connection.execute(_MARK_SENT, {"ids": ids})
+        if failure is not None:
+            raise failure
+        return len(records)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        listener = asyncio.create_task(self._listen(stop), name=f"outbox-listen-{self.destination}")
+        failures = 0
+        passes = 0
+        try:
+            while not stop.is_set():
+                try:
+                    sent = await self.relay_once()
+                    failures = 0
+                    self.healthy = True
+                except Exception as exc:
+                    failures += 1
+                    self.healthy = False
+                    delay = min(5.0, 0.1 * 2**failures)
+                    logger.warning("outbox %s: delivery failed (%r); retrying in %.1fs", self.destination, exc, delay)
+                    await _wait(stop, delay)
+                    continue
+                if sent >= self._batch_size:
+                    continue  # more are waiting
+                passes += 1
+                if passes % 500 == 0:
+                    await self._purge_sent()
+                self._wake.clear()
+                await _wait_any(stop, self._wake, self._poll_seconds)
+        finally:
+            listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await listener
+
+    async def _purge_sent(self) -> None:
+        try:
+            async with self._engine.begin() as connection:
+                await connection.execute(_PURGE_SENT, {"age": self._keep_sent_seconds})
+        except Exception:
+            logger.warning("outbox %s: purge of sent rows failed", self.destination, exc_info=True)
+
+    async def _listen(self, stop: asyncio.Event) -> None:
+        """Keep a LISTEN connection open; each NOTIFY for this destination wakes the relay."""
+
+        def on_notify(_conn: object, _pid: int, _channel: str, payload: str) -> None:
+            if payload == self.destination:
+                self._wake.set()
+
+        while not stop.is_set():
+            connection = None
+            try:
+                connection = await asyncpg.connect(self._listen_dsn, timeout=5)
+                await connection.add_listener(NOTIFY_CHANNEL, on_notify)
+                self._wake.set()  # catch up on anything committed while not listening
+                while not stop.is_set() and not connection.is_closed():
+                    await _wait(stop, 5.0)
+                    await connection.execute("SELECT 1")
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                logger.info("outbox %s: LISTEN connection lost (%s); polling until it is back", self.destination, exc)
+                await _wait(stop, 2.0)
+            finally:
+                if connection is not None and not connection.is_closed():
+                    with contextlib.suppress(Exception):
+                        await connection.close(timeout=2)
+
+
+async def _wait(stop: asyncio.Event, seconds: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), seconds)
+
+
+async def _wait_any(stop: asyncio.Event, wake: asyncio.Event, seconds: float) -> None:
+    waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(wake.wait())]
+    try:
+        await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()
+
+
+def rabbitmq_deliverer(publisher: RabbitPublisher) -> Deliver:
+    """Publish a batch to RabbitMQ with confirms in flight together (a window), each in its trace."""
+    publish_tracer = tracer("shared.outbox")
+
+    async def publish_one(record: OutboxRecord) -> None:
+        with publish_tracer.start_as_current_span(
+            f"{record.exchange} publish",
+            context=extract_context(record.headers),
+            kind=trace.SpanKind.PRODUCER,
+            attributes={"messaging.destination.name": record.exchange, "messaging.rabbitmq.routing_key": record.routing_key},
+        ):
+            await publisher.publish(
+                record.exchange,
+                record.routing_key,
+                orjson.dumps(record.payload),
+                headers=inject_context(),
+                message_id=record.message_id,
+            )
+
+    async def deliver(records: Sequence[OutboxRecord]) -> None:
+        results = await asyncio.gather(*(publish_one(record) for record in records), return_exceptions=True)
+        errors = [result for result in results if isinstance(result, BaseException)]
+        if errors:
+            raise errors[0]
+
+    return deliver

@@ -1,0 +1,64 @@
+"""Persistent, publisher-confirmed publishing over one robust connection per process."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+import aio_pika
+from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractRobustConnection
+
+from shared.messaging.topology import declare_topology
+
+logger = logging.getLogger(__name__)
+PUBLISH_TIMEOUT_SECONDS = 5.0
+
+
+class RabbitPublisher:
+    """Connects lazily, so a process starts while RabbitMQ is down; the outbox relay retries."""
+
+    def __init__(self, url: str) -> None:
+        self._url = url
+        self._connection: AbstractRobustConnection | None = None
+        self._channel: AbstractChannel | None = None
+        self._exchanges: dict[str, AbstractExchange] = {}
+        self._lock = asyncio.Lock()
+
+    async def _ready_channel(self) -> AbstractChannel:
+        async with self._lock:
+            if self._connection is None or self._connection.is_closed:
+                self._connection = await aio_pika.connect_robust(self._url, timeout=5)
+                self._channel = None
+            if self._channel is None or self._channel.is_closed:
+                self._channel = await self._connection.channel(publisher_confirms=True)
+                self._exchanges = await declare_topology(self._channel)
+            return self._channel
+
+    async def publish(
+        self, exchange: str, routing_key: str, body: bytes, headers: Mapping[str, Any], message_id: str
+    ) -> None:
+        """Publish one persistent message and wait for the broker's confirm."""
+        await self._ready_channel()
+        message = aio_pika.Message(
+            body,
+            headers=dict(headers),
+            message_id=message_id,
+            content_type="application/json",
+            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+        )
+        await self._exchanges[exchange].publish(
+            message, routing_key=routing_key, mandatory=False, timeout=PUBLISH_TIMEOUT_SECONDS
+        )
+
+    async def ping(self) -> None:
+        channel = await self._ready_channel()
+        if channel.is_closed:
+            raise ConnectionError("RabbitMQ channel is closed")
+
+    async def close(self) -> None:
+        if self._connection is not None:
+            await self._connection.close()
+            self._connection = None
+            self._channel = None

@@ -1,0 +1,83 @@
+"""OpenTelemetry: one tracer provider per process, OTLP export when an endpoint is configured.
+
+Without an endpoint spans are still made (trace ids reach logs and message headers) but not exported.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, MutableMapping
+from typing import TYPE_CHECKING, Any
+
+from opentelemetry import context as otel_context
+from opentelemetry import propagate, trace
+from opentelemetry.sdk.resources import SERVICE_NAME, Resource
+from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+    from sqlalchemy.ext.asyncio import AsyncEngine
+
+logger = logging.getLogger(__name__)
+_configured = False
+
+
+def setup_tracing(service_name: str, otlp_endpoint: str = "", extra_processor: SpanProcessor | None = None) -> None:
+    """Install the tracer provider and the library instrumentations (once per process)."""
+    global _configured
+    if _configured:
+        return
+    _configured = True
+    provider = TracerProvider(resource=Resource.create({SERVICE_NAME: service_name}))
+    if otlp_endpoint:
+        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+
+        provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=otlp_endpoint, insecure=True)))
+        logger.info("exporting traces over OTLP to %s", otlp_endpoint)
+    if extra_processor is not None:
+        provider.add_span_processor(extra_processor)
+    trace.set_tracer_provider(provider)
+    _instrument_libraries()
+
+
+def _instrument_libraries() -> None:
+    from opentelemetry.instrumentation.aio_pika import AioPikaInstrumentor
+    from opentelemetry.instrumentation.grpc import GrpcAioInstrumentorClient, GrpcAioInstrumentorServer
+    from opentelemetry.instrumentation.redis import RedisInstrumentor
+
+    GrpcAioInstrumentorServer().instrument()
+    GrpcAioInstrumentorClient().instrument()
+    RedisInstrumentor().instrument()
+    AioPikaInstrumentor().instrument()
+
+
+def instrument_fastapi(app: FastAPI) -> None:
+    from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+
+    FastAPIInstrumentor.instrument_app(app, excluded_urls="health,ready")
+
+
+def instrument_sqlalchemy(engine: AsyncEngine) -> None:
+    from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
+
+    SQLAlchemyInstrumentor().instrument(engine=engine.sync_engine, enable_commenter=False)
+
+
+def inject_context(carrier: MutableMapping[str, Any] | None = None) -> dict[str, Any]:
+    """The current trace context as message headers (W3C traceparent)."""
+    headers: dict[str, Any] = dict(carrier or {})
+    propagate.inject(headers)
+    return headers
+
+
+def extract_context(headers: Mapping[str, Any] | None) -> otel_context.Context:
+    """The trace context carried in message headers (values may arrive as bytes)."""
+    carrier = {
+        key: value.decode() if isinstance(value, bytes) else str(value) for key, value in (headers or {}).items()
+    }
+    return propagate.extract(carrier)
+
+
+def tracer(name: str) -> trace.Tracer:
+    return trace.get_tracer(name)

@@ -1,0 +1,1 @@
+"""The users service: accounts, login, profiles, counters and the follow graph."""

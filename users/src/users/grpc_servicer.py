@@ -1,0 +1,76 @@
+"""gRPC `user_service.User`: the read side and counters other services call."""
+
+from __future__ import annotations
+
+import uuid
+
+import grpc
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from fleet_proto import user_service_pb2 as pb
+from fleet_proto import user_service_pb2_grpc as pb_grpc
+from shared.db.engine import transaction
+from shared.errors import InvalidInput
+from users.models import Actor
+from users.service import UserService
+
+SERVICE_NAME = "user_service.User"
+
+
+def parse_uuid(value: str, field: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(value)
+    except ValueError as exc:
+        raise InvalidInput(f"{field} is not a valid id") from exc
+
+
+def to_reply(actor: Actor) -> pb.UserReply:
+    reply = pb.UserReply(
+        id=str(actor.id),
+        username=actor.username,
+        display_name=actor.display_name,
+        bio=actor.bio,
+        num_tweets=actor.num_tweets,
+        num_followers=actor.num_followers,
+        num_following=actor.num_following,
+    )
+    reply.created_at.FromDatetime(actor.created_at)
+    return reply
+
+
+class UserServicer(pb_grpc.UserServicer):
+    def __init__(self, session_factory: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = session_factory
+
+    async def GetUser(self, request: pb.GetUserRequest, context: grpc.aio.ServicerContext) -> pb.UserReply:
+        user_id = parse_uuid(request.user_id, "user_id")
+        async with transaction(self._sessions) as session:
+            return to_reply(await UserService(session).get(user_id))
+
+    async def GetUsers(self, request: pb.GetUsersRequest, context: grpc.aio.ServicerContext) -> pb.GetUsersReply:
+        ids = [parse_uuid(value, "user_ids") for value in request.user_ids]
+        async with transaction(self._sessions) as session:
+            actors = {actor.id: actor for actor in await UserService(session).users.get_many(ids)}
+        return pb.GetUsersReply(users=[to_reply(actors[i]) for i in ids if i in actors])
+
+    async def IncrementTweets(
+        self, request: pb.IncrementTweetsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.IncrementTweetsReply:
+        user_id = parse_uuid(request.user_id, "user_id")
+        async with transaction(self._sessions) as session:
+            count = await UserService(session).increment_tweets(user_id, request.delta, request.idempotency_key)
+        return pb.IncrementTweetsReply(num_tweets=count)
+
+    async def GetFollowers(self, request: pb.FollowPageRequest, context: grpc.aio.ServicerContext) -> pb.FollowPageReply:
+        return await self._page(request, following=False)
+
+    async def GetFollowing(self, request: pb.FollowPageRequest, context: grpc.aio.ServicerContext) -> pb.FollowPageReply:
+        return await self._page(request, following=True)
+
+    async def _page(self, request: pb.FollowPageRequest, *, following: bool) -> pb.FollowPageReply:
+        user_id = parse_uuid(request.user_id, "user_id")
+        async with transaction(self._sessions) as session:
+            ids, next_token = await UserService(session).follower_ids_page(
+                user_id, request.page_size, request.page_token, following=following
+            )
+        return pb.FollowPageReply(user_ids=[str(i) for i in ids], next_page_token=next_token)

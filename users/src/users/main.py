@@ -1,0 +1,79 @@
+"""The users process: the app factory, its lifespan, and the entry point."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from fleet_proto import user_service_pb2_grpc
+from shared.auth import TokenCodec
+from shared.cli import ServiceSpec, service_main
+from shared.db.engine import ping
+from shared.grpc.server import grpc_server
+from shared.http.app import create_app as create_service_app
+from shared.http.readiness import ReadinessCheck
+from shared.lifecycle import background, database, redis_client
+from shared.messaging.outbox import RABBITMQ, OutboxRelay, rabbitmq_deliverer
+from shared.messaging.publisher import RabbitPublisher
+from shared.ratelimit import RateLimiter
+from shared.settings import Settings
+from users.api import router
+from users.grpc_servicer import SERVICE_NAME, UserServicer
+
+SERVICE = "users-service"
+ALEMBIC_DIR = Path(__file__).parent / "alembic"
+
+
+def create_app(settings: Settings) -> FastAPI:
+    section = settings.userservice
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        publisher = RabbitPublisher(settings.rabbitmq.url.get_secret_value())
+        async with database(settings.database, section.database) as (engine, sessions), redis_client(
+            settings.redis
+        ) as redis:
+            relay = OutboxRelay(
+                engine, settings.database.dsn(section.database), RABBITMQ, rabbitmq_deliverer(publisher)
+            )
+            app.state.session_factory = sessions
+            app.state.token_codec = TokenCodec(settings.jwt)
+            app.state.rate_limiter = RateLimiter(redis, enabled=settings.ratelimit.enabled)
+            app.state.rate_limits = settings.ratelimit
+            app.state.outbox_relay = relay
+            app.state.readiness = [
+                ReadinessCheck("postgresql", lambda: ping(engine)),
+                ReadinessCheck("rabbitmq", publisher.ping),
+                ReadinessCheck("redis", redis.ping),
+            ]
+
+            def register(server):  # type: ignore[no-untyped-def]
+                user_service_pb2_grpc.add_UserServicer_to_server(UserServicer(sessions), server)
+
+            async with grpc_server(section.bind_host, section.grpc_port, [SERVICE_NAME], register) as grpc, \
+                    background("outbox-relay", relay.run):
+                app.state.grpc_port = grpc.port
+                yield
+        await publisher.close()
+
+    return create_service_app(title="users", routers=[router], lifespan=lifespan)
+
+
+SPEC = ServiceSpec(
+    name=SERVICE,
+    create_app=create_app,
+    section=lambda settings: settings.userservice,
+    database=lambda settings: settings.userservice.database,
+    alembic_dir=ALEMBIC_DIR,
+)
+
+
+def main() -> None:
+    service_main(SPEC)
+
+
+if __name__ == "__main__":
+    main()

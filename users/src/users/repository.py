@@ -1,0 +1,169 @@
+"""Queries of the users database; counters change in single UPDATE statements (atomic)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
+
+from users.models import Actor, AppliedIncrement, Follow
+
+
+class UserRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def add(self, email: str, username: str, password_hash: str) -> Actor:
+        actor = Actor(email=email, username=username, password_hash=password_hash, display_name=username)
+        self.session.add(actor)
+        await self.session.flush()
+        await self.session.refresh(actor)
+        return actor
+
+    async def email_or_username_taken(self, email: str, username: str) -> str | None:
+        """Which of the two is already used (case-insensitively), if any."""
+        row = (
+            await self.session.execute(
+                select(func.lower(Actor.email) == email.lower(), func.lower(Actor.username) == username.lower())
+                .where((func.lower(Actor.email) == email.lower()) | (func.lower(Actor.username) == username.lower()))
+                .limit(1)
+            )
+        ).first()
+        if row is None:
+            return None
+        return "email" if row[0] else "username"
+
+    async def get(self, user_id: uuid.UUID) -> Actor | None:
+        return await self.session.get(Actor, user_id)
+
+    async def get_many(self, user_ids: Sequence[uuid.UUID]) -> list[Actor]:
+        if not user_ids:
+            return []
+        return list((await self.session.execute(select(Actor).where(Actor.id.in_(user_ids)))).scalars())
+
+    async def find_by_login(self, identifier: str) -> Actor | None:
+        lowered = identifier.lower()
+        column = func.lower(Actor.email) if "@" in identifier else func.lower(Actor.username)
+        return (await self.session.execute(select(Actor).where(column == lowered))).scalar_one_or_none()
+
+    async def update_profile(self, user_id: uuid.UUID, changes: dict[str, str]) -> Actor | None:
+        if changes:
+            await self.session.execute(
+                update(Actor).where(Actor.id == user_id).values(**changes, updated_at=func.now())
+            )
+        actor = await self.get(user_id)
+        if actor is not None:
+            await self.session.refresh(actor)
+        return actor
+
+    async def add_follow(self, follower_id: uuid.UUID, following_id: uuid.UUID) -> bool:
+        """Insert the edge and bump both counters; False if it existed already."""
+        inserted = (
+            await self.session.execute(
+                pg_insert(Follow)
+                .values(follower_id=follower_id, following_id=following_id)
+                .on_conflict_do_nothing()
+                .returning(Follow.follower_id)
+            )
+        ).first()
+        if inserted is None:
+            return False
+        await self._shift_follow_counters(follower_id, following_id, +1)
+        return True
+
+    async def remove_follow(self, follower_id: uuid.UUID, following_id: uuid.UUID) -> bool:
+        deleted = (
+            await self.session.execute(
+                delete(Follow)
+                .where(Follow.follower_id == follower_id, Follow.following_id == following_id)
+                .returning(Follow.follower_id)
+            )
+        ).first()
+        if deleted is None:
+            return False
+        await self._shift_follow_counters(follower_id, following_id, -1)
+        return True
+
+    async def _shift_follow_counters(self, follower_id: uuid.UUID, following_id: uuid.UUID, delta: int) -> None:
+        # Rows are locked in id order so that A-follows-B and B-follows-A never deadlock.
+        changes = {
+            follower_id: {"num_following": Actor.num_following + delta},
+            following_id: {"num_followers": Actor.num_followers + delta},
+        }
+        for user_id in sorted(changes):
+            await self.session.execute(update(Actor).where(Actor.id == user_id).values(**changes[user_id]))
+
+    async def is_following(self, follower_id: uuid.UUID, following_id: uuid.UUID) -> bool:
+        found = await self.session.get(Follow, (follower_id, following_id))
+        return found is not None
+
+    async def list_followers(self, user_id: uuid.UUID, limit: int, offset: int) -> tuple[list[Actor], int]:
+        return await self._list_edge(Follow.following_id, Follow.follower_id, user_id, limit, offset)
+
+    async def list_following(self, user_id: uuid.UUID, limit: int, offset: int) -> tuple[list[Actor], int]:
+        return await self._list_edge(Follow.follower_id, Follow.following_id, user_id, limit, offset)
+
+    async def _list_edge(
+        self,
+        match_column: InstrumentedAttribute[uuid.UUID],
+        other_column: InstrumentedAttribute[uuid.UUID],
+        user_id: uuid.UUID,
+        limit: int,
+        offset: int,
+    ) -> tuple[list[Actor], int]:
+        total = (await self.session.execute(select(func.count()).where(match_column == user_id))).scalar_one()
+        actors = (
+            await self.session.execute(
+                select(Actor)
+                .join(Follow, other_column == Actor.id)
+                .where(match_column == user_id)
+                .order_by(Follow.created_at.desc(), other_column)
+                .limit(limit)
+                .offset(offset)
+            )
+        ).scalars()
+        return list(actors), int(total)
+
+    async def follower_ids_after(self, user_id: uuid.UUID, after: uuid.UUID | None, limit: int) -> list[uuid.UUID]:
+        """A keyset page of follower ids in id order (index-only scan on (following_id, follower_id))."""
+        query = select(Follow.follower_id).where(Follow.following_id == user_id)
+        if after is not None:
+            query = query.where(Follow.follower_id > after)
+        rows = await self.session.execute(query.order_by(Follow.follower_id).limit(limit))
+        return list(rows.scalars())
+
+    async def following_ids_after(self, user_id: uuid.UUID, after: uuid.UUID | None, limit: int) -> list[uuid.UUID]:
+        query = select(Follow.following_id).where(Follow.follower_id == user_id)
+        if after is not None:
+            query = query.where(Follow.following_id > after)
+        rows = await self.session.execute(query.order_by(Follow.following_id).limit(limit))
+        return list(rows.scalars())
+
+    async def increment_tweets(self, user_id: uuid.UUID, delta: int, idempotency_key: str) -> int | None:
+        """Apply delta once per key (never below zero); None if the user does not exist."""
+        if idempotency_key:
+            applied = (
+                await self.session.execute(
+                    pg_insert(AppliedIncrement)
+                    .values(key=idempotency_key)
+                    .on_conflict_do_nothing()
+                    .returning(AppliedIncrement.key)
+                )
+            ).first()
+            if applied is None:
+                return (
+                    await self.session.execute(select(Actor.num_tweets).where(Actor.id == user_id))
+                ).scalar_one_or_none()
+        return (
+            await self.session.execute(
+                update(Actor)
+                .where(Actor.id == user_id)
+                .values(num_tweets=func.greatest(Actor.num_tweets + delta, 0))
+                .returning(Actor.num_tweets)
+            )
+        ).scalar_one_or_none()
+

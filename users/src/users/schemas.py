@@ -1,0 +1,82 @@
+"""Request and response bodies of the users REST API."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+Email = Annotated[
+    str, StringConstraints(strip_whitespace=True, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+]
+Username = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_]{3,32}$")]
+Password = Annotated[str, StringConstraints(min_length=8, max_length=128)]
+
+
+class RegisterRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    email: Email
+    username: Username
+    password: Password
+
+
+class LoginRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    email: Annotated[str, StringConstraints(max_length=254)] | None = None
+    username: Annotated[str, StringConstraints(max_length=254)] | None = None
+    password: Annotated[str, StringConstraints(max_length=128)]
+
+    @model_validator(mode="after")
+    def _one_identifier(self) -> LoginRequest:
+        if not (self.email or self.username):
+            raise ValueError("give an email or a username")
+        return self
+
+    @property
+    def identifier(self) -> str:
+        return self.email or self.username or ""
+
+
+class UpdateProfileRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    bio: Annotated[str, StringConstraints(max_length=280)] | None = None
+    display_name: Annotated[str, StringConstraints(strip_whitespace=True, max_length=64)] | None = None
+
+
+class PublicUser(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: uuid.UUID
+    username: str
+    display_name: str
+    bio: str
+    num_tweets: int
+    num_followers: int
+    num_following: int
+    created_at: datetime
+
+
+class OwnUser(PublicUser):
+    """A user as its owner sees it: with the email."""
+
+    email: str
+
+
+class LoginResponse(BaseModel):
+    access_token: str
+    token_type: str = "bearer"
+    expires_in: int
+    user: OwnUser
+
+
+class UserPage(BaseModel):
+    users: list[PublicUser]
+    total: int
+    limit: int
+    offset: int
+    has_more: bool
+
+
+PageLimit = Annotated[int, Field(ge=1, le=100)]
+PageOffset = Annotated[int, Field(ge=0, le=1_000_000)]

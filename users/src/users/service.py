@@ -1,0 +1,138 @@
+"""Users logic: registration, login, profiles, the follow graph and its events."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import uuid
+from dataclasses import dataclass
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shared.auth import TokenCodec
+from shared.errors import BadRequest, Conflict, InvalidInput, NotFound, Unauthorized
+from shared.messaging.events import UserFollowEvent
+from shared.messaging.outbox import RABBITMQ, enqueue
+from shared.messaging.topology import USER_EVENTS, USER_FOLLOW, USER_UNFOLLOW
+from users.models import Actor
+from users.repository import UserRepository
+
+_hasher = PasswordHasher()
+# Verified against when the user does not exist, so both failures take the same time.
+_DUMMY_HASH = _hasher.hash("not-a-real-password")
+MAX_FOLLOW_PAGE = 10_000
+
+
+@dataclass(frozen=True)
+class LoginResult:
+    token: str
+    expires_in: int
+    actor: Actor
+
+
+class UserService:
+    def __init__(self, session: AsyncSession, codec: TokenCodec | None = None) -> None:
+        self.session = session
+        self.users = UserRepository(session)
+        self._codec = codec
+
+    async def register(self, email: str, username: str, password: str) -> Actor:
+        taken = await self.users.email_or_username_taken(email, username)
+        if taken:
+            raise Conflict(f"that {taken} is already registered", field=taken)
+        password_hash = await asyncio.to_thread(_hasher.hash, password)
+        try:
+            return await self.users.add(email, username, password_hash)
+        except IntegrityError as exc:  # a concurrent registration won the race
+            raise Conflict("that email or username is already registered") from exc
+
+    async def login(self, identifier: str, password: str) -> LoginResult:
+        assert self._codec is not None
+        actor = await self.users.find_by_login(identifier)
+        stored = actor.password_hash if actor is not None else _DUMMY_HASH
+        try:
+            await asyncio.to_thread(_hasher.verify, stored, password)
+        except (VerificationError, InvalidHashError):
+            actor = None
+        if actor is None:
+            raise Unauthorized("wrong credentials")
+        token = self._codec.issue(actor.id, actor.username)
+        return LoginResult(token, self._codec.lifetime_seconds, actor)
+
+    async def get(self, user_id: uuid.UUID) -> Actor:
+        actor = await self.users.get(user_id)
+        if actor is None:
+            raise NotFound(f"user {user_id} not found")
+        return actor
+
+    async def update_profile(self, user_id: uuid.UUID, changes: dict[str, str]) -> Actor:
+        actor = await self.users.update_profile(user_id, changes)
+        if actor is None:
+            raise NotFound(f"user {user_id} not found")
+        return actor
+
+    async def follow(self, follower_id: uuid.UUID, following_id: uuid.UUID) -> None:
+        if follower_id == following_id:
+            raise BadRequest("you cannot follow yourself")
+        await self.get(following_id)
+        await self.get(follower_id)
+        if not await self.users.add_follow(follower_id, following_id):
+            raise Conflict("already following this user")
+        await self._announce(USER_FOLLOW, follower_id, following_id)
+
+    async def unfollow(self, follower_id: uuid.UUID, following_id: uuid.UUID) -> None:
+        if not await self.users.remove_follow(follower_id, following_id):
+            raise NotFound("you are not following this user")
+        await self._announce(USER_UNFOLLOW, follower_id, following_id)
+
+    async def _announce(self, event_type: str, follower_id: uuid.UUID, following_id: uuid.UUID) -> None:
+        """Write the event to the outbox in the same transaction as the change."""
+        event = UserFollowEvent(
+            event_type=event_type,  # type: ignore[arg-type]
+            follower_id=follower_id,
+            following_id=following_id,
+        )
+        await enqueue(
+            self.session, RABBITMQ, event, message_id=str(event.event_id), exchange=USER_EVENTS, routing_key=event_type
+        )
+
+    async def followers(self, user_id: uuid.UUID, limit: int, offset: int) -> tuple[list[Actor], int]:
+        await self.get(user_id)
+        return await self.users.list_followers(user_id, limit, offset)
+
+    async def following(self, user_id: uuid.UUID, limit: int, offset: int) -> tuple[list[Actor], int]:
+        await self.get(user_id)
+        return await self.users.list_following(user_id, limit, offset)
+
+    async def follower_ids_page(
+        self, user_id: uuid.UUID, page_size: int, page_token: str, *, following: bool = False
+    ) -> tuple[list[uuid.UUID], str]:
+        """One page of follower (or followed) ids and the token of the next page ("" at the end)."""
+        page_size = min(max(page_size or 1000, 1), MAX_FOLLOW_PAGE)
+        after = decode_page_token(page_token)
+        fetch = self.users.following_ids_after if following else self.users.follower_ids_after
+        ids = await fetch(user_id, after, page_size)
+        next_token = encode_page_token(ids[-1]) if len(ids) == page_size else ""
+        return ids, next_token
+
+    async def increment_tweets(self, user_id: uuid.UUID, delta: int, idempotency_key: str) -> int:
+        count = await self.users.increment_tweets(user_id, delta, idempotency_key)
+        if count is None:
+            raise NotFound(f"user {user_id} not found")
+        return count
+
+
+def encode_page_token(last_id: uuid.UUID) -> str:
+    return base64.urlsafe_b64encode(last_id.bytes).decode().rstrip("=")
+
+
+def decode_page_token(token: str) -> uuid.UUID | None:
+    if not token:
+        return None
+    try:
+        return uuid.UUID(bytes=base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+    except ValueError as exc:
+        raise InvalidInput("page_token is not valid") from exc
