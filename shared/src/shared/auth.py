@@ -34,7 +34,12 @@ class TokenCodec:
 
     def issue(self, user_id: uuid.UUID, username: str) -> str:
         now = int(time.time())
-        payload = {"user_id": str(user_id), "username": username, "iat": now, "exp": now + self.lifetime_seconds}
+        payload = {
+            "user_id": str(user_id),
+            "username": username,
+            "iat": now,
+            "exp": now + self.lifetime_seconds,
+        }
         return jwt.encode(payload, self._secret, algorithm=self._algorithm)
 
     def verify(self, token: str) -> TokenClaims:

@@ -41,7 +41,11 @@ def service_main(spec: ServiceSpec, argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     settings = load_settings_or_exit()
     prepare_process(spec.name, settings)
-    if spec.database is not None and spec.alembic_dir is not None and (args.command == "migrate" or args.migrate):
+    if (
+        spec.database is not None
+        and spec.alembic_dir is not None
+        and (args.command == "migrate" or args.migrate)
+    ):
         asyncio.run(migrate(settings.database, spec.database(settings), spec.alembic_dir))
         if args.command == "migrate":
             return

@@ -19,7 +19,9 @@ def configure_logging(service_name: str, level: str = "INFO") -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.addFilter(_TraceIdFilter())
     handler.setFormatter(
-        logging.Formatter(f"%(asctime)s %(levelname)s {service_name} [trace=%(trace_id)s] %(name)s: %(message)s")
+        logging.Formatter(
+            f"%(asctime)s %(levelname)s {service_name} [trace=%(trace_id)s] %(name)s: %(message)s"
+        )
     )
     root = logging.getLogger()
     root.handlers[:] = [handler]

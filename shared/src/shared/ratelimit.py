@@ -39,4 +39,6 @@ class RateLimiter:
             return
         if int(count) > limit:
             retry_after = window_seconds - int(time.time()) % window_seconds
-            raise RateLimited(f"too many {scope} requests; retry in {retry_after}s", retry_after_seconds=retry_after)
+            raise RateLimited(
+                f"too many {scope} requests; retry in {retry_after}s", retry_after_seconds=retry_after
+            )

@@ -21,8 +21,16 @@ from pydantic_settings import (
 )
 
 DEV_JWT_SECRET = "dev-only-insecure-jwt-secret-change-me-outside-development"
-PLACEHOLDER_JWT_SECRETS = frozenset({"", "change-me", "changeme", "secret", DEV_JWT_SECRET,
-                                     "replace-with-a-long-random-secret-of-32-or-more-chars"})
+PLACEHOLDER_JWT_SECRETS = frozenset(
+    {
+        "",
+        "change-me",
+        "changeme",
+        "secret",
+        DEV_JWT_SECRET,
+        "replace-with-a-long-random-secret-of-32-or-more-chars",
+    }
+)
 MIN_JWT_SECRET_LENGTH = 32
 
 

@@ -23,7 +23,9 @@ logger = logging.getLogger(__name__)
 _configured = False
 
 
-def setup_tracing(service_name: str, otlp_endpoint: str = "", extra_processor: SpanProcessor | None = None) -> None:
+def setup_tracing(
+    service_name: str, otlp_endpoint: str = "", extra_processor: SpanProcessor | None = None
+) -> None:
     """Install the tracer provider and the library instrumentations (once per process)."""
     global _configured
     if _configured:
@@ -33,7 +35,9 @@ def setup_tracing(service_name: str, otlp_endpoint: str = "", extra_processor: S
     if otlp_endpoint:
         from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 
-        provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=otlp_endpoint, insecure=True)))
+        provider.add_span_processor(
+            BatchSpanProcessor(OTLPSpanExporter(endpoint=otlp_endpoint, insecure=True))
+        )
         logger.info("exporting traces over OTLP to %s", otlp_endpoint)
     if extra_processor is not None:
         provider.add_span_processor(extra_processor)
@@ -74,7 +78,8 @@ def inject_context(carrier: MutableMapping[str, Any] | None = None) -> dict[str,
 def extract_context(headers: Mapping[str, Any] | None) -> otel_context.Context:
     """The trace context carried in message headers (values may arrive as bytes)."""
     carrier = {
-        key: value.decode() if isinstance(value, bytes) else str(value) for key, value in (headers or {}).items()
+        key: value.decode() if isinstance(value, bytes) else str(value)
+        for key, value in (headers or {}).items()
     }
     return propagate.extract(carrier)
 

@@ -7,17 +7,25 @@ Alembic, and its own RabbitMQ virtual host, so test runs never see each other's 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import secrets
 import socket
 import subprocess
 import urllib.parse
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
+from fastapi import FastAPI
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from shared.cli import ServiceSpec
+from shared.db.migrations import migrate
 from shared.settings import Settings
 
 TEST_JWT_SECRET = "test-secret-" + "x" * 40
@@ -36,7 +44,9 @@ def test_settings(run_id: str | None = None, **overrides: Any) -> Settings:
     vhost = f"test_{run_id}"
     create_vhost(vhost)
     amqp = urllib.parse.urlsplit(base.rabbitmq.url.get_secret_value())
-    amqp_url = urllib.parse.urlunsplit((amqp.scheme, amqp.netloc, "/" + urllib.parse.quote(vhost, safe=""), "", ""))
+    amqp_url = urllib.parse.urlunsplit(
+        (amqp.scheme, amqp.netloc, "/" + urllib.parse.quote(vhost, safe=""), "", "")
+    )
     redis_db = int(os.environ.get("TEST_REDIS_DB", "9"))
     redis_url = base.redis.url.rsplit("/", 1)[0] + f"/{redis_db}"
     data: dict[str, Any] = {
@@ -86,8 +96,10 @@ async def truncate_all(engine: AsyncEngine, keep: tuple[str, ...] = ("alembic_ve
     """Empty every table of a database between tests (faster than re-migrating)."""
     async with engine.begin() as connection:
         names = (
-            await connection.execute(text("SELECT tablename FROM pg_tables WHERE schemaname = 'public'"))
-        ).scalars().all()
+            (await connection.execute(text("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")))
+            .scalars()
+            .all()
+        )
         targets = [f'"{name}"' for name in names if name not in keep]
         if targets:
             await connection.execute(text(f"TRUNCATE {', '.join(targets)} RESTART IDENTITY CASCADE"))
@@ -108,3 +120,116 @@ async def wait_for(predicate: Any, timeout: float = 10.0, interval: float = 0.05
 
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
+
+
+@contextlib.asynccontextmanager
+async def started_service(spec: ServiceSpec, settings: Settings) -> AsyncIterator[StartedService]:
+    """Migrate a service's database, run its lifespan (its gRPC server binds the real port in
+    settings) and give an httpx client that calls its REST app in-process."""
+    if spec.database is not None and spec.alembic_dir is not None:
+        await migrate(settings.database, spec.database(settings), spec.alembic_dir)
+    app = spec.create_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            yield StartedService(app=app, client=client, spec=spec)
+
+
+@dataclass
+class StartedService:
+    app: FastAPI
+    client: httpx.AsyncClient
+    spec: ServiceSpec
+
+    @property
+    def engine(self) -> AsyncEngine | None:
+        factory = getattr(self.app.state, "session_factory", None)
+        return None if factory is None else factory.kw["bind"]
+
+
+def assert_problem(response: httpx.Response, status: int) -> dict[str, Any]:
+    """Assert an RFC 9457 problem+json answer with this status; return its body."""
+    assert response.status_code == status, f"{response.status_code} != {status}: {response.text}"
+    assert response.headers["content-type"].startswith("application/problem+json"), response.headers
+    body: dict[str, Any] = response.json()
+    assert body["status"] == status and body["title"] and body["type"] and "detail" in body
+    return body
+
+
+@dataclass
+class Account:
+    """A registered user and a valid token, for tests of any service."""
+
+    id: uuid.UUID
+    username: str
+    email: str
+    token: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+
+TEST_PASSWORD = "hunter2hunter2"
+
+
+async def register_and_login(users_client: httpx.AsyncClient, username: str | None = None) -> Account:
+    username = username or f"u{uuid.uuid4().hex[:12]}"
+    email = f"{username}@example.com"
+    created = await users_client.post(
+        "/register", json={"email": email, "username": username, "password": TEST_PASSWORD}
+    )
+    assert created.status_code == 201, created.text
+    login = await users_client.post("/login", json={"username": username, "password": TEST_PASSWORD})
+    assert login.status_code == 200, login.text
+    return Account(uuid.UUID(created.json()["id"]), username, email, login.json()["access_token"])
+
+
+class TcpProxy:
+    """A loopback TCP proxy a test can cut and restore, to take a dependency "down" for one app
+    only (the real broker or database keeps serving every other test)."""
+
+    def __init__(self, target_host: str, target_port: int) -> None:
+        self.target = (target_host, target_port)
+        self.port = free_port()
+        self._server: asyncio.AbstractServer | None = None
+        self._pipes: set[asyncio.Task[None]] = set()
+        self._writers: set[asyncio.StreamWriter] = set()
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._accept, "127.0.0.1", self.port, reuse_address=True)
+
+    async def stop(self) -> None:
+        """Refuse new connections and cut the open ones, like a crashed server."""
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+            self._server = None
+        for writer in list(self._writers):
+            writer.transport.abort()
+        for task in list(self._pipes):
+            task.cancel()
+        self._writers.clear()
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            upstream_reader, upstream_writer = await asyncio.open_connection(*self.target)
+        except OSError:
+            writer.transport.abort()
+            return
+        self._writers.update({writer, upstream_writer})
+        for source, sink in ((reader, upstream_writer), (upstream_reader, writer)):
+            task = asyncio.create_task(self._pipe(source, sink))
+            self._pipes.add(task)
+            task.add_done_callback(self._pipes.discard)
+
+    async def _pipe(self, source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+        try:
+            while data := await source.read(65536):
+                sink.write(data)
+                await sink.drain()
+        except (OSError, asyncio.CancelledError):
+            pass
+        finally:
+            sink.transport.abort()
+            self._writers.discard(sink)

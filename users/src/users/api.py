@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
-
 from shared.auth import CurrentUser, TokenCodec
 from shared.db.engine import SessionDep
 from shared.http.problems import PROBLEM_RESPONSES
 from shared.ratelimit import RateLimiter
 from shared.settings import RateLimitSettings
+
+from users.models import Actor
 from users.schemas import (
     LoginRequest,
     LoginResponse,
@@ -50,8 +52,13 @@ def _limits(request: Request) -> RateLimitSettings:
     return limits
 
 
-@router.post("/register", status_code=status.HTTP_201_CREATED, response_model=OwnUser, tags=["auth"],
-             responses={409: PROBLEM_RESPONSES[422] | {"description": "email or username taken"}})
+@router.post(
+    "/register",
+    status_code=status.HTTP_201_CREATED,
+    response_model=OwnUser,
+    tags=["auth"],
+    responses={409: PROBLEM_RESPONSES[422] | {"description": "email or username taken"}},
+)
 async def register(body: RegisterRequest, request: Request, users: Users) -> OwnUser:
     await _limit(request, "register", _client_ip(request), _limits(request).register_per_minute)
     actor = await users.register(body.email, body.username, body.password)
@@ -102,7 +109,9 @@ async def unfollow(user_id: uuid.UUID, caller: CurrentUser, request: Request, us
 
 @router.get("/users/{user_id}/followers", response_model=UserPage, tags=["follows"])
 async def followers(
-    user_id: uuid.UUID, users: Users, limit: Annotated[PageLimit, Query()] = 20,
+    user_id: uuid.UUID,
+    users: Users,
+    limit: Annotated[PageLimit, Query()] = 20,
     offset: Annotated[PageOffset, Query()] = 0,
 ) -> UserPage:
     actors, total = await users.followers(user_id, limit, offset)
@@ -111,15 +120,20 @@ async def followers(
 
 @router.get("/users/{user_id}/following", response_model=UserPage, tags=["follows"])
 async def following(
-    user_id: uuid.UUID, users: Users, limit: Annotated[PageLimit, Query()] = 20,
+    user_id: uuid.UUID,
+    users: Users,
+    limit: Annotated[PageLimit, Query()] = 20,
     offset: Annotated[PageOffset, Query()] = 0,
 ) -> UserPage:
     actors, total = await users.following(user_id, limit, offset)
     return _page(actors, total, limit, offset)
 
 
-def _page(actors: list, total: int, limit: int, offset: int) -> UserPage:  # type: ignore[type-arg]
+def _page(actors: Sequence[Actor], total: int, limit: int, offset: int) -> UserPage:
     return UserPage(
         users=[PublicUser.model_validate(actor) for actor in actors],
-        total=total, limit=limit, offset=offset, has_more=offset + len(actors) < total,
+        total=total,
+        limit=limit,
+        offset=offset,
+        has_more=offset + len(actors) < total,
     )

@@ -5,12 +5,12 @@ from __future__ import annotations
 import uuid
 
 import grpc
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-
 from fleet_proto import user_service_pb2 as pb
 from fleet_proto import user_service_pb2_grpc as pb_grpc
 from shared.db.engine import transaction
 from shared.errors import InvalidInput
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
 from users.models import Actor
 from users.service import UserService
 
@@ -47,7 +47,9 @@ class UserServicer(pb_grpc.UserServicer):
         async with transaction(self._sessions) as session:
             return to_reply(await UserService(session).get(user_id))
 
-    async def GetUsers(self, request: pb.GetUsersRequest, context: grpc.aio.ServicerContext) -> pb.GetUsersReply:
+    async def GetUsers(
+        self, request: pb.GetUsersRequest, context: grpc.aio.ServicerContext
+    ) -> pb.GetUsersReply:
         ids = [parse_uuid(value, "user_ids") for value in request.user_ids]
         async with transaction(self._sessions) as session:
             actors = {actor.id: actor for actor in await UserService(session).users.get_many(ids)}
@@ -58,13 +60,19 @@ class UserServicer(pb_grpc.UserServicer):
     ) -> pb.IncrementTweetsReply:
         user_id = parse_uuid(request.user_id, "user_id")
         async with transaction(self._sessions) as session:
-            count = await UserService(session).increment_tweets(user_id, request.delta, request.idempotency_key)
+            count = await UserService(session).increment_tweets(
+                user_id, request.delta, request.idempotency_key
+            )
         return pb.IncrementTweetsReply(num_tweets=count)
 
-    async def GetFollowers(self, request: pb.FollowPageRequest, context: grpc.aio.ServicerContext) -> pb.FollowPageReply:
+    async def GetFollowers(
+        self, request: pb.FollowPageRequest, context: grpc.aio.ServicerContext
+    ) -> pb.FollowPageReply:
         return await self._page(request, following=False)
 
-    async def GetFollowing(self, request: pb.FollowPageRequest, context: grpc.aio.ServicerContext) -> pb.FollowPageReply:
+    async def GetFollowing(
+        self, request: pb.FollowPageRequest, context: grpc.aio.ServicerContext
+    ) -> pb.FollowPageReply:
         return await self._page(request, following=True)
 
     async def _page(self, request: pb.FollowPageRequest, *, following: bool) -> pb.FollowPageReply:

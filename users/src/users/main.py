@@ -7,7 +7,6 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI
-
 from fleet_proto import user_service_pb2_grpc
 from shared.auth import TokenCodec
 from shared.cli import ServiceSpec, service_main
@@ -20,6 +19,7 @@ from shared.messaging.outbox import RABBITMQ, OutboxRelay, rabbitmq_deliverer
 from shared.messaging.publisher import RabbitPublisher
 from shared.ratelimit import RateLimiter
 from shared.settings import Settings
+
 from users.api import router
 from users.grpc_servicer import SERVICE_NAME, UserServicer
 
@@ -33,9 +33,10 @@ def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         publisher = RabbitPublisher(settings.rabbitmq.url.get_secret_value())
-        async with database(settings.database, section.database) as (engine, sessions), redis_client(
-            settings.redis
-        ) as redis:
+        async with (
+            database(settings.database, section.database) as (engine, sessions),
+            redis_client(settings.redis) as redis,
+        ):
             relay = OutboxRelay(
                 engine, settings.database.dsn(section.database), RABBITMQ, rabbitmq_deliverer(publisher)
             )
@@ -53,8 +54,10 @@ def create_app(settings: Settings) -> FastAPI:
             def register(server):  # type: ignore[no-untyped-def]
                 user_service_pb2_grpc.add_UserServicer_to_server(UserServicer(sessions), server)
 
-            async with grpc_server(section.bind_host, section.grpc_port, [SERVICE_NAME], register) as grpc, \
-                    background("outbox-relay", relay.run):
+            async with (
+                grpc_server(section.bind_host, section.grpc_port, [SERVICE_NAME], register) as grpc,
+                background("outbox-relay", relay.run),
+            ):
                 app.state.grpc_port = grpc.port
                 yield
         await publisher.close()

@@ -5,12 +5,11 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
+from shared.ids import uuid7
+from shared.messaging.outbox import outbox_table
 from sqlalchemy import BigInteger, DateTime, ForeignKey, Index, String, Text, func
 from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
-
-from shared.ids import uuid7
-from shared.messaging.outbox import outbox_table
 
 
 class Base(DeclarativeBase):
@@ -35,7 +34,9 @@ class Actor(Base):
     num_tweets: Mapped[int] = mapped_column(BigInteger, nullable=False, server_default="0")
     num_followers: Mapped[int] = mapped_column(BigInteger, nullable=False, server_default="0")
     num_following: Mapped[int] = mapped_column(BigInteger, nullable=False, server_default="0")
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, server_default=func.now())
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), nullable=False, server_default=func.now()
+    )
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), nullable=False, server_default=func.now(), onupdate=func.now()
     )
@@ -57,7 +58,9 @@ class Follow(Base):
     following_id: Mapped[uuid.UUID] = mapped_column(
         UUID(as_uuid=True), ForeignKey("actors.id", ondelete="CASCADE"), primary_key=True
     )
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, server_default=func.now())
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), nullable=False, server_default=func.now()
+    )
 
 
 class AppliedIncrement(Base):
@@ -66,7 +69,9 @@ class AppliedIncrement(Base):
     __tablename__ = "applied_increments"
 
     key: Mapped[str] = mapped_column(String(128), primary_key=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, server_default=func.now())
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), nullable=False, server_default=func.now()
+    )
 
 
 outbox = outbox_table(Base.metadata)

@@ -28,8 +28,13 @@ class UserRepository:
         """Which of the two is already used (case-insensitively), if any."""
         row = (
             await self.session.execute(
-                select(func.lower(Actor.email) == email.lower(), func.lower(Actor.username) == username.lower())
-                .where((func.lower(Actor.email) == email.lower()) | (func.lower(Actor.username) == username.lower()))
+                select(
+                    func.lower(Actor.email) == email.lower(), func.lower(Actor.username) == username.lower()
+                )
+                .where(
+                    (func.lower(Actor.email) == email.lower())
+                    | (func.lower(Actor.username) == username.lower())
+                )
                 .limit(1)
             )
         ).first()
@@ -88,7 +93,9 @@ class UserRepository:
         await self._shift_follow_counters(follower_id, following_id, -1)
         return True
 
-    async def _shift_follow_counters(self, follower_id: uuid.UUID, following_id: uuid.UUID, delta: int) -> None:
+    async def _shift_follow_counters(
+        self, follower_id: uuid.UUID, following_id: uuid.UUID, delta: int
+    ) -> None:
         # Rows are locked in id order so that A-follows-B and B-follows-A never deadlock.
         changes = {
             follower_id: {"num_following": Actor.num_following + delta},
@@ -128,7 +135,9 @@ class UserRepository:
         ).scalars()
         return list(actors), int(total)
 
-    async def follower_ids_after(self, user_id: uuid.UUID, after: uuid.UUID | None, limit: int) -> list[uuid.UUID]:
+    async def follower_ids_after(
+        self, user_id: uuid.UUID, after: uuid.UUID | None, limit: int
+    ) -> list[uuid.UUID]:
         """A keyset page of follower ids in id order (index-only scan on (following_id, follower_id))."""
         query = select(Follow.follower_id).where(Follow.following_id == user_id)
         if after is not None:
@@ -136,7 +145,9 @@ class UserRepository:
         rows = await self.session.execute(query.order_by(Follow.follower_id).limit(limit))
         return list(rows.scalars())
 
-    async def following_ids_after(self, user_id: uuid.UUID, after: uuid.UUID | None, limit: int) -> list[uuid.UUID]:
+    async def following_ids_after(
+        self, user_id: uuid.UUID, after: uuid.UUID | None, limit: int
+    ) -> list[uuid.UUID]:
         query = select(Follow.following_id).where(Follow.follower_id == user_id)
         if after is not None:
             query = query.where(Follow.following_id > after)
@@ -166,4 +177,3 @@ class UserRepository:
                 .returning(Actor.num_tweets)
             )
         ).scalar_one_or_none()
-

@@ -6,17 +6,18 @@ import asyncio
 import base64
 import uuid
 from dataclasses import dataclass
+from typing import Literal
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from shared.auth import TokenCodec
 from shared.errors import BadRequest, Conflict, InvalidInput, NotFound, Unauthorized
 from shared.messaging.events import UserFollowEvent
 from shared.messaging.outbox import RABBITMQ, enqueue
 from shared.messaging.topology import USER_EVENTS, USER_FOLLOW, USER_UNFOLLOW
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from users.models import Actor
 from users.repository import UserRepository
 
@@ -40,10 +41,11 @@ class UserService:
         self._codec = codec
 
     async def register(self, email: str, username: str, password: str) -> Actor:
+        # Hash before touching the database: no pooled connection is held during the slow hash.
+        password_hash = await asyncio.to_thread(_hasher.hash, password)
         taken = await self.users.email_or_username_taken(email, username)
         if taken:
             raise Conflict(f"that {taken} is already registered", field=taken)
-        password_hash = await asyncio.to_thread(_hasher.hash, password)
         try:
             return await self.users.add(email, username, password_hash)
         except IntegrityError as exc:  # a concurrent registration won the race
@@ -53,6 +55,7 @@ class UserService:
         assert self._codec is not None
         actor = await self.users.find_by_login(identifier)
         stored = actor.password_hash if actor is not None else _DUMMY_HASH
+        await self.session.commit()  # release the connection before the slow verification
         try:
             await asyncio.to_thread(_hasher.verify, stored, password)
         except (VerificationError, InvalidHashError):
@@ -88,15 +91,20 @@ class UserService:
             raise NotFound("you are not following this user")
         await self._announce(USER_UNFOLLOW, follower_id, following_id)
 
-    async def _announce(self, event_type: str, follower_id: uuid.UUID, following_id: uuid.UUID) -> None:
+    async def _announce(self, event_type: Literal["user.follow", "user.unfollow"], follower_id: uuid.UUID, following_id: uuid.UUID) -> None:
         """Write the event to the outbox in the same transaction as the change."""
         event = UserFollowEvent(
-            event_type=event_type,  # type: ignore[arg-type]
+            event_type=event_type,
             follower_id=follower_id,
             following_id=following_id,
         )
         await enqueue(
-            self.session, RABBITMQ, event, message_id=str(event.event_id), exchange=USER_EVENTS, routing_key=event_type
+            self.session,
+            RABBITMQ,
+            event,
+            message_id=str(event.event_id),
+            exchange=USER_EVENTS,
+            routing_key=event_type,
         )
 
     async def followers(self, user_id: uuid.UUID, limit: int, offset: int) -> tuple[list[Actor], int]:

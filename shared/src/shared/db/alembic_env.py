@@ -27,7 +27,9 @@ def run_migrations(metadata: MetaData) -> None:
     """Called from env.py with the service's metadata; the URL comes from the Alembic config."""
     url = context.config.get_main_option("sqlalchemy.url")
     if url is None:
-        raise RuntimeError("sqlalchemy.url is not set; run migrations through the service's `migrate` command")
+        raise RuntimeError(
+            "sqlalchemy.url is not set; run migrations through the service's `migrate` command"
+        )
     if context.is_offline_mode():
         context.configure(url=url, target_metadata=metadata, literal_binds=True)
         with context.begin_transaction():

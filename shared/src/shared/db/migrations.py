@@ -43,7 +43,9 @@ def alembic_config(alembic_dir: Path, url: str) -> Config:
     return config
 
 
-async def migrate(settings: DatabaseSettings, database: str, alembic_dir: Path, revision: str = "head") -> None:
+async def migrate(
+    settings: DatabaseSettings, database: str, alembic_dir: Path, revision: str = "head"
+) -> None:
     """Create the database if needed and migrate it to `revision`.
 
     Alembic runs on a worker thread: env.py starts its own event loop there.
@@ -53,6 +55,8 @@ async def migrate(settings: DatabaseSettings, database: str, alembic_dir: Path, 
     await asyncio.to_thread(command.upgrade, config, revision)
 
 
-async def downgrade(settings: DatabaseSettings, database: str, alembic_dir: Path, revision: str = "base") -> None:
+async def downgrade(
+    settings: DatabaseSettings, database: str, alembic_dir: Path, revision: str = "base"
+) -> None:
     config = alembic_config(alembic_dir, settings.url(database))
     await asyncio.to_thread(command.downgrade, config, revision)

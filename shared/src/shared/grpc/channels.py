@@ -42,5 +42,5 @@ def open_channel(target: str, service: str, timeout_seconds: float) -> grpc.aio.
     return grpc.aio.insecure_channel(
         target,
         options=CHANNEL_OPTIONS,
-        interceptors=[ClientInterceptor(service, timeout_seconds)],
+        interceptors=[ClientInterceptor(service, timeout_seconds)],  # type: ignore[list-item]
     )

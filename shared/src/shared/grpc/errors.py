@@ -24,7 +24,7 @@ class DomainErrorServerInterceptor(grpc.aio.ServerInterceptor):
         handler = await continuation(handler_call_details)
         if handler is None or handler.unary_unary is None:
             return handler
-        inner = handler.unary_unary
+        inner: Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]] = handler.unary_unary  # type: ignore[assignment]
 
         async def unary_unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
             try:

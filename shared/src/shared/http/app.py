@@ -56,8 +56,12 @@ def create_app(
         down = {name: reason for name, reason in results.items() if reason != "ok"}
         if down:
             return problem(
-                503, "Not ready", f"unavailable: {', '.join(sorted(down))}", "not-ready",
-                request.url.path, dependencies=results,
+                503,
+                "Not ready",
+                f"unavailable: {', '.join(sorted(down))}",
+                "not-ready",
+                request.url.path,
+                dependencies=results,
             )
         return JSONResponse({"status": "ready", "dependencies": results})
 

@@ -33,9 +33,7 @@ def problem(
 
 async def _domain_error(request: Request, exc: Exception) -> ProblemResponse:
     assert isinstance(exc, DomainError)
-    response = problem(
-        exc.http_status, exc.title, exc.detail, exc.type_slug, request.url.path, **exc.extra
-    )
+    response = problem(exc.http_status, exc.title, exc.detail, exc.type_slug, request.url.path, **exc.extra)
     if isinstance(exc, Unauthorized):
         response.headers["WWW-Authenticate"] = "Bearer"
     if isinstance(exc, RateLimited):
@@ -81,6 +79,9 @@ def install_problem_handlers(app: FastAPI) -> None:
 
 
 PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
-    status: {"description": title, "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}}
+    status: {
+        "description": title,
+        "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+    }
     for status, title in ((401, "Unauthorized"), (422, "Invalid input"), (503, "Service unavailable"))
 }

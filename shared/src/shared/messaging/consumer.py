@@ -62,7 +62,9 @@ class Subscription:
 class EventConsumer:
     """Runs the handlers of one worker process over a robust connection until stopped."""
 
-    def __init__(self, url: str, subscriptions: list[Subscription], settings: WorkerSettings, name: str) -> None:
+    def __init__(
+        self, url: str, subscriptions: list[Subscription], settings: WorkerSettings, name: str
+    ) -> None:
         self._url = url
         self._subscriptions = subscriptions
         self._settings = settings
@@ -151,8 +153,12 @@ class EventConsumer:
                         # A dependency is down: wait for it without spending the message's attempts.
                         outages += 1
                         delay = backoff_seconds(outages, self._settings)
-                        logger.warning("%s: dependency unavailable (%s); retrying in %.1fs",
-                                       subscription.queue, exc, delay)
+                        logger.warning(
+                            "%s: dependency unavailable (%s); retrying in %.1fs",
+                            subscription.queue,
+                            exc,
+                            delay,
+                        )
                         await asyncio.sleep(delay)
                         continue
                     failures += 1
@@ -160,8 +166,13 @@ class EventConsumer:
                         await self._dead_letter(subscription, message, exc)
                         return
                     delay = backoff_seconds(failures, self._settings)
-                    logger.warning("%s: attempt %d failed (%r); retrying in %.2fs",
-                                   subscription.queue, failures, exc, delay)
+                    logger.warning(
+                        "%s: attempt %d failed (%r); retrying in %.2fs",
+                        subscription.queue,
+                        failures,
+                        exc,
+                        delay,
+                    )
                     await asyncio.sleep(delay)
                     continue
                 await message.ack()

@@ -112,8 +112,10 @@ async def enqueue(
             "headers": orjson.dumps(inject_context()).decode(),
         },
     )
-    await session.execute(text("SELECT pg_notify(:channel, :destination)"),
-                          {"channel": NOTIFY_CHANNEL, "destination": destination})
+    await session.execute(
+        text("SELECT pg_notify(:channel, :destination)"),
+        {"channel": NOTIFY_CHANNEL, "destination": destination},
+    )
 
 
 Deliver = Callable[[Sequence[OutboxRecord]], Awaitable[None]]
@@ -158,8 +160,14 @@ class OutboxRelay:
         """Deliver one batch; returns how many rows were sent. Raises if delivery failed."""
         async with self._engine.begin() as connection:
             rows = (
-                await connection.execute(_CLAIM, {"destination": self.destination, "limit": self._batch_size})
-            ).mappings().all()
+                (
+                    await connection.execute(
+                        _CLAIM, {"destination": self.destination, "limit": self._batch_size}
+                    )
+                )
+                .mappings()
+                .all()
+            )
             if not rows:
                 return 0
             records = [OutboxRecord(**dict(row)) for row in rows]
@@ -190,7 +198,9 @@ class OutboxRelay:
                     failures += 1
                     self.healthy = False
                     delay = min(5.0, 0.1 * 2**failures)
-                    logger.warning("outbox %s: delivery failed (%r); retrying in %.1fs", self.destination, exc, delay)
+                    logger.warning(
+                        "outbox %s: delivery failed (%r); retrying in %.1fs", self.destination, exc, delay
+                    )
                     await _wait(stop, delay)
                     continue
                 if sent >= self._batch_size:
@@ -231,7 +241,9 @@ class OutboxRelay:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                logger.info("outbox %s: LISTEN connection lost (%s); polling until it is back", self.destination, exc)
+                logger.info(
+                    "outbox %s: LISTEN connection lost (%s); polling until it is back", self.destination, exc
+                )
                 await _wait(stop, 2.0)
             finally:
                 if connection is not None and not connection.is_closed():
@@ -262,7 +274,10 @@ def rabbitmq_deliverer(publisher: RabbitPublisher) -> Deliver:
             f"{record.exchange} publish",
             context=extract_context(record.headers),
             kind=trace.SpanKind.PRODUCER,
-            attributes={"messaging.destination.name": record.exchange, "messaging.rabbitmq.routing_key": record.routing_key},
+            attributes={
+                "messaging.destination.name": record.exchange,
+                "messaging.rabbitmq.routing_key": record.routing_key,
+            },
         ):
             await publisher.publish(
                 record.exchange,

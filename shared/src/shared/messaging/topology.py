@@ -8,6 +8,7 @@ before any worker ever ran is kept.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Final
 
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractQueue
@@ -15,11 +16,11 @@ from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractQueue
 TWEET_EVENTS = "tweet_events"
 USER_EVENTS = "user_events"
 
-TWEET_CREATE = "tweet.create"
-TWEET_UPDATE = "tweet.update"
-TWEET_DELETE = "tweet.delete"
-USER_FOLLOW = "user.follow"
-USER_UNFOLLOW = "user.unfollow"
+TWEET_CREATE: Final = "tweet.create"
+TWEET_UPDATE: Final = "tweet.update"
+TWEET_DELETE: Final = "tweet.delete"
+USER_FOLLOW: Final = "user.follow"
+USER_UNFOLLOW: Final = "user.unfollow"
 
 FEED_TWEETS_QUEUE = "general_tweets"
 FEED_FOLLOWS_QUEUE = "feed_follows"

@@ -9,9 +9,8 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
-from sqlalchemy.dialects import postgresql
-
 from shared.messaging.outbox import PENDING_INDEX, outbox_columns
+from sqlalchemy.dialects import postgresql
 
 revision: str = "0001"
 down_revision: str | None = None
@@ -40,10 +39,18 @@ def upgrade() -> None:
 
     op.create_table(
         "follows",
-        sa.Column("follower_id", postgresql.UUID(as_uuid=True),
-                  sa.ForeignKey("actors.id", ondelete="CASCADE"), primary_key=True),
-        sa.Column("following_id", postgresql.UUID(as_uuid=True),
-                  sa.ForeignKey("actors.id", ondelete="CASCADE"), primary_key=True),
+        sa.Column(
+            "follower_id",
+            postgresql.UUID(as_uuid=True),
+            sa.ForeignKey("actors.id", ondelete="CASCADE"),
+            primary_key=True,
+        ),
+        sa.Column(
+            "following_id",
+            postgresql.UUID(as_uuid=True),
+            sa.ForeignKey("actors.id", ondelete="CASCADE"),
+            primary_key=True,
+        ),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
     )
     op.create_index("ix_follows_follower_id", "follows", ["follower_id"])
@@ -57,7 +64,9 @@ def upgrade() -> None:
     )
 
     op.create_table("outbox", *outbox_columns())
-    op.create_index(PENDING_INDEX, "outbox", ["destination", "id"], postgresql_where=sa.text("published_at IS NULL"))
+    op.create_index(
+        PENDING_INDEX, "outbox", ["destination", "id"], postgresql_where=sa.text("published_at IS NULL")
+    )
 
 
 def downgrade() -> None:

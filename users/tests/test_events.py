@@ -1,0 +1,141 @@
+"""Follow events reach RabbitMQ through the outbox, also when the broker was down at commit time."""
+
+from __future__ import annotations
+
+import asyncio
+import urllib.parse
+import uuid
+from collections.abc import AsyncIterator
+
+import aio_pika
+import orjson
+import pytest
+from aio_pika.abc import AbstractIncomingMessage, AbstractQueue
+from pydantic import SecretStr
+from shared.db.migrations import drop_database
+from shared.messaging.topology import USER_EVENTS, declare_exchanges
+from shared.settings import Settings
+from shared.testing import (
+    Account,
+    StartedService,
+    TcpProxy,
+    register_and_login,
+    started_service,
+    wait_for,
+)
+from sqlalchemy import text
+from users.main import SPEC
+
+
+@pytest.fixture
+async def user_events(settings: Settings) -> AsyncIterator[AbstractQueue]:
+    """A private queue bound to user_events: what any consumer of follow events would see."""
+    connection = await aio_pika.connect(settings.rabbitmq.url.get_secret_value())
+    channel = await connection.channel()
+    await declare_exchanges(channel)
+    queue = await channel.declare_queue(exclusive=True)
+    await queue.bind(USER_EVENTS, "user.*")
+    yield queue
+    await connection.close()
+
+
+async def _drain(queue: AbstractQueue, expected: int, timeout: float = 20.0) -> list[AbstractIncomingMessage]:
+    received: list[AbstractIncomingMessage] = []
+
+    async def enough() -> bool:
+        while (message := await queue.get(fail=False, no_ack=True)) is not None:
+            received.append(message)
+        return len(received) >= expected
+
+    await wait_for(enough, timeout=timeout)
+    await asyncio.sleep(0.3)  # anything beyond `expected` would be a duplicate
+    while (message := await queue.get(fail=False, no_ack=True)) is not None:
+        received.append(message)
+    return received
+
+
+async def test_follow_and_unfollow_publish_contract_events(
+    users_service: StartedService, user_events: AbstractQueue, alice: Account, bob: Account
+) -> None:
+    client = users_service.client
+    await client.post(f"/users/{bob.id}/follow", headers=alice.headers)
+    await client.delete(f"/users/{bob.id}/follow", headers=alice.headers)
+    messages = await _drain(user_events, 2)
+    assert [m.routing_key for m in messages] == ["user.follow", "user.unfollow"]
+    for message in messages:
+        body = orjson.loads(message.body)
+        assert set(body) == {"event_id", "event_type", "follower_id", "following_id", "occurred_at"}
+        assert body["event_type"] == message.routing_key
+        assert (body["follower_id"], body["following_id"]) == (str(alice.id), str(bob.id))
+        assert message.delivery_mode == aio_pika.DeliveryMode.PERSISTENT
+        assert message.message_id == body["event_id"]
+        assert "traceparent" in (message.headers or {})
+
+
+@pytest.fixture
+async def users_behind_proxy(settings: Settings) -> AsyncIterator[tuple[StartedService, TcpProxy]]:
+    """A second users instance, with its own database, that reaches RabbitMQ only through a proxy."""
+    amqp = urllib.parse.urlsplit(settings.rabbitmq.url.get_secret_value())
+    proxy = TcpProxy(amqp.hostname or "127.0.0.1", amqp.port or 5672)
+    await proxy.start()
+    proxied_url = urllib.parse.urlunsplit(
+        (amqp.scheme, f"{amqp.username}:{amqp.password}@127.0.0.1:{proxy.port}", amqp.path, "", "")
+    )
+    isolated = settings.model_copy(
+        update={
+            "rabbitmq": settings.rabbitmq.model_copy(update={"url": SecretStr(proxied_url)}),
+            "database": settings.database.model_copy(
+                update={"name_suffix": settings.database.name_suffix + "_proxy"}
+            ),
+            "userservice": settings.userservice.model_copy(update={"grpc_port": 0}),
+        }
+    )
+    async with started_service(SPEC, isolated) as service:
+        yield service, proxy
+    await proxy.stop()
+    await drop_database(isolated.database, isolated.userservice.database)
+
+
+async def test_outbox_delivers_follows_made_while_the_broker_was_down_exactly_once(
+    users_behind_proxy: tuple[StartedService, TcpProxy], user_events: AbstractQueue
+) -> None:
+    service, proxy = users_behind_proxy
+    client = service.client
+    alice = await register_and_login(client)
+    fans = [await register_and_login(client) for _ in range(3)]
+
+    await proxy.stop()  # RabbitMQ is now unreachable for this instance
+    for fan in fans:
+        response = await client.post(f"/users/{alice.id}/follow", headers=fan.headers)
+        assert response.status_code == 201, "a follow must not fail because the broker is down"
+    assert service.engine is not None
+    async with service.engine.connect() as connection:
+        pending = (
+            await connection.execute(text("SELECT count(*) FROM outbox WHERE published_at IS NULL"))
+        ).scalar_one()
+    assert pending == 3
+    ready = await client.get("/ready")
+    assert ready.status_code == 503 and "rabbitmq" in ready.json()["detail"]
+
+    await proxy.start()  # the broker is back
+    messages = await _drain(user_events, 3, timeout=30)
+    followers = sorted(orjson.loads(m.body)["follower_id"] for m in messages)
+    assert followers == sorted(str(f.id) for f in fans), "each event exactly once"
+    async with service.engine.connect() as connection:
+        still_pending = (
+            await connection.execute(text("SELECT count(*) FROM outbox WHERE published_at IS NULL"))
+        ).scalar_one()
+    assert still_pending == 0
+
+
+async def test_migrations_upgrade_an_empty_database_and_downgrade(settings: Settings) -> None:
+    from shared.db.migrations import downgrade, migrate
+    from users.main import ALEMBIC_DIR
+
+    scratch = settings.database.model_copy(update={"name_suffix": f"_scratch_{uuid.uuid4().hex[:6]}"})
+    try:
+        await migrate(scratch, "users", ALEMBIC_DIR)
+        await downgrade(scratch, "users", ALEMBIC_DIR, "base")
+        await migrate(scratch, "users", ALEMBIC_DIR)
+    finally:
+        await drop_database(scratch, "users")

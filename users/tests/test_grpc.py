@@ -1,0 +1,116 @@
+"""The user_service.User gRPC API through a real server and channel."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+
+import grpc
+import httpx
+import pytest
+from fleet_proto import user_service_pb2 as pb
+from fleet_proto import user_service_pb2_grpc as pb_grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from shared.settings import Settings
+from shared.testing import Account, StartedService
+from sqlalchemy import text
+
+
+@pytest.fixture
+async def stub(settings: Settings, users_service: StartedService) -> AsyncIterator[pb_grpc.UserStub]:
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{settings.userservice.grpc_port}") as channel:
+        yield pb_grpc.UserStub(channel)
+
+
+async def test_get_user_and_get_users(stub: pb_grpc.UserStub, alice: Account, bob: Account) -> None:
+    reply = await stub.GetUser(pb.GetUserRequest(user_id=str(alice.id)), timeout=5)
+    assert reply.username == "alice" and reply.id == str(alice.id)
+    missing = str(uuid.uuid4())
+    many = await stub.GetUsers(pb.GetUsersRequest(user_ids=[str(bob.id), missing, str(alice.id)]), timeout=5)
+    assert [u.username for u in many.users] == ["bob", "alice"]
+
+
+async def test_get_user_errors_map_to_status_codes(stub: pb_grpc.UserStub) -> None:
+    with pytest.raises(grpc.aio.AioRpcError) as not_found:
+        await stub.GetUser(pb.GetUserRequest(user_id=str(uuid.uuid4())), timeout=5)
+    assert not_found.value.code() == grpc.StatusCode.NOT_FOUND
+    with pytest.raises(grpc.aio.AioRpcError) as invalid:
+        await stub.GetUser(pb.GetUserRequest(user_id="nope"), timeout=5)
+    assert invalid.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+async def test_increment_tweets_applies_each_idempotency_key_once(
+    stub: pb_grpc.UserStub, alice: Account
+) -> None:
+    request = pb.IncrementTweetsRequest(user_id=str(alice.id), delta=1, idempotency_key="k1")
+    assert (await stub.IncrementTweets(request, timeout=5)).num_tweets == 1
+    assert (await stub.IncrementTweets(request, timeout=5)).num_tweets == 1
+    other = pb.IncrementTweetsRequest(user_id=str(alice.id), delta=1, idempotency_key="k2")
+    assert (await stub.IncrementTweets(other, timeout=5)).num_tweets == 2
+    down = pb.IncrementTweetsRequest(user_id=str(alice.id), delta=-5, idempotency_key="k3")
+    assert (await stub.IncrementTweets(down, timeout=5)).num_tweets == 0
+
+
+async def test_concurrent_increments_are_atomic(stub: pb_grpc.UserStub, alice: Account) -> None:
+    await asyncio.gather(
+        *(
+            stub.IncrementTweets(
+                pb.IncrementTweetsRequest(user_id=str(alice.id), delta=1, idempotency_key=f"c{i}"), timeout=10
+            )
+            for i in range(40)
+        )
+    )
+    assert (await stub.GetUser(pb.GetUserRequest(user_id=str(alice.id)), timeout=5)).num_tweets == 40
+
+
+async def test_get_followers_pages_through_a_large_following(
+    stub: pb_grpc.UserStub, users_service: StartedService, alice: Account
+) -> None:
+    # 2,500 followers inserted in bulk: the pages must cover each exactly once.
+    assert users_service.engine is not None
+    async with users_service.engine.begin() as connection:
+        await connection.execute(
+            text(
+                "INSERT INTO actors (id, email, username, password_hash) "
+                "SELECT gen_random_uuid(), 'f' || i || '@example.com', 'f' || i, 'x' FROM generate_series(1, 2500) i"
+            )
+        )
+        await connection.execute(
+            text(
+                "INSERT INTO follows (follower_id, following_id) SELECT id, :alice FROM actors WHERE id <> :alice"
+            ),
+            {"alice": alice.id},
+        )
+    seen: list[str] = []
+    token = ""
+    pages = 0
+    while True:
+        reply = await stub.GetFollowers(
+            pb.FollowPageRequest(user_id=str(alice.id), page_size=1000, page_token=token), timeout=5
+        )
+        seen += reply.user_ids
+        pages += 1
+        token = reply.next_page_token
+        if not token:
+            break
+    assert pages == 3 and len(seen) == 2500 and len(set(seen)) == 2500
+    with pytest.raises(grpc.aio.AioRpcError) as bad_token:
+        await stub.GetFollowers(pb.FollowPageRequest(user_id=str(alice.id), page_token="%%%"), timeout=5)
+    assert bad_token.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+async def test_get_following(
+    stub: pb_grpc.UserStub, client: httpx.AsyncClient, alice: Account, bob: Account
+) -> None:
+    await client.post(f"/users/{bob.id}/follow", headers=alice.headers)
+    reply = await stub.GetFollowing(pb.FollowPageRequest(user_id=str(alice.id), page_size=10), timeout=5)
+    assert list(reply.user_ids) == [str(bob.id)] and reply.next_page_token == ""
+
+
+async def test_health_service_reports_serving(settings: Settings, users_service: StartedService) -> None:
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{settings.userservice.grpc_port}") as channel:
+        health = health_pb2_grpc.HealthStub(channel)
+        for service in ("", "user_service.User"):
+            reply = await health.Check(health_pb2.HealthCheckRequest(service=service), timeout=5)
+            assert reply.status == health_pb2.HealthCheckResponse.SERVING
