@@ -91,7 +91,12 @@ class UserService:
             raise NotFound("you are not following this user")
         await self._announce(USER_UNFOLLOW, follower_id, following_id)
 
-    async def _announce(self, event_type: Literal["user.follow", "user.unfollow"], follower_id: uuid.UUID, following_id: uuid.UUID) -> None:
+    async def _announce(
+        self,
+        event_type: Literal["user.follow", "user.unfollow"],
+        follower_id: uuid.UUID,
+        following_id: uuid.UUID,
+    ) -> None:
         """Write the event to the outbox in the same transaction as the change."""
         event = UserFollowEvent(
             event_type=event_type,
