@@ -88,7 +88,10 @@ class Fleet:
             if process.migrate is None:
                 continue
             child = await asyncio.create_subprocess_exec(
-                *process.migrate, env=self._env(), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
+                *process.migrate,
+                env=self._env(),
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.STDOUT,
             )
             output, _ = await child.communicate()
             if child.returncode != 0:
