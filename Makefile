@@ -55,5 +55,6 @@ bench: install services ## Benchmark the fleet; writes bench/results/<date>.{jso
 replay-dlq: install ## Move dead letters back: make replay-dlq QUEUE=general_tweets
 	@$(UV) run python -c "import asyncio,sys; from shared.messaging.consumer import replay_dead_letters; from shared.settings import get_settings; print(asyncio.run(replay_dead_letters(get_settings().rabbitmq.url.get_secret_value(), sys.argv[1])), 'moved')" $(QUEUE)
 
-compose-check: ## Validate docker-compose.yml (needs the docker client)
-	@docker compose config --quiet && echo "docker-compose.yml is valid"
+compose-check: ## Validate docker-compose.yml (needs docker compose or docker-compose)
+	@if docker compose version >/dev/null 2>&1; then compose="docker compose"; else compose="docker-compose"; fi; \
+	JWT__SECRET=compose-config-check $$compose config -q && echo "docker-compose.yml is valid"

@@ -233,3 +233,35 @@ class TcpProxy:
         finally:
             sink.transport.abort()
             self._writers.discard(sink)
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """Environment variables that make a child process read the same settings."""
+    env = {
+        "ENVIRONMENT": settings.environment,
+        "JWT__SECRET": settings.jwt.secret.get_secret_value(),
+        "DATABASE__HOST": settings.database.host,
+        "DATABASE__PORT": str(settings.database.port),
+        "DATABASE__USER": settings.database.user,
+        "DATABASE__PASSWORD": settings.database.password.get_secret_value(),
+        "DATABASE__NAME_SUFFIX": settings.database.name_suffix,
+        "DATABASE__POOL_SIZE": str(settings.database.pool_size),
+        "REDIS__URL": settings.redis.url,
+        "RABBITMQ__URL": settings.rabbitmq.url.get_secret_value(),
+        "ELASTICSEARCH__URL": settings.elasticsearch.url,
+        "RATELIMIT__ENABLED": str(settings.ratelimit.enabled).lower(),
+        "OTEL_EXPORTER_OTLP_ENDPOINT": settings.otlp_endpoint,
+        "LOG_LEVEL": settings.log_level,
+    }
+    for section in ("userservice", "tweetservice", "feedservice", "searchservice"):
+        service = getattr(settings, section)
+        prefix = section.upper()
+        env[f"{prefix}__HOST"] = service.host
+        env[f"{prefix}__BIND_HOST"] = service.bind_host
+        env[f"{prefix}__REST_PORT"] = str(service.rest_port)
+        env[f"{prefix}__GRPC_PORT"] = str(service.grpc_port)
+    for section in ("feedworker", "searchworker"):
+        worker = getattr(settings, section)
+        for key in ("retry_base_seconds", "retry_max_seconds"):
+            env[f"{section.upper()}__{key.upper()}"] = str(getattr(worker, key))
+    return env
