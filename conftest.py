@@ -17,6 +17,7 @@ import pytest
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from redis.asyncio import Redis
+
 from shared.db.migrations import drop_database
 from shared.settings import Settings
 from shared.telemetry import setup_tracing

@@ -9,6 +9,7 @@ import sys
 import time
 
 import httpx
+
 from shared.cli import load_settings_or_exit
 
 PASSWORD = "demo-password-1"

@@ -4,6 +4,7 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
+
 from shared.testing import Account, StartedService, register_and_login, truncate_all
 
 

@@ -12,6 +12,8 @@ import orjson
 import pytest
 from aio_pika.abc import AbstractIncomingMessage, AbstractQueue
 from pydantic import SecretStr
+from sqlalchemy import text
+
 from shared.db.migrations import drop_database
 from shared.messaging.topology import USER_EVENTS, declare_exchanges
 from shared.settings import Settings
@@ -23,7 +25,6 @@ from shared.testing import (
     started_service,
     wait_for,
 )
-from sqlalchemy import text
 from users.main import SPEC
 
 

@@ -6,7 +6,11 @@ import asyncio
 import uuid
 
 import httpx
-from shared.testing import Account, assert_problem, register_and_login
+from sqlalchemy import text
+
+from shared.auth import TokenCodec
+from shared.settings import Settings
+from shared.testing import Account, StartedService, assert_problem, register_and_login
 
 
 async def _counts(client: httpx.AsyncClient, account: Account) -> tuple[int, int]:
@@ -56,12 +60,22 @@ async def test_follow_requires_a_token(client: httpx.AsyncClient, bob: Account) 
 
 
 async def test_fifty_concurrent_follows_leave_exactly_fifty_followers(
-    client: httpx.AsyncClient, alice: Account
+    client: httpx.AsyncClient, users_service: StartedService, settings: Settings, alice: Account
 ) -> None:
-    fans = await asyncio.gather(*(register_and_login(client) for _ in range(50)))
-    responses = await asyncio.gather(
-        *(client.post(f"/users/{alice.id}/follow", headers=f.headers) for f in fans)
-    )
+    # Fifty accounts made in bulk (fifty Argon2 registrations would only test the hasher), with real tokens.
+    assert users_service.engine is not None
+    async with users_service.engine.begin() as connection:
+        rows = await connection.execute(
+            text(
+                "INSERT INTO actors (id, email, username, password_hash) "
+                "SELECT gen_random_uuid(), 'fan' || i || '@example.com', 'fan' || i, 'x' "
+                "FROM generate_series(1, 50) i RETURNING id, username"
+            )
+        )
+        fans = rows.all()
+    codec = TokenCodec(settings.jwt)
+    headers = [{"Authorization": f"Bearer {codec.issue(fan.id, fan.username)}"} for fan in fans]
+    responses = await asyncio.gather(*(client.post(f"/users/{alice.id}/follow", headers=h) for h in headers))
     assert [r.status_code for r in responses] == [201] * 50
     assert await _counts(client, alice) == (50, 0)
 

@@ -9,12 +9,13 @@ from collections.abc import AsyncIterator
 import grpc
 import httpx
 import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from sqlalchemy import text
+
 from fleet_proto import user_service_pb2 as pb
 from fleet_proto import user_service_pb2_grpc as pb_grpc
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 from shared.settings import Settings
 from shared.testing import Account, StartedService
-from sqlalchemy import text
 
 
 @pytest.fixture

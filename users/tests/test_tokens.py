@@ -9,6 +9,7 @@ import time
 import httpx
 import jwt
 import pytest
+
 from shared.testing import TEST_JWT_SECRET, Account, assert_problem
 
 

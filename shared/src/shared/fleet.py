@@ -84,9 +84,10 @@ class Fleet:
         return {**os.environ, **self.env, "PYTHONUNBUFFERED": "1"}
 
     async def migrate(self) -> None:
-        for process in fleet_processes(self.settings):
-            if process.migrate is None:
-                continue
+        """Migrate every database at once (each in its own process, as `<service> migrate`)."""
+
+        async def one(process: Process) -> None:
+            assert process.migrate is not None
             child = await asyncio.create_subprocess_exec(
                 *process.migrate,
                 env=self._env(),
@@ -96,6 +97,8 @@ class Fleet:
             output, _ = await child.communicate()
             if child.returncode != 0:
                 raise RuntimeError(f"migrating {process.name} failed:\n{output.decode(errors='replace')}")
+
+        await asyncio.gather(*(one(p) for p in fleet_processes(self.settings) if p.migrate is not None))
 
     async def start(self) -> None:
         use_color = sys.stdout.isatty()

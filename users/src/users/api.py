@@ -7,12 +7,12 @@ from collections.abc import Sequence
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
+
 from shared.auth import CurrentUser, TokenCodec
 from shared.db.engine import SessionDep
 from shared.http.problems import PROBLEM_RESPONSES
 from shared.ratelimit import RateLimiter
 from shared.settings import RateLimitSettings
-
 from users.models import Actor
 from users.schemas import (
     LoginRequest,

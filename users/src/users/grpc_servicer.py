@@ -2,26 +2,17 @@
 
 from __future__ import annotations
 
-import uuid
-
 import grpc
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
 from fleet_proto import user_service_pb2 as pb
 from fleet_proto import user_service_pb2_grpc as pb_grpc
 from shared.db.engine import transaction
-from shared.errors import InvalidInput
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-
+from shared.grpc.fields import parse_uuid
 from users.models import Actor
 from users.service import UserService
 
 SERVICE_NAME = "user_service.User"
-
-
-def parse_uuid(value: str, field: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(value)
-    except ValueError as exc:
-        raise InvalidInput(f"{field} is not a valid id") from exc
 
 
 def to_reply(actor: Actor) -> pb.UserReply:

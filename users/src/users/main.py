@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI
+
 from fleet_proto import user_service_pb2_grpc
 from shared.auth import TokenCodec
 from shared.cli import ServiceSpec, service_main
@@ -19,7 +20,6 @@ from shared.messaging.outbox import RABBITMQ, OutboxRelay, rabbitmq_deliverer
 from shared.messaging.publisher import RabbitPublisher
 from shared.ratelimit import RateLimiter
 from shared.settings import Settings
-
 from users.api import router
 from users.grpc_servicer import SERVICE_NAME, UserServicer
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from shared.ids import uuid7
-from shared.messaging.outbox import outbox_table
 from sqlalchemy import BigInteger, DateTime, ForeignKey, Index, String, Text, func
 from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from shared.ids import uuid7
+from shared.messaging.outbox import outbox_table
 
 
 class Base(DeclarativeBase):

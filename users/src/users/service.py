@@ -10,14 +10,14 @@ from typing import Literal
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from shared.auth import TokenCodec
 from shared.errors import BadRequest, Conflict, InvalidInput, NotFound, Unauthorized
 from shared.messaging.events import UserFollowEvent
 from shared.messaging.outbox import RABBITMQ, enqueue
 from shared.messaging.topology import USER_EVENTS, USER_FOLLOW, USER_UNFOLLOW
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from users.models import Actor
 from users.repository import UserRepository
 

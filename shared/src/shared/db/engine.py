@@ -9,6 +9,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from shared.errors import DependencyUnavailable
@@ -41,8 +42,8 @@ async def ping(engine: AsyncEngine) -> None:
 
 def is_connection_error(exc: BaseException) -> bool:
     """True when the database could not be reached, as opposed to a query being wrong."""
-    if isinstance(exc, (OperationalError, InterfaceError)):
-        return True
+    if isinstance(exc, (OperationalError, InterfaceError, PoolTimeoutError)):
+        return True  # includes the pool having no free connection in time: overload, answered 503
     if isinstance(exc, DBAPIError) and exc.connection_invalidated:
         return True
     return isinstance(exc, (ConnectionError, OSError, TimeoutError))

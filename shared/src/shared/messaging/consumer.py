@@ -70,9 +70,11 @@ class EventConsumer:
         self._settings = settings
         self._tracer = tracer(name)
         self._in_flight: set[asyncio.Task[None]] = set()
+        self._stop = asyncio.Event()
         self.connection: AbstractRobustConnection | None = None
 
     async def run(self, stop: asyncio.Event) -> None:
+        self._stop = stop
         self.connection = await self._connect(stop)
         if self.connection is None:
             return
@@ -159,7 +161,8 @@ class EventConsumer:
                             exc,
                             delay,
                         )
-                        await asyncio.sleep(delay)
+                        if not await self._pause(delay):
+                            return  # stopping: not acked, so the broker redelivers it
                         continue
                     failures += 1
                     if failures >= self._settings.max_attempts:
@@ -173,10 +176,19 @@ class EventConsumer:
                         exc,
                         delay,
                     )
-                    await asyncio.sleep(delay)
+                    if not await self._pause(delay):
+                        return
                     continue
                 await message.ack()
                 return
+
+    async def _pause(self, seconds: float) -> bool:
+        """Sleep before a retry; False if the consumer is stopping meanwhile."""
+        try:
+            await asyncio.wait_for(self._stop.wait(), seconds)
+        except TimeoutError:
+            return True
+        return False
 
     async def _dead_letter(
         self, subscription: Subscription, message: AbstractIncomingMessage, exc: BaseException
@@ -188,7 +200,7 @@ class EventConsumer:
 
 
 async def replay_dead_letters(url: str, queue: str, limit: int | None = None) -> int:
-    """Move messages from `<queue>.dlq` back to `<queue>`; returns how many were moved."""
+    """Move the messages waiting in `<queue>.dlq` (at most `limit`) back to `<queue>`; returns how many."""
     spec = QUEUES[queue]
     connection = await aio_pika.connect_robust(url, timeout=5)
     moved = 0
@@ -197,7 +209,11 @@ async def replay_dead_letters(url: str, queue: str, limit: int | None = None) ->
         await declare_exchanges(channel)
         await declare_queue(channel, spec)
         dlq = await channel.declare_queue(spec.dlq, durable=True)
-        while limit is None or moved < limit:
+        # Only the messages waiting now: one that fails again returns to the DLQ while the replay
+        # runs, and taking it again would cycle it for as long as the consumer keeps up.
+        waiting = int(dlq.declaration_result.message_count or 0)
+        budget = waiting if limit is None else min(limit, waiting)
+        while moved < budget:
             message = await dlq.get(fail=False, no_ack=False)
             if message is None:
                 break

@@ -190,6 +190,9 @@ class OutboxRelay:
         passes = 0
         try:
             while not stop.is_set():
+                # Cleared before the claim, not after: a NOTIFY arriving while a batch is in flight
+                # must wake the next pass instead of waiting for the poll.
+                self._wake.clear()
                 try:
                     sent = await self.relay_once()
                     failures = 0
@@ -208,7 +211,6 @@ class OutboxRelay:
                 passes += 1
                 if passes % 500 == 0:
                     await self._purge_sent()
-                self._wake.clear()
                 await _wait_any(stop, self._wake, self._poll_seconds)
         finally:
             listener.cancel()

@@ -9,8 +9,9 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
-from shared.messaging.outbox import PENDING_INDEX, outbox_columns
 from sqlalchemy.dialects import postgresql
+
+from shared.messaging.outbox import PENDING_INDEX, outbox_columns
 
 revision: str = "0001"
 down_revision: str | None = None

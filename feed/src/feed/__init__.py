@@ -1,0 +1,1 @@
+"""The feed service: a user's home timeline, read from Redis and hydrated through tweets gRPC."""

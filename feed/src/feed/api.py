@@ -1,0 +1,37 @@
+"""REST routes of the feed service: thin, they parse, call FeedService and shape the answer."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request
+
+from feed.schemas import FeedResponse
+from feed.service import DEFAULT_LIMIT, MAX_LIMIT, MAX_OFFSET, FeedService
+from shared.auth import CurrentUser
+from shared.http.problems import PROBLEM_RESPONSES
+
+router = APIRouter(responses=PROBLEM_RESPONSES)
+
+
+def _service(request: Request) -> FeedService:
+    service: FeedService = request.app.state.feed_service
+    return service
+
+
+Feed = Annotated[FeedService, Depends(_service)]
+
+
+@router.get("/feed", response_model=FeedResponse, tags=["feed"])
+async def get_feed(
+    caller: CurrentUser,
+    feed: Feed,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
+    before: Annotated[
+        uuid.UUID | None, Query(description="Only tweets strictly older than this tweet id (stable paging)")
+    ] = None,
+) -> FeedResponse:
+    """The caller's feed: their own tweets and those of everyone they follow, newest first."""
+    return FeedResponse.from_page(await feed.page(caller.user_id, limit, offset, before))

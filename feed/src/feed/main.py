@@ -1,0 +1,78 @@
+"""The feed process: the app factory, its lifespan, and the entry point."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import grpc
+from fastapi import FastAPI
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from feed.api import router
+from feed.grpc_servicer import SERVICE_NAME, FeedServicer
+from feed.service import FeedService
+from fleet_proto import feed_service_pb2_grpc, tweet_service_pb2_grpc
+from shared.auth import TokenCodec
+from shared.cli import ServiceSpec, service_main
+from shared.errors import DependencyUnavailable
+from shared.feedstore import FeedStore
+from shared.grpc.channels import open_channel
+from shared.grpc.server import grpc_server
+from shared.http.app import create_app as create_service_app
+from shared.http.readiness import ReadinessCheck
+from shared.lifecycle import redis_client
+from shared.settings import Settings
+
+SERVICE = "feed-service"
+
+
+def create_app(settings: Settings) -> FastAPI:
+    section = settings.feedservice
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        tweets_channel = open_channel(
+            settings.tweetservice.grpc_target, "tweets", settings.tweetservice.grpc_timeout_seconds
+        )
+        try:
+            async with redis_client(settings.redis) as redis:
+                store = FeedStore(redis)
+                feed = FeedService(store, tweet_service_pb2_grpc.TweetStub(tweets_channel))
+                app.state.feed_service = feed
+                app.state.token_codec = TokenCodec(settings.jwt)
+                app.state.readiness = [
+                    ReadinessCheck("redis", store.ping),
+                    ReadinessCheck("tweets", lambda: _serving(tweets_channel)),
+                ]
+
+                def register(server: grpc.aio.Server) -> None:
+                    feed_service_pb2_grpc.add_FeedServicer_to_server(FeedServicer(feed), server)
+
+                async with grpc_server(
+                    section.bind_host, section.grpc_port, [SERVICE_NAME], register
+                ) as grpc_:
+                    app.state.grpc_port = grpc_.port
+                    yield
+        finally:
+            await tweets_channel.close(None)
+
+    return create_service_app(title="feed", routers=[router], lifespan=lifespan)
+
+
+async def _serving(channel: grpc.aio.Channel) -> None:
+    """The tweets server answers its gRPC health check with SERVING."""
+    reply = await health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(service=""))
+    if reply.status != health_pb2.HealthCheckResponse.SERVING:
+        raise DependencyUnavailable("tweets is not serving", dependency="tweets")
+
+
+SPEC = ServiceSpec(name=SERVICE, create_app=create_app, section=lambda settings: settings.feedservice)
+
+
+def main() -> None:
+    service_main(SPEC)
+
+
+if __name__ == "__main__":
+    main()

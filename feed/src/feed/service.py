@@ -1,0 +1,73 @@
+"""Reading a feed: a page of ids from Redis, hydrated with one tweets GetTweets call."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from fleet_proto import tweet_service_pb2
+from shared.errors import InvalidInput
+from shared.feedstore import FEED_LENGTH, FeedSlice, FeedStore
+
+if TYPE_CHECKING:
+    from fleet_proto.tweet_service_pb2_grpc import TweetAsyncStub
+
+MAX_LIMIT = 100
+DEFAULT_LIMIT = 20
+# A feed never holds more ids than this, so no offset beyond it can find anything.
+MAX_OFFSET = FEED_LENGTH
+
+
+@dataclass(frozen=True)
+class FeedPage:
+    tweets: list[tweet_service_pb2.TweetReply]
+    total: int
+    limit: int
+    offset: int
+    has_more: bool
+
+
+class FeedService:
+    def __init__(self, store: FeedStore, tweets: TweetAsyncStub) -> None:
+        self._store = store
+        self._tweets = tweets
+
+    async def page(
+        self, user_id: uuid.UUID, limit: int, offset: int = 0, before: uuid.UUID | None = None
+    ) -> FeedPage:
+        """A page of the user's feed, newest first; with `before`, the tweets strictly older than it.
+
+        `total`, `offset` and `has_more` count feed entries, so a page may hold fewer tweets than
+        `limit` when some were deleted since they were fanned out.
+        """
+        check_page(limit, offset, before)
+        ids: FeedSlice
+        if before is not None:
+            ids = await self._store.page_before(user_id, before, limit)
+        else:
+            ids = await self._store.page(user_id, limit, offset)
+        return FeedPage(
+            tweets=await self._hydrate(ids.ids),
+            total=ids.total,
+            limit=limit,
+            offset=ids.offset,
+            has_more=ids.has_more,
+        )
+
+    async def _hydrate(self, ids: list[str]) -> list[tweet_service_pb2.TweetReply]:
+        """The tweets in feed order; ids missing from the reply (deleted) are left out."""
+        if not ids:
+            return []
+        reply = await self._tweets.GetTweets(tweet_service_pb2.GetTweetsRequest(tweet_ids=ids))
+        return list(reply.tweets)
+
+
+def check_page(limit: int, offset: int, before: uuid.UUID | None) -> None:
+    """The same bounds on every transport (REST validates them first for a precise 422)."""
+    if not 1 <= limit <= MAX_LIMIT:
+        raise InvalidInput(f"limit must be between 1 and {MAX_LIMIT}")
+    if not 0 <= offset <= MAX_OFFSET:
+        raise InvalidInput(f"offset must be between 0 and {MAX_OFFSET}")
+    if before is not None and offset:
+        raise InvalidInput("page either by offset or by before, not both")

@@ -1,0 +1,103 @@
+"""What the worker does to the feeds for each event; every operation is idempotent."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from opentelemetry import trace
+
+from feed_worker.sources import FollowGraph, TweetSource
+from shared.feedstore import FEED_LENGTH, FeedStore
+from shared.settings import FeedWorkerSettings
+
+_tracer = trace.get_tracer("feed_worker")
+
+
+class KeyedLocks:
+    """One FIFO lock per key, dropped when nobody holds or waits for it.
+
+    Messages are handled concurrently (prefetch); events about the same follower are applied one
+    at a time in delivery order, so a quick follow + unfollow cannot interleave their reads and writes.
+    """
+
+    def __init__(self) -> None:
+        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
+
+    @asynccontextmanager
+    async def hold(self, key: str) -> AsyncIterator[None]:
+        lock, users = self._locks.get(key, (asyncio.Lock(), 0))
+        self._locks[key] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._locks[key]
+            if users == 1:
+                del self._locks[key]
+            else:
+                self._locks[key] = (lock, users - 1)
+
+
+class FeedFanout:
+    def __init__(
+        self, store: FeedStore, graph: FollowGraph, tweets: TweetSource, settings: FeedWorkerSettings
+    ) -> None:
+        self._store = store
+        self._graph = graph
+        self._tweets = tweets
+        self._settings = settings
+        self._follower_locks = KeyedLocks()
+
+    async def tweet_created(self, tweet_id: str, author_id: str) -> int:
+        """Insert the tweet into its author's feed and every follower's; returns the follower count."""
+        with _tracer.start_as_current_span("feed fanout") as span:
+            span.set_attribute("feed.tweet_id", tweet_id)
+            await self._store.fan_out(tweet_id, [author_id])
+            followers = 0
+            async for page in self._graph.follower_pages(author_id):
+                await self._store.fan_out(tweet_id, page)
+                followers += len(page)
+            span.set_attribute("feed.followers", followers)
+            return followers
+
+    async def tweet_deleted(self, tweet_id: str, author_id: str) -> int:
+        """Remove the tweet from its author's feed and every follower's; returns the follower count."""
+        with _tracer.start_as_current_span("feed remove") as span:
+            span.set_attribute("feed.tweet_id", tweet_id)
+            # First, so that a fan-out of the same tweet still running elsewhere skips every feed after this.
+            await self._store.mark_deleted(tweet_id)
+            await self._store.remove([tweet_id], [author_id])
+            followers = 0
+            async for page in self._graph.follower_pages(author_id):
+                await self._store.remove([tweet_id], page)
+                followers += len(page)
+            span.set_attribute("feed.followers", followers)
+            return followers
+
+    async def followed(self, follower_id: str, followee_id: str) -> int:
+        """Backfill the followee's recent tweets into the follower's feed; returns how many were read.
+
+        Follow events can arrive out of order (a quick follow + unfollow), so each handler acts on the
+        follow graph as it is now: the last event handled leaves the feed matching the final state.
+        """
+        async with self._follower_locks.hold(follower_id):
+            if not await self._graph.is_following(follower_id, followee_id):
+                return 0
+            ids = await self._tweets.recent_ids(followee_id, self._settings.backfill_limit)
+            with _tracer.start_as_current_span("feed backfill") as span:
+                span.set_attribute("feed.tweets", len(ids))
+                await self._store.merge(follower_id, ids)
+            return len(ids)
+
+    async def unfollowed(self, follower_id: str, followee_id: str) -> int:
+        """Remove the followee's tweets from the follower's feed; returns how many entries went."""
+        async with self._follower_locks.hold(follower_id):
+            if await self._graph.is_following(follower_id, followee_id):
+                return 0  # followed again since: the feed keeps the followee's tweets
+            # A feed holds at most FEED_LENGTH ids, so the followee's newest FEED_LENGTH cover it.
+            ids = await self._tweets.recent_ids(followee_id, FEED_LENGTH)
+            with _tracer.start_as_current_span("feed unfollow") as span:
+                span.set_attribute("feed.tweets", len(ids))
+                return await self._store.remove(ids, [follower_id])

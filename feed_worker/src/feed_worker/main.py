@@ -1,0 +1,63 @@
+"""The feed-worker process: consumes general_tweets and feed_follows until stopped."""
+
+from __future__ import annotations
+
+import asyncio
+
+from feed_worker.fanout import FeedFanout
+from feed_worker.handlers import FeedHandlers
+from feed_worker.sources import FollowGraph, TweetSource
+from fleet_proto import tweet_service_pb2_grpc, user_service_pb2_grpc
+from shared.cli import load_settings_or_exit
+from shared.feedstore import FeedStore
+from shared.grpc.channels import open_channel
+from shared.lifecycle import redis_client
+from shared.messaging.consumer import EventConsumer, Subscription
+from shared.messaging.topology import FEED_FOLLOWS_QUEUE, FEED_TWEETS_QUEUE
+from shared.runner import prepare_process, run_worker
+from shared.settings import Settings
+
+SERVICE = "feed-worker"
+
+
+async def run(settings: Settings, stop: asyncio.Event) -> None:
+    """Run the worker until `stop` is set (the process entry point, and in-process for tests)."""
+    worker = settings.feedworker
+    users_channel = open_channel(
+        settings.userservice.grpc_target, "users", settings.userservice.grpc_timeout_seconds
+    )
+    tweets_channel = open_channel(
+        settings.tweetservice.grpc_target, "tweets", settings.tweetservice.grpc_timeout_seconds
+    )
+    try:
+        async with redis_client(settings.redis) as redis:
+            fanout = FeedFanout(
+                FeedStore(redis, batch_size=worker.redis_batch_size),
+                FollowGraph(user_service_pb2_grpc.UserStub(users_channel), worker.followers_page_size),
+                TweetSource(tweet_service_pb2_grpc.TweetStub(tweets_channel)),
+                worker,
+            )
+            handlers = FeedHandlers(fanout)
+            consumer = EventConsumer(
+                settings.rabbitmq.url.get_secret_value(),
+                [
+                    Subscription(FEED_TWEETS_QUEUE, handlers.on_tweet_event),
+                    Subscription(FEED_FOLLOWS_QUEUE, handlers.on_follow_event),
+                ],
+                worker,
+                SERVICE,
+            )
+            await consumer.run(stop)
+    finally:
+        await users_channel.close(None)
+        await tweets_channel.close(None)
+
+
+def main() -> None:
+    settings = load_settings_or_exit()
+    prepare_process(SERVICE, settings)
+    run_worker(lambda stop: run(settings, stop))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,74 @@
+"""The worker's reads from the other services: follower pages (users) and a user's tweet ids (tweets)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any
+
+from fleet_proto import tweet_service_pb2, user_service_pb2
+
+if TYPE_CHECKING:
+    from fleet_proto.tweet_service_pb2_grpc import TweetAsyncStub
+    from fleet_proto.user_service_pb2_grpc import UserAsyncStub
+
+# The most ids asked for in one GetUserTweets call; the server may cap it lower, so pages continue.
+USER_TWEETS_PAGE = 200
+
+
+class FollowGraph:
+    """The follow graph as users gRPC serves it: GetFollowers and GetFollowing pages."""
+
+    def __init__(self, users: UserAsyncStub, page_size: int) -> None:
+        self._users = users
+        self._page_size = page_size
+
+    async def follower_pages(self, user_id: str) -> AsyncIterator[list[str]]:
+        """The user's follower ids, a page at a time."""
+        async for page in self._pages(self._users.GetFollowers, user_id):
+            yield page
+
+    async def is_following(self, follower_id: str, followee_id: str) -> bool:
+        """Whether the follow exists now (pages come in id order, so the scan stops at the right page)."""
+        async for page in self._pages(self._users.GetFollowing, follower_id):
+            if followee_id in page:
+                return True
+            if page[-1] > followee_id:
+                return False
+        return False
+
+    async def _pages(self, method: Any, user_id: str) -> AsyncIterator[list[str]]:
+        token = ""
+        while True:
+            reply = await method(
+                user_service_pb2.FollowPageRequest(
+                    user_id=user_id, page_size=self._page_size, page_token=token
+                )
+            )
+            if reply.user_ids:
+                yield list(reply.user_ids)
+            if not reply.next_page_token:
+                return
+            token = reply.next_page_token
+
+
+class TweetSource:
+    """A user's tweet ids, newest first, from tweets gRPC GetUserTweets."""
+
+    def __init__(self, tweets: TweetAsyncStub) -> None:
+        self._tweets = tweets
+
+    async def recent_ids(self, user_id: str, limit: int) -> list[str]:
+        """Up to `limit` of the user's newest tweet ids, paging with before_id."""
+        ids: list[str] = []
+        before = ""
+        while len(ids) < limit:
+            want = min(USER_TWEETS_PAGE, limit - len(ids))
+            reply = await self._tweets.GetUserTweets(
+                tweet_service_pb2.GetUserTweetsRequest(user_id=user_id, limit=want, before_id=before)
+            )
+            page = [tweet.id for tweet in reply.tweets]
+            ids.extend(page)
+            if len(page) < want or not page:
+                break
+            before = page[-1]
+        return ids[:limit]

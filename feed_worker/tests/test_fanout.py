@@ -1,0 +1,173 @@
+"""The feed worker end to end on its inputs: events on RabbitMQ in, Redis feeds out.
+
+The real users service answers GetFollowers / GetFollowing and the real tweets service GetUserTweets;
+follows for fan-out are written straight into the users database so that large audiences are cheap.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import orjson
+from redis.asyncio import Redis
+
+from shared.auth import TokenCodec
+from shared.feedstore import feed_key
+from shared.ids import uuid7
+from shared.messaging.topology import TWEET_CREATE, TWEET_DELETE, TWEET_EVENTS, USER_FOLLOW, USER_UNFOLLOW
+from shared.testing import wait_for
+
+
+async def feed(redis: Redis, user_id: str) -> list[str]:
+    return list(await redis.lrange(feed_key(user_id), 0, -1))
+
+
+async def feeds(redis: Redis, user_ids: list[str]) -> list[list[str]]:
+    async with redis.pipeline(transaction=False) as pipe:
+        for user_id in user_ids:
+            pipe.lrange(feed_key(user_id), 0, -1)
+        return list(await pipe.execute())
+
+
+async def test_a_tweet_reaches_its_author_and_all_2000_followers(kit: Any, redis: Redis) -> None:
+    author, *followers = await kit.insert_users(2001)
+    await kit.insert_follows(author, followers)
+    tweet = str(uuid7())
+    await kit.publish_tweet(TWEET_CREATE, tweet, author)
+
+    async def everyone_has_it() -> bool:
+        return all(entries == [tweet] for entries in await feeds(redis, [author, *followers]))
+
+    await wait_for(everyone_has_it, timeout=30)
+
+
+async def test_the_same_message_delivered_twice_is_stored_once(kit: Any, redis: Redis) -> None:
+    author, follower = await kit.insert_users(2)
+    await kit.insert_follows(author, [follower])
+    older, tweet = str(uuid7()), str(uuid7())
+    await kit.publish_tweet(TWEET_CREATE, older, author)
+    event = kit.tweet_event(TWEET_CREATE, tweet, author)
+    for _ in range(2):
+        await kit.publish(TWEET_EVENTS, TWEET_CREATE, event, message_id=str(event.event_id))
+    await kit.wait_until_drained("general_tweets")
+    assert await feeds(redis, [author, follower]) == [[tweet, older], [tweet, older]]
+
+
+async def test_an_older_tweet_arriving_late_is_placed_in_order(kit: Any, redis: Redis) -> None:
+    author, follower = await kit.insert_users(2)
+    await kit.insert_follows(author, [follower])
+    first, second, third = (str(uuid7()) for _ in range(3))
+    for tweet in (third, first):
+        await kit.publish_tweet(TWEET_CREATE, tweet, author)
+    await wait_for(lambda: feed(redis, follower), timeout=30)
+    await kit.wait_until_drained("general_tweets")
+    await kit.publish_tweet(TWEET_CREATE, second, author)
+    await wait_for(lambda: _equals(feed(redis, follower), [third, second, first]), timeout=30)
+    assert await feed(redis, author) == [third, second, first]
+
+
+async def test_a_deleted_tweet_leaves_every_feed(kit: Any, redis: Redis) -> None:
+    author, *followers = await kit.insert_users(301)
+    await kit.insert_follows(author, followers)
+    kept, deleted = str(uuid7()), str(uuid7())
+    for tweet in (kept, deleted):
+        await kit.publish_tweet(TWEET_CREATE, tweet, author)
+    everyone = [author, *followers]
+
+    async def everyone_has(expected: list[str]) -> bool:
+        return all(entries == expected for entries in await feeds(redis, everyone))
+
+    await wait_for(lambda: everyone_has([deleted, kept]), timeout=30)
+    await kit.publish_tweet(TWEET_DELETE, deleted, author)
+    await wait_for(lambda: everyone_has([kept]), timeout=30)
+
+
+async def test_a_create_redelivered_around_its_delete_does_not_bring_the_tweet_back(
+    kit: Any, redis: Redis
+) -> None:
+    author, *followers = await kit.insert_users(51)
+    await kit.insert_follows(author, followers)
+    tweet = str(uuid7())
+    # Handled concurrently (prefetch), in any order: the tombstone makes the end state the same.
+    for event_type in (TWEET_CREATE, TWEET_DELETE, TWEET_CREATE):
+        await kit.publish_tweet(event_type, tweet, author)
+    await kit.wait_until_drained("general_tweets")
+    assert await feeds(redis, [author, *followers]) == [[] for _ in range(51)]
+
+
+async def test_follow_backfills_recent_tweets_and_unfollow_removes_them(
+    kit: Any, redis: Redis, users_service: Any, tweets_service: Any
+) -> None:
+    followee, follower = await kit.insert_users(2)
+    codec = TokenCodec(kit.settings.jwt)
+    headers = {
+        uid: {"Authorization": f"Bearer {codec.issue(uuid.UUID(uid), 'someone')}"}
+        for uid in (followee, follower)
+    }
+
+    async def post_tweet(author: str, content: str) -> str:
+        response = await tweets_service.client.post(
+            "/tweet", json={"content": content}, headers=headers[author]
+        )
+        assert response.status_code == 201, response.text
+        return str(response.json()["id"])
+
+    theirs_1 = await post_tweet(followee, "first of theirs")
+    mine_1 = await post_tweet(follower, "first of mine")
+    theirs_2 = await post_tweet(followee, "second of theirs")
+    theirs_3 = await post_tweet(followee, "third of theirs")
+    mine_2 = await post_tweet(follower, "second of mine")
+    theirs_4 = await post_tweet(followee, "fourth of theirs")
+    await wait_for(lambda: _equals(feed(redis, follower), [mine_2, mine_1]), timeout=30)
+
+    response = await users_service.client.post(f"/users/{followee}/follow", headers=headers[follower])
+    assert response.status_code == 201, response.text
+    # backfill_limit is 3 in these tests: the followee's three newest, merged in id order.
+    await wait_for(
+        lambda: _equals(feed(redis, follower), [theirs_4, mine_2, theirs_3, theirs_2, mine_1]), timeout=30
+    )
+    assert theirs_1 not in await feed(redis, follower)
+
+    response = await users_service.client.delete(f"/users/{followee}/follow", headers=headers[follower])
+    assert response.status_code == 204, response.text
+    await wait_for(lambda: _equals(feed(redis, follower), [mine_2, mine_1]), timeout=30)
+
+
+async def test_follow_events_out_of_order_follow_the_current_graph(kit: Any, redis: Redis) -> None:
+    followee, follower, stranger = await kit.insert_users(3)
+    mine, theirs = str(uuid7()), str(uuid7())
+    await kit.publish_tweet(TWEET_CREATE, mine, follower)
+    await wait_for(lambda: feed(redis, follower), timeout=30)
+    await kit.insert_follows(followee, [follower])
+    await kit.publish_tweet(TWEET_CREATE, theirs, followee)
+    await wait_for(lambda: _equals(feed(redis, follower), [theirs, mine]), timeout=30)
+    # An unfollow that arrives while the follow still exists (a re-follow) removes nothing;
+    # a follow whose follow no longer exists (an unfollow overtook it) backfills nothing.
+    await kit.publish_follow(USER_UNFOLLOW, follower, followee)
+    await kit.publish_follow(USER_FOLLOW, stranger, followee)
+    await kit.wait_until_drained("feed_follows")
+    assert await feed(redis, follower) == [theirs, mine]
+    assert await feed(redis, stranger) == []
+
+
+async def test_a_malformed_message_is_dead_lettered_and_the_next_one_handled(kit: Any, redis: Redis) -> None:
+    (author,) = await kit.insert_users(1)
+    garbage = b"{not json"
+    invalid = orjson.dumps({"event_type": "tweet.create", "tweet_id": "not-an-id"})
+    await kit.publish(TWEET_EVENTS, TWEET_CREATE, garbage)
+    await kit.publish(TWEET_EVENTS, TWEET_CREATE, invalid)
+    tweet = str(uuid7())
+    await kit.publish_tweet(TWEET_CREATE, tweet, author)
+    await wait_for(lambda: _equals(feed(redis, author), [tweet]), timeout=30)
+    await kit.wait_until_drained("general_tweets")
+
+    dlq = await kit.channel.get_queue("general_tweets.dlq")
+    dead = []
+    while (message := await dlq.get(no_ack=True, fail=False)) is not None:
+        dead.append(message.body)
+    assert sorted(dead) == sorted([garbage, invalid])
+
+
+async def _equals(actual: Any, expected: list[str]) -> bool:
+    return bool(await actual == expected)

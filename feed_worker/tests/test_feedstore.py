@@ -1,0 +1,119 @@
+"""The Redis feed store: order, dedup, trimming, merging, removal and paging, on a real Redis."""
+
+from __future__ import annotations
+
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from redis.asyncio import Redis
+
+from shared.feedstore import FEED_LENGTH, FeedStore, feed_key
+from shared.ids import uuid7
+
+
+def ids(count: int) -> list[str]:
+    """`count` tweet ids, oldest first."""
+    return [str(uuid7()) for _ in range(count)]
+
+
+async def test_fan_out_puts_the_newest_tweet_first(store: FeedStore, redis: Redis) -> None:
+    older, newer = ids(2)
+    await store.fan_out(older, ["u1"])
+    await store.fan_out(newer, ["u1"])
+    assert await redis.lrange(feed_key("u1"), 0, -1) == [newer, older]
+
+
+async def test_fan_out_of_the_same_tweet_twice_changes_nothing(store: FeedStore, redis: Redis) -> None:
+    first, second, third = ids(3)
+    for tweet in (first, second, third):
+        await store.fan_out(tweet, ["u1"])
+    assert await store.fan_out(third, ["u1"]) == 0  # equal to the head
+    assert await store.fan_out(first, ["u1"]) == 0  # further down
+    assert await redis.lrange(feed_key("u1"), 0, -1) == [third, second, first]
+
+
+async def test_a_late_older_tweet_lands_in_sorted_position(store: FeedStore, redis: Redis) -> None:
+    a, b, c, d = ids(4)
+    for tweet in (d, a, c, b):
+        await store.fan_out(tweet, ["u1"])
+    assert await redis.lrange(feed_key("u1"), 0, -1) == [d, c, b, a]
+
+
+async def test_feed_is_trimmed_to_1000_keeping_the_newest(store: FeedStore, redis: Redis) -> None:
+    tweets = ids(FEED_LENGTH + 5)
+    await store.merge("u1", tweets[:FEED_LENGTH])
+    for tweet in tweets[FEED_LENGTH:]:
+        await store.fan_out(tweet, ["u1"])
+    feed = await redis.lrange(feed_key("u1"), 0, -1)
+    assert len(feed) == FEED_LENGTH
+    assert feed == list(reversed(tweets))[:FEED_LENGTH]
+    # Older than everything in a full feed: it would be trimmed at once, so it is not added.
+    assert await store.fan_out(tweets[0], ["u1"]) == 0
+    assert await redis.llen(feed_key("u1")) == FEED_LENGTH
+
+
+async def test_fan_out_to_10000_feeds_is_10_script_calls_in_one_round_trip(
+    redis: Redis, finished_spans: InMemorySpanExporter
+) -> None:
+    store = FeedStore(redis, batch_size=1000)
+    users = [f"u{index}" for index in range(10_000)]
+    (tweet,) = ids(1)
+    finished_spans.clear()
+    assert await store.fan_out(tweet, users) == len(users)
+    # The Redis instrumentation makes one span per round trip (a pipeline's span names its commands).
+    round_trips = [span.name for span in finished_spans.get_finished_spans() if "EVALSHA" in span.name]
+    assert round_trips == [" ".join(["EVALSHA"] * 10)]
+    async with redis.pipeline(transaction=False) as pipe:
+        for user in users:
+            pipe.lindex(feed_key(user), 0)
+        heads = await pipe.execute()
+    assert set(heads) == {tweet}
+
+
+async def test_a_deleted_tweet_is_not_fanned_out_again(store: FeedStore, redis: Redis) -> None:
+    (tweet,) = ids(1)
+    await store.fan_out(tweet, ["u1", "u2"])
+    await store.mark_deleted(tweet)
+    assert await store.remove([tweet], ["u1", "u2"]) == 2
+    assert await store.fan_out(tweet, ["u1", "u2", "u3"]) == 0
+    assert await redis.exists(feed_key("u1"), feed_key("u2"), feed_key("u3")) == 0
+
+
+async def test_merge_interleaves_deduplicates_and_trims(store: FeedStore, redis: Redis) -> None:
+    tweets = ids(10)
+    for tweet in tweets[::2]:
+        await store.fan_out(tweet, ["u1"])
+    assert await store.merge("u1", [*tweets[1::2], tweets[4], tweets[1]]) == 10
+    assert await redis.lrange(feed_key("u1"), 0, -1) == list(reversed(tweets))
+
+    many = ids(FEED_LENGTH + 50)
+    assert await store.merge("u1", many) == FEED_LENGTH
+    assert await redis.lrange(feed_key("u1"), 0, -1) == list(reversed(many))[:FEED_LENGTH]
+
+
+async def test_remove_takes_tweets_out_of_every_feed(store: FeedStore, redis: Redis) -> None:
+    keep, gone_1, gone_2 = ids(3)
+    users = [f"u{index}" for index in range(250)]
+    for tweet in (keep, gone_1, gone_2):
+        await store.fan_out(tweet, users)
+    assert await store.remove([gone_1, gone_2], users) == 500
+    for user in users:
+        assert await redis.lrange(feed_key(user), 0, -1) == [keep]
+
+
+async def test_pages_by_offset_report_the_total(store: FeedStore) -> None:
+    tweets = ids(5)
+    await store.merge("u1", tweets)
+    page = await store.page("u1", limit=2, offset=2)
+    assert page.ids == [tweets[2], tweets[1]]
+    assert (page.total, page.offset, page.has_more) == (5, 2, True)
+    last = await store.page("u1", limit=2, offset=4)
+    assert (last.ids, last.has_more) == ([tweets[0]], False)
+
+
+async def test_page_before_works_when_the_anchor_was_removed(store: FeedStore) -> None:
+    tweets = ids(6)
+    await store.merge("u1", tweets)
+    await store.remove([tweets[3]], ["u1"])
+    page = await store.page_before("u1", tweets[3], limit=2)
+    assert page.ids == [tweets[2], tweets[1]]
+    assert (page.total, page.offset, page.has_more) == (5, 2, True)
+    assert (await store.page_before("u1", tweets[0], limit=2)).ids == []

@@ -1,0 +1,1 @@
+"""The search service: full-text search over tweets, behind one backend interface."""

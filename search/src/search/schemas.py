@@ -1,0 +1,36 @@
+"""Response bodies and query parameter types of the search REST API."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from search.backends.base import MAX_QUERY_LENGTH
+
+# Both backends page the same way; Elasticsearch answers at most 10 000 hits per query.
+MAX_LIMIT = 100
+MAX_OFFSET = 10_000 - MAX_LIMIT
+DEFAULT_LIMIT = 20
+
+QueryText = Annotated[str, Field(min_length=1, max_length=MAX_QUERY_LENGTH)]
+PageLimit = Annotated[int, Field(ge=1, le=MAX_LIMIT)]
+PageOffset = Annotated[int, Field(ge=0, le=MAX_OFFSET)]
+
+
+class SearchResult(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: uuid.UUID
+    user_id: uuid.UUID
+    content: str
+    created_at: datetime
+    score: float
+
+
+class SearchPage(BaseModel):
+    results: list[SearchResult]
+    total: int
+    limit: int
+    offset: int

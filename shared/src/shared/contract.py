@@ -1,0 +1,37 @@
+"""Objects of the REST contract that more than one service returns."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+from pydantic import BaseModel, ConfigDict
+
+from fleet_proto import tweet_service_pb2
+
+
+class TweetOut(BaseModel):
+    """A tweet as every service shows it (tweets from its table, feed from tweets' gRPC reply)."""
+
+    model_config = ConfigDict(from_attributes=True)
+    id: uuid.UUID
+    user_id: uuid.UUID
+    content: str
+    num_likes: int
+    num_replys: int
+    num_reposts: int
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def from_reply(cls, reply: tweet_service_pb2.TweetReply) -> TweetOut:
+        return cls(
+            id=uuid.UUID(reply.id),
+            user_id=uuid.UUID(reply.user_id),
+            content=reply.content,
+            num_likes=reply.num_likes,
+            num_replys=reply.num_replys,
+            num_reposts=reply.num_reposts,
+            created_at=reply.created_at.ToDatetime(tzinfo=UTC),
+            updated_at=reply.updated_at.ToDatetime(tzinfo=UTC),
+        )

@@ -1,0 +1,4 @@
+from shared.db.alembic_env import run_migrations
+from tweets.models import Base
+
+run_migrations(Base.metadata)

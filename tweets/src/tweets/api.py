@@ -1,0 +1,227 @@
+"""REST routes of the tweets service: thin, they parse, call TweetService and shape the answer.
+
+Writes need a bearer token and are rate limited per user; reads are public except the caller's
+own likes and reposts. Routes with a fixed second segment (`/tweet/like`, `/tweet/repost`) are
+declared before `/tweet/{tweet_id}`, which would otherwise capture them.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request, Response, status
+
+from shared.auth import CurrentUser, TokenClaims
+from shared.db.engine import SessionDep
+from shared.http.problems import PROBLEM_RESPONSES
+from shared.ratelimit import RateLimiter
+from shared.settings import RateLimitSettings
+from tweets.models import Tweet, TweetLike, TweetMark, TweetRepost
+from tweets.schemas import (
+    ContentRequest,
+    LikePage,
+    MarkOut,
+    PageLimit,
+    PageOffset,
+    ReplyOut,
+    ReplyPage,
+    RepostPage,
+    TweetOut,
+    TweetPage,
+)
+from tweets.service import TweetService
+
+router = APIRouter(prefix="/tweet", responses=PROBLEM_RESPONSES)
+Responses = dict[int | str, dict[str, Any]]
+NOT_FOUND: Responses = {404: PROBLEM_RESPONSES[422] | {"description": "no such tweet (or reply)"}}
+FORBIDDEN: Responses = {403: PROBLEM_RESPONSES[422] | {"description": "someone else's tweet (or reply)"}}
+CONFLICT: Responses = {409: PROBLEM_RESPONSES[422] | {"description": "already done"}}
+
+
+def _service(session: SessionDep) -> TweetService:
+    return TweetService(session)
+
+
+Tweets = Annotated[TweetService, Depends(_service)]
+
+
+async def _rate_limited_writer(request: Request, caller: CurrentUser) -> TokenClaims:
+    """The authenticated caller of a write, counted against the per-user "writes" limit."""
+    limiter: RateLimiter = request.app.state.rate_limiter
+    limits: RateLimitSettings = request.app.state.rate_limits
+    await limiter.hit("writes", str(caller.user_id), limits.writes_per_minute)
+    return caller
+
+
+Writer = Annotated[TokenClaims, Depends(_rate_limited_writer)]
+Limit = Annotated[PageLimit, Query()]
+Offset = Annotated[PageOffset, Query()]
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=TweetOut, tags=["tweets"])
+async def create_tweet(body: ContentRequest, caller: Writer, tweets: Tweets) -> TweetOut:
+    return TweetOut.model_validate(await tweets.create(caller.user_id, body.content))
+
+
+@router.get("/user/{user_id}", response_model=TweetPage, tags=["tweets"])
+async def user_tweets(
+    user_id: uuid.UUID,
+    tweets: Tweets,
+    limit: Limit = 20,
+    offset: Offset = 0,
+    before: Annotated[uuid.UUID | None, Query(description="only tweets older than this tweet id")] = None,
+) -> TweetPage:
+    """A user's tweets, newest first. Pass the last id seen as `before` to page while new tweets arrive."""
+    found, total = await tweets.user_tweets(user_id, limit, offset, before)
+    return TweetPage(
+        tweets=[TweetOut.model_validate(tweet) for tweet in found],
+        total=total,
+        limit=limit,
+        offset=offset,
+        has_more=offset + len(found) < total,
+    )
+
+
+# Replies
+
+
+@router.post(
+    "/reply/{tweet_id}",
+    status_code=status.HTTP_201_CREATED,
+    response_model=ReplyOut,
+    tags=["replies"],
+    responses=NOT_FOUND,
+)
+async def create_reply(tweet_id: uuid.UUID, body: ContentRequest, caller: Writer, tweets: Tweets) -> ReplyOut:
+    return ReplyOut.model_validate(await tweets.reply(caller.user_id, tweet_id, body.content))
+
+
+@router.get("/reply/{tweet_id}", response_model=ReplyPage, tags=["replies"], responses=NOT_FOUND)
+async def list_replies(
+    tweet_id: uuid.UUID, tweets: Tweets, limit: Limit = 20, offset: Offset = 0
+) -> ReplyPage:
+    """The replies to a tweet, oldest first."""
+    found, total = await tweets.replies(tweet_id, limit, offset)
+    return ReplyPage(
+        replies=[ReplyOut.model_validate(reply) for reply in found],
+        total=total,
+        limit=limit,
+        offset=offset,
+        has_more=offset + len(found) < total,
+    )
+
+
+@router.delete(
+    "/reply/{reply_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    tags=["replies"],
+    responses=NOT_FOUND | FORBIDDEN,
+)
+async def delete_reply(reply_id: uuid.UUID, caller: Writer, tweets: Tweets) -> Response:
+    await tweets.delete_reply(caller.user_id, reply_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+# Likes and reposts
+
+
+def _mark_out(mark: TweetMark, tweet: Tweet) -> MarkOut:
+    return MarkOut(
+        user_id=mark.user_id,
+        tweet_id=mark.tweet_id,
+        created_at=mark.created_at,
+        tweet=TweetOut.model_validate(tweet),
+    )
+
+
+async def _add_mark(
+    model: type[TweetMark], tweet_id: uuid.UUID, caller: TokenClaims, tweets: TweetService
+) -> MarkOut:
+    return _mark_out(*await tweets.mark(model, caller.user_id, tweet_id))
+
+
+async def _marks(
+    model: type[TweetMark], caller: TokenClaims, tweets: TweetService, limit: int, offset: int
+) -> tuple[list[MarkOut], int]:
+    found, total = await tweets.marks(model, caller.user_id, limit, offset)
+    return [_mark_out(mark, tweet) for mark, tweet in found], total
+
+
+@router.get("/like", response_model=LikePage, tags=["likes"])
+async def list_likes(caller: CurrentUser, tweets: Tweets, limit: Limit = 20, offset: Offset = 0) -> LikePage:
+    """The caller's likes, most recent first."""
+    likes, total = await _marks(TweetLike, caller, tweets, limit, offset)
+    return LikePage(
+        likes=likes, total=total, limit=limit, offset=offset, has_more=offset + len(likes) < total
+    )
+
+
+@router.post(
+    "/like/{tweet_id}",
+    status_code=status.HTTP_201_CREATED,
+    response_model=MarkOut,
+    tags=["likes"],
+    responses=NOT_FOUND | CONFLICT,
+)
+async def like(tweet_id: uuid.UUID, caller: Writer, tweets: Tweets) -> MarkOut:
+    return await _add_mark(TweetLike, tweet_id, caller, tweets)
+
+
+@router.delete(
+    "/like/{tweet_id}", status_code=status.HTTP_204_NO_CONTENT, tags=["likes"], responses=NOT_FOUND
+)
+async def unlike(tweet_id: uuid.UUID, caller: Writer, tweets: Tweets) -> Response:
+    await tweets.unmark(TweetLike, caller.user_id, tweet_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get("/repost", response_model=RepostPage, tags=["reposts"])
+async def list_reposts(
+    caller: CurrentUser, tweets: Tweets, limit: Limit = 20, offset: Offset = 0
+) -> RepostPage:
+    """The caller's reposts, most recent first."""
+    reposts, total = await _marks(TweetRepost, caller, tweets, limit, offset)
+    return RepostPage(
+        reposts=reposts, total=total, limit=limit, offset=offset, has_more=offset + len(reposts) < total
+    )
+
+
+@router.post(
+    "/repost/{tweet_id}",
+    status_code=status.HTTP_201_CREATED,
+    response_model=MarkOut,
+    tags=["reposts"],
+    responses=NOT_FOUND | CONFLICT,
+)
+async def repost(tweet_id: uuid.UUID, caller: Writer, tweets: Tweets) -> MarkOut:
+    return await _add_mark(TweetRepost, tweet_id, caller, tweets)
+
+
+@router.delete(
+    "/repost/{tweet_id}", status_code=status.HTTP_204_NO_CONTENT, tags=["reposts"], responses=NOT_FOUND
+)
+async def unrepost(tweet_id: uuid.UUID, caller: Writer, tweets: Tweets) -> Response:
+    await tweets.unmark(TweetRepost, caller.user_id, tweet_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+# A single tweet (last: `/tweet/{tweet_id}` would match `/tweet/like` too)
+
+
+@router.get("/{tweet_id}", response_model=TweetOut, tags=["tweets"], responses=NOT_FOUND)
+async def get_tweet(tweet_id: uuid.UUID, tweets: Tweets) -> TweetOut:
+    return TweetOut.model_validate(await tweets.get(tweet_id))
+
+
+@router.patch("/{tweet_id}", response_model=TweetOut, tags=["tweets"], responses=NOT_FOUND | FORBIDDEN)
+async def update_tweet(tweet_id: uuid.UUID, body: ContentRequest, caller: Writer, tweets: Tweets) -> TweetOut:
+    return TweetOut.model_validate(await tweets.update(caller.user_id, tweet_id, body.content))
+
+
+@router.delete(
+    "/{tweet_id}", status_code=status.HTTP_204_NO_CONTENT, tags=["tweets"], responses=NOT_FOUND | FORBIDDEN
+)
+async def delete_tweet(tweet_id: uuid.UUID, caller: Writer, tweets: Tweets) -> Response:
+    await tweets.delete(caller.user_id, tweet_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

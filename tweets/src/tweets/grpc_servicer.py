@@ -1,0 +1,95 @@
+"""gRPC `tweet_service.Tweet`: hydration for the feed, keyset pages for backfill and reindexing."""
+
+from __future__ import annotations
+
+import uuid
+
+import grpc
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from fleet_proto import tweet_service_pb2 as pb
+from fleet_proto import tweet_service_pb2_grpc as pb_grpc
+from shared.db.engine import transaction
+from shared.errors import InvalidInput
+from shared.grpc.fields import parse_uuid
+from tweets.models import Tweet
+from tweets.repository import TweetRepository
+
+SERVICE_NAME = "tweet_service.Tweet"
+MAX_BATCH = 10_000
+MAX_PAGE = 1_000
+DEFAULT_USER_PAGE = 20
+DEFAULT_LIST_PAGE = 500
+
+
+def parse_optional_uuid(value: str, field: str) -> uuid.UUID | None:
+    return parse_uuid(value, field) if value else None
+
+
+def page_size(limit: int, default: int) -> int:
+    """0 (unset) means the default; above MAX_PAGE is capped; negative is refused."""
+    if limit < 0:
+        raise InvalidInput("limit must not be negative")
+    return min(limit or default, MAX_PAGE)
+
+
+def to_reply(tweet: Tweet) -> pb.TweetReply:
+    reply = pb.TweetReply(
+        id=str(tweet.id),
+        user_id=str(tweet.user_id),
+        content=tweet.content,
+        num_likes=tweet.num_likes,
+        num_replys=tweet.num_replys,
+        num_reposts=tweet.num_reposts,
+    )
+    reply.created_at.FromDatetime(tweet.created_at)
+    reply.updated_at.FromDatetime(tweet.updated_at)
+    return reply
+
+
+def _valid_ids(values: list[str]) -> list[uuid.UUID]:
+    """The ids that parse, in the order given; the others cannot match a tweet and are left out."""
+    ids = []
+    for value in values:
+        try:
+            ids.append(uuid.UUID(value))
+        except ValueError:
+            continue
+    return ids
+
+
+class TweetServicer(pb_grpc.TweetServicer):
+    def __init__(self, session_factory: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = session_factory
+
+    async def GetTweets(
+        self, request: pb.GetTweetsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.GetTweetsReply:
+        """The tweets asked for, in the order asked, in one query; missing or invalid ids left out."""
+        if len(request.tweet_ids) > MAX_BATCH:
+            raise InvalidInput(f"at most {MAX_BATCH} tweet ids per call")
+        ids = _valid_ids(list(request.tweet_ids))
+        async with transaction(self._sessions) as session:
+            found = {tweet.id: tweet for tweet in await TweetRepository(session).get_tweets(list(set(ids)))}
+        return pb.GetTweetsReply(tweets=[to_reply(found[i]) for i in ids if i in found])
+
+    async def GetUserTweets(
+        self, request: pb.GetUserTweetsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.GetTweetsReply:
+        """A user's tweets newest first, strictly older than before_id when given."""
+        user_id = parse_uuid(request.user_id, "user_id")
+        before = parse_optional_uuid(request.before_id, "before_id")
+        limit = page_size(request.limit, DEFAULT_USER_PAGE)
+        async with transaction(self._sessions) as session:
+            tweets = await TweetRepository(session).user_tweets_before(user_id, before, limit)
+        return pb.GetTweetsReply(tweets=[to_reply(tweet) for tweet in tweets])
+
+    async def ListTweets(
+        self, request: pb.ListTweetsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.GetTweetsReply:
+        """Every tweet in id (creation) order, strictly after after_id when given."""
+        after = parse_optional_uuid(request.after_id, "after_id")
+        limit = page_size(request.limit, DEFAULT_LIST_PAGE)
+        async with transaction(self._sessions) as session:
+            tweets = await TweetRepository(session).tweets_after(after, limit)
+        return pb.GetTweetsReply(tweets=[to_reply(tweet) for tweet in tweets])

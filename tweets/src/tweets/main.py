@@ -1,0 +1,109 @@
+"""The tweets process: the app factory, its lifespan, and the entry point."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import grpc
+from fastapi import FastAPI
+
+from fleet_proto import tweet_service_pb2_grpc, user_service_pb2_grpc
+from shared.auth import TokenCodec
+from shared.cli import ServiceSpec, service_main
+from shared.db.engine import ping
+from shared.grpc.channels import open_channel
+from shared.grpc.server import grpc_server
+from shared.http.app import create_app as create_service_app
+from shared.http.readiness import ReadinessCheck
+from shared.lifecycle import background, database, redis_client
+from shared.messaging.outbox import RABBITMQ, OutboxRelay, rabbitmq_deliverer
+from shared.messaging.publisher import RabbitPublisher
+from shared.ratelimit import RateLimiter
+from shared.settings import Settings
+from tweets import author_counters
+from tweets.api import router
+from tweets.grpc_servicer import SERVICE_NAME, TweetServicer
+
+SERVICE = "tweet-service"
+ALEMBIC_DIR = Path(__file__).parent / "alembic"
+TOPOLOGY_TIMEOUT_SECONDS = 3.0
+logger = logging.getLogger(__name__)
+
+
+async def declare_topology_early(publisher: RabbitPublisher) -> None:
+    """Connect once at start-up: the publisher declares every exchange and queue, so events published
+    before any worker ever ran wait in their queues. Best effort: the relay retries while RabbitMQ is down."""
+    try:
+        await asyncio.wait_for(publisher.ping(), TOPOLOGY_TIMEOUT_SECONDS)
+    except Exception as exc:
+        logger.warning("RabbitMQ not reachable at start-up (%r); the outbox will publish once it is", exc)
+
+
+def create_app(settings: Settings) -> FastAPI:
+    section = settings.tweetservice
+    users = settings.userservice
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with contextlib.AsyncExitStack() as stack:
+            # Closed last (the stack unwinds in reverse), after the relays that use them have stopped.
+            publisher = RabbitPublisher(settings.rabbitmq.url.get_secret_value())
+            stack.push_async_callback(publisher.close)
+            users_channel = open_channel(users.grpc_target, "users", users.grpc_timeout_seconds)
+            stack.push_async_callback(users_channel.close, None)
+            engine, sessions = await stack.enter_async_context(database(settings.database, section.database))
+            redis = await stack.enter_async_context(redis_client(settings.redis))
+            listen_dsn = settings.database.dsn(section.database)
+            events_relay = OutboxRelay(engine, listen_dsn, RABBITMQ, rabbitmq_deliverer(publisher))
+            counters_relay = OutboxRelay(
+                engine,
+                listen_dsn,
+                author_counters.DESTINATION,
+                author_counters.increment_tweets_deliverer(user_service_pb2_grpc.UserStub(users_channel)),
+            )
+            app.state.session_factory = sessions
+            app.state.token_codec = TokenCodec(settings.jwt)
+            app.state.rate_limiter = RateLimiter(redis, enabled=settings.ratelimit.enabled)
+            app.state.rate_limits = settings.ratelimit
+            app.state.outbox_relays = {relay.destination: relay for relay in (events_relay, counters_relay)}
+            app.state.readiness = [
+                ReadinessCheck("postgresql", lambda: ping(engine)),
+                ReadinessCheck("rabbitmq", publisher.ping),
+                ReadinessCheck("redis", redis.ping),
+            ]
+            await declare_topology_early(publisher)
+
+            def register(server: grpc.aio.Server) -> None:
+                tweet_service_pb2_grpc.add_TweetServicer_to_server(TweetServicer(sessions), server)
+
+            running = await stack.enter_async_context(
+                grpc_server(section.bind_host, section.grpc_port, [SERVICE_NAME], register)
+            )
+            app.state.grpc_port = running.port
+            await stack.enter_async_context(background("outbox-events", events_relay.run))
+            await stack.enter_async_context(background("outbox-user-counters", counters_relay.run))
+            yield
+
+    return create_service_app(title="tweets", routers=[router], lifespan=lifespan)
+
+
+SPEC = ServiceSpec(
+    name=SERVICE,
+    create_app=create_app,
+    section=lambda settings: settings.tweetservice,
+    database=lambda settings: settings.tweetservice.database,
+    alembic_dir=ALEMBIC_DIR,
+)
+
+
+def main() -> None:
+    service_main(SPEC)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,180 @@
+"""Queries of the tweets database; counters change in single UPDATE statements (atomic)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Literal
+
+from sqlalchemy import Select, delete, func, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tweets.models import ReplyTweet, Tweet, TweetMark
+
+Counter = Literal["num_likes", "num_replys", "num_reposts"]
+
+
+class TweetRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    # Tweets
+
+    async def add_tweet(self, tweet_id: uuid.UUID, user_id: uuid.UUID, content: str, at: datetime) -> Tweet:
+        tweet = Tweet(id=tweet_id, user_id=user_id, content=content, created_at=at, updated_at=at)
+        self.session.add(tweet)
+        await self.session.flush()
+        await self.session.refresh(tweet)
+        return tweet
+
+    async def get_tweet(self, tweet_id: uuid.UUID, *, for_update: bool = False) -> Tweet | None:
+        query = select(Tweet).where(Tweet.id == tweet_id)
+        if for_update:
+            query = query.with_for_update()
+        return (await self.session.execute(query)).scalar_one_or_none()
+
+    async def get_tweets(self, tweet_ids: Sequence[uuid.UUID]) -> list[Tweet]:
+        if not tweet_ids:
+            return []
+        rows = await self.session.execute(select(Tweet).where(Tweet.id.in_(tweet_ids)))
+        return list(rows.scalars())
+
+    async def update_content(self, tweet_id: uuid.UUID, content: str, at: datetime) -> Tweet | None:
+        return (
+            await self.session.execute(
+                update(Tweet)
+                .where(Tweet.id == tweet_id)
+                .values(content=content, updated_at=at)
+                .returning(Tweet)
+                .execution_options(populate_existing=True)
+            )
+        ).scalar_one_or_none()
+
+    async def delete_tweet(self, tweet_id: uuid.UUID) -> None:
+        """Likes, reposts and replies go with it (ON DELETE CASCADE)."""
+        await self.session.execute(delete(Tweet).where(Tweet.id == tweet_id))
+
+    async def shift_counter(self, tweet_id: uuid.UUID, counter: Counter, delta: int) -> Tweet | None:
+        """Add `delta` to one counter in a single UPDATE (never below zero); None if the tweet is gone."""
+        column = getattr(Tweet, counter)
+        return (
+            await self.session.execute(
+                update(Tweet)
+                .where(Tweet.id == tweet_id)
+                .values({counter: func.greatest(column + delta, 0)})
+                .returning(Tweet)
+                .execution_options(populate_existing=True)
+            )
+        ).scalar_one_or_none()
+
+    async def list_user_tweets(
+        self, user_id: uuid.UUID, limit: int, offset: int, before: uuid.UUID | None
+    ) -> tuple[list[Tweet], int]:
+        """A user's tweets newest first; `before` pins the page to tweets older than that id."""
+        condition = Tweet.user_id == user_id
+        if before is not None:
+            condition = condition & (Tweet.id < before)
+        total = (
+            await self.session.execute(select(func.count()).select_from(Tweet).where(condition))
+        ).scalar_one()
+        rows = await self.session.execute(
+            select(Tweet).where(condition).order_by(Tweet.id.desc()).limit(limit).offset(offset)
+        )
+        return list(rows.scalars()), int(total)
+
+    async def user_tweets_before(
+        self, user_id: uuid.UUID, before: uuid.UUID | None, limit: int
+    ) -> list[Tweet]:
+        """A keyset page of a user's tweets, newest first (index scan on (user_id, id))."""
+        query = select(Tweet).where(Tweet.user_id == user_id)
+        if before is not None:
+            query = query.where(Tweet.id < before)
+        rows = await self.session.execute(query.order_by(Tweet.id.desc()).limit(limit))
+        return list(rows.scalars())
+
+    async def tweets_after(self, after: uuid.UUID | None, limit: int) -> list[Tweet]:
+        """A keyset page of every tweet in id (creation) order."""
+        query = select(Tweet)
+        if after is not None:
+            query = query.where(Tweet.id > after)
+        rows = await self.session.execute(query.order_by(Tweet.id).limit(limit))
+        return list(rows.scalars())
+
+    # Replies
+
+    async def add_reply(
+        self, reply_id: uuid.UUID, parent_id: uuid.UUID, user_id: uuid.UUID, content: str, at: datetime
+    ) -> ReplyTweet:
+        reply = ReplyTweet(
+            id=reply_id, parent_id=parent_id, user_id=user_id, content=content, created_at=at, updated_at=at
+        )
+        self.session.add(reply)
+        await self.session.flush()
+        return reply
+
+    async def get_reply(self, reply_id: uuid.UUID) -> ReplyTweet | None:
+        return await self.session.get(ReplyTweet, reply_id)
+
+    async def delete_reply(self, reply_id: uuid.UUID) -> bool:
+        deleted = await self.session.execute(
+            delete(ReplyTweet).where(ReplyTweet.id == reply_id).returning(ReplyTweet.id)
+        )
+        return deleted.first() is not None
+
+    async def list_replies(
+        self, parent_id: uuid.UUID, limit: int, offset: int
+    ) -> tuple[list[ReplyTweet], int]:
+        """Replies in conversation order (oldest first)."""
+        condition = ReplyTweet.parent_id == parent_id
+        total = (
+            await self.session.execute(select(func.count()).select_from(ReplyTweet).where(condition))
+        ).scalar_one()
+        rows = await self.session.execute(
+            select(ReplyTweet).where(condition).order_by(ReplyTweet.id).limit(limit).offset(offset)
+        )
+        return list(rows.scalars()), int(total)
+
+    # Likes and reposts
+
+    async def add_mark(
+        self, model: type[TweetMark], user_id: uuid.UUID, tweet_id: uuid.UUID
+    ) -> TweetMark | None:
+        """Insert the (user, tweet) mark; None if it existed already."""
+        return (
+            await self.session.execute(
+                pg_insert(model)
+                .values(user_id=user_id, tweet_id=tweet_id)
+                .on_conflict_do_nothing()
+                .returning(model)
+            )
+        ).scalar_one_or_none()
+
+    async def remove_mark(self, model: type[TweetMark], user_id: uuid.UUID, tweet_id: uuid.UUID) -> bool:
+        deleted = await self.session.execute(
+            delete(model)
+            .where(model.user_id == user_id, model.tweet_id == tweet_id)
+            .returning(model.tweet_id)
+        )
+        return deleted.first() is not None
+
+    async def list_marks(
+        self, model: type[TweetMark], user_id: uuid.UUID, limit: int, offset: int
+    ) -> tuple[list[tuple[TweetMark, Tweet]], int]:
+        """A user's likes (or reposts) with their tweets, most recent first."""
+        total = (
+            await self.session.execute(
+                select(func.count()).select_from(model).where(model.user_id == user_id)
+            )
+        ).scalar_one()
+        query: Select[tuple[TweetMark, Tweet]] = (
+            select(model, Tweet)
+            .join(Tweet, Tweet.id == model.tweet_id)
+            .where(model.user_id == user_id)
+            .order_by(model.created_at.desc(), model.tweet_id.desc())
+            .limit(limit)
+            .offset(offset)
+        )
+        rows = await self.session.execute(query)
+        return [(mark, tweet) for mark, tweet in rows.tuples()], int(total)

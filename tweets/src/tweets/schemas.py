@@ -1,0 +1,82 @@
+"""Request and response bodies of the tweets REST API."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+
+from shared.contract import TweetOut
+from tweets.models import CONTENT_MAX_LENGTH
+
+
+def _storable(value: str) -> str:
+    # PostgreSQL text holds neither NUL nor lone UTF-16 surrogates (which JSON escapes can carry):
+    # refuse them here (422) rather than fail on insert (500).
+    if "\x00" in value:
+        raise ValueError("content must not contain NUL characters")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValueError("content must be valid Unicode text") from exc
+    return value
+
+
+Content = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=CONTENT_MAX_LENGTH),
+    AfterValidator(_storable),
+]
+PageLimit = Annotated[int, Field(ge=1, le=100)]
+PageOffset = Annotated[int, Field(ge=0, le=1_000_000)]
+
+
+class ContentRequest(BaseModel):
+    """The body of POST /tweet, PATCH /tweet/{id} and POST /tweet/reply/{id}."""
+
+    model_config = ConfigDict(extra="forbid")
+    content: Content
+
+
+class ReplyOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: uuid.UUID
+    parent_id: uuid.UUID
+    user_id: uuid.UUID
+    content: str
+    created_at: datetime
+    updated_at: datetime
+
+
+class MarkOut(BaseModel):
+    """A like or a repost: who, which tweet (as it is now), and when."""
+
+    user_id: uuid.UUID
+    tweet_id: uuid.UUID
+    created_at: datetime
+    tweet: TweetOut
+
+
+class Page(BaseModel):
+    total: int
+    limit: int
+    offset: int
+    has_more: bool
+
+
+class TweetPage(Page):
+    tweets: list[TweetOut]
+
+
+class ReplyPage(Page):
+    replies: list[ReplyOut]
+
+
+class LikePage(Page):
+    likes: list[MarkOut]
+
+
+class RepostPage(Page):
+    reposts: list[MarkOut]

@@ -1,0 +1,158 @@
+"""Tweets logic: tweets, replies, likes and reposts, with their events and the author's counter.
+
+Every change and the messages announcing it are written in one transaction (the outbox), so a
+committed tweet always reaches RabbitMQ and users, and a rolled back one never does.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shared.errors import Conflict, Forbidden, NotFound
+from shared.ids import uuid7, uuid7_time_ms
+from shared.messaging.events import TweetEvent
+from shared.messaging.outbox import RABBITMQ, enqueue
+from shared.messaging.topology import TWEET_CREATE, TWEET_DELETE, TWEET_EVENTS, TWEET_UPDATE
+from tweets.author_counters import enqueue_increment
+from tweets.models import ReplyTweet, Tweet, TweetLike, TweetMark, TweetRepost
+from tweets.repository import Counter, TweetRepository
+
+_COUNTER_OF: dict[type[TweetMark], Counter] = {TweetLike: "num_likes", TweetRepost: "num_reposts"}
+_NAME_OF: dict[type[TweetMark], str] = {TweetLike: "liked", TweetRepost: "reposted"}
+
+
+def new_id() -> tuple[uuid.UUID, datetime]:
+    """A fresh UUIDv7 and the instant it encodes: created_at orders exactly like the ids."""
+    value = uuid7()
+    return value, datetime.fromtimestamp(uuid7_time_ms(value) / 1000, UTC)
+
+
+def _now_after(earlier: datetime) -> datetime:
+    # Never before the creation time, even if this host's clock stepped back.
+    return max(datetime.now(UTC), earlier)
+
+
+class TweetService:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+        self.tweets = TweetRepository(session)
+
+    async def create(self, author_id: uuid.UUID, content: str) -> Tweet:
+        tweet_id, at = new_id()
+        tweet = await self.tweets.add_tweet(tweet_id, author_id, content, at)
+        await self._announce(TWEET_CREATE, tweet)
+        await enqueue_increment(self.session, author_id, +1)
+        return tweet
+
+    async def get(self, tweet_id: uuid.UUID) -> Tweet:
+        tweet = await self.tweets.get_tweet(tweet_id)
+        if tweet is None:
+            raise NotFound(f"tweet {tweet_id} not found")
+        return tweet
+
+    async def update(self, caller_id: uuid.UUID, tweet_id: uuid.UUID, content: str) -> Tweet:
+        tweet = await self._own_tweet(caller_id, tweet_id)
+        updated = await self.tweets.update_content(tweet_id, content, _now_after(tweet.updated_at))
+        assert updated is not None  # locked by _own_tweet
+        await self._announce(TWEET_UPDATE, updated)
+        return updated
+
+    async def delete(self, caller_id: uuid.UUID, tweet_id: uuid.UUID) -> None:
+        tweet = await self._own_tweet(caller_id, tweet_id)
+        await self.tweets.delete_tweet(tweet_id)
+        # The delete event carries the last content and the deletion time as updated_at, so it
+        # orders after every earlier version of the tweet.
+        await self._announce(TWEET_DELETE, tweet, updated_at=_now_after(tweet.updated_at))
+        await enqueue_increment(self.session, tweet.user_id, -1)
+
+    async def user_tweets(
+        self, user_id: uuid.UUID, limit: int, offset: int, before: uuid.UUID | None
+    ) -> tuple[list[Tweet], int]:
+        return await self.tweets.list_user_tweets(user_id, limit, offset, before)
+
+    async def _own_tweet(self, caller_id: uuid.UUID, tweet_id: uuid.UUID) -> Tweet:
+        """The caller's tweet, locked for the change; 404 if missing, 403 if someone else's."""
+        tweet = await self.tweets.get_tweet(tweet_id, for_update=True)
+        if tweet is None:
+            raise NotFound(f"tweet {tweet_id} not found")
+        if tweet.user_id != caller_id:
+            raise Forbidden("only the author can change or delete this tweet")
+        return tweet
+
+    async def _announce(self, event_type: str, tweet: Tweet, updated_at: datetime | None = None) -> None:
+        """Write the tweet event to the outbox in the same transaction as the change."""
+        event = TweetEvent(
+            event_type=event_type,
+            tweet_id=tweet.id,
+            user_id=tweet.user_id,
+            content=tweet.content,
+            created_at=tweet.created_at,
+            updated_at=updated_at or tweet.updated_at,
+        )
+        await enqueue(
+            self.session,
+            RABBITMQ,
+            event,
+            message_id=str(event.event_id),
+            exchange=TWEET_EVENTS,
+            routing_key=event_type,
+        )
+
+    # Replies
+
+    async def reply(self, caller_id: uuid.UUID, parent_id: uuid.UUID, content: str) -> ReplyTweet:
+        await self._shift_or_404(parent_id, "num_replys", +1)
+        reply_id, at = new_id()
+        return await self.tweets.add_reply(reply_id, parent_id, caller_id, content, at)
+
+    async def replies(self, parent_id: uuid.UUID, limit: int, offset: int) -> tuple[list[ReplyTweet], int]:
+        await self.get(parent_id)
+        return await self.tweets.list_replies(parent_id, limit, offset)
+
+    async def delete_reply(self, caller_id: uuid.UUID, reply_id: uuid.UUID) -> None:
+        reply = await self.tweets.get_reply(reply_id)
+        if reply is None:
+            raise NotFound(f"reply {reply_id} not found")
+        if reply.user_id != caller_id:
+            raise Forbidden("only the author can delete this reply")
+        await self._shift_or_404(reply.parent_id, "num_replys", -1)
+        if not await self.tweets.delete_reply(reply_id):
+            raise NotFound(f"reply {reply_id} not found")  # deleted meanwhile; the rollback undoes the shift
+
+    # Likes and reposts
+
+    async def mark(
+        self, model: type[TweetMark], caller_id: uuid.UUID, tweet_id: uuid.UUID
+    ) -> tuple[TweetMark, Tweet]:
+        """Like (or repost) a tweet once: 404 if it does not exist, 409 the second time."""
+        tweet = await self._shift_or_404(tweet_id, _COUNTER_OF[model], +1)
+        mark = await self.tweets.add_mark(model, caller_id, tweet_id)
+        if mark is None:
+            # The transaction rolls back on the error, and the counter with it.
+            raise Conflict(f"you have already {_NAME_OF[model]} this tweet")
+        return mark, tweet
+
+    async def unmark(self, model: type[TweetMark], caller_id: uuid.UUID, tweet_id: uuid.UUID) -> None:
+        await self._shift_or_404(tweet_id, _COUNTER_OF[model], -1)
+        if not await self.tweets.remove_mark(model, caller_id, tweet_id):
+            raise NotFound(f"you have not {_NAME_OF[model]} this tweet")
+
+    async def marks(
+        self, model: type[TweetMark], caller_id: uuid.UUID, limit: int, offset: int
+    ) -> tuple[list[tuple[TweetMark, Tweet]], int]:
+        return await self.tweets.list_marks(model, caller_id, limit, offset)
+
+    async def _shift_or_404(self, tweet_id: uuid.UUID, counter: Counter, delta: int) -> Tweet:
+        """Move a counter of the tweet, 404 if there is none.
+
+        The UPDATE comes first on purpose: it locks the tweet row before any like, repost or reply
+        row, the same order a tweet deletion takes (tweet, then its cascade), so the two never
+        deadlock; a failure after it rolls the whole transaction back.
+        """
+        tweet = await self.tweets.shift_counter(tweet_id, counter, delta)
+        if tweet is None:
+            raise NotFound(f"tweet {tweet_id} not found")
+        return tweet
