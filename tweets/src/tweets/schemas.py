@@ -6,28 +6,16 @@ import uuid
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from shared.contract import TweetOut
+from shared.text import StorableText
 from tweets.models import CONTENT_MAX_LENGTH
-
-
-def _storable(value: str) -> str:
-    # PostgreSQL text holds neither NUL nor lone UTF-16 surrogates (which JSON escapes can carry):
-    # refuse them here (422) rather than fail on insert (500).
-    if "\x00" in value:
-        raise ValueError("content must not contain NUL characters")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        raise ValueError("content must be valid Unicode text") from exc
-    return value
-
 
 Content = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=CONTENT_MAX_LENGTH),
-    AfterValidator(_storable),
+    StorableText,
 ]
 PageLimit = Annotated[int, Field(ge=1, le=100)]
 PageOffset = Annotated[int, Field(ge=0, le=1_000_000)]

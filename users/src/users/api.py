@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response, status
 
 from shared.auth import CurrentUser, TokenCodec
 from shared.db.engine import SessionDep
-from shared.http.problems import PROBLEM_RESPONSES
+from shared.http.problems import PROBLEM_RESPONSES, problem_responses
 from shared.ratelimit import RateLimiter
 from shared.settings import RateLimitSettings
 from users.models import Actor
@@ -28,6 +28,7 @@ from users.schemas import (
 from users.service import UserService
 
 router = APIRouter(responses=PROBLEM_RESPONSES)
+UNKNOWN_USER = problem_responses(**{"404": "no such user"})
 
 
 def _service(request: Request, session: SessionDep) -> UserService:
@@ -57,7 +58,7 @@ def _limits(request: Request) -> RateLimitSettings:
     status_code=status.HTTP_201_CREATED,
     response_model=OwnUser,
     tags=["auth"],
-    responses={409: PROBLEM_RESPONSES[422] | {"description": "email or username taken"}},
+    responses=problem_responses(**{"409": "email or username taken", "429": "too many registrations"}),
 )
 async def register(body: RegisterRequest, request: Request, users: Users) -> OwnUser:
     await _limit(request, "register", _client_ip(request), _limits(request).register_per_minute)
@@ -65,49 +66,74 @@ async def register(body: RegisterRequest, request: Request, users: Users) -> Own
     return OwnUser.model_validate(actor)
 
 
-@router.post("/login", response_model=LoginResponse, tags=["auth"])
+@router.post(
+    "/login",
+    response_model=LoginResponse,
+    tags=["auth"],
+    responses=problem_responses(**{"429": "too many login attempts"}),
+)
 async def login(body: LoginRequest, request: Request, users: Users) -> LoginResponse:
     limits = _limits(request)
     # Per IP and per account: a distributed brute force against one account is stopped too.
     await _limit(request, "login-ip", _client_ip(request), limits.login_per_minute)
-    await _limit(request, "login-account", body.identifier.lower(), limits.login_per_minute)
-    result = await users.login(body.identifier, body.password)
+
+    async def limit_account(account_key: str) -> None:
+        await _limit(request, "login-account", account_key, limits.login_per_minute)
+
+    result = await users.login(body.identifier, body.password, before_verify=limit_account)
     return LoginResponse(
         access_token=result.token, expires_in=result.expires_in, user=OwnUser.model_validate(result.actor)
     )
 
 
-@router.get("/users/me", response_model=OwnUser, tags=["users"])
+@router.get("/users/me", response_model=OwnUser, tags=["users"], responses=UNKNOWN_USER)
 async def get_me(caller: CurrentUser, users: Users) -> OwnUser:
     return OwnUser.model_validate(await users.get(caller.user_id))
 
 
-@router.patch("/users/me", response_model=OwnUser, tags=["users"])
+@router.patch("/users/me", response_model=OwnUser, tags=["users"], responses=UNKNOWN_USER)
 async def update_me(body: UpdateProfileRequest, caller: CurrentUser, users: Users) -> OwnUser:
     changes = body.model_dump(exclude_none=True)
     return OwnUser.model_validate(await users.update_profile(caller.user_id, changes))
 
 
-@router.get("/users/{user_id}", response_model=PublicUser, tags=["users"])
+@router.get("/users/{user_id}", response_model=PublicUser, tags=["users"], responses=UNKNOWN_USER)
 async def get_user(user_id: uuid.UUID, users: Users) -> PublicUser:
     return PublicUser.model_validate(await users.get(user_id))
 
 
-@router.post("/users/{user_id}/follow", status_code=status.HTTP_201_CREATED, tags=["follows"])
+@router.post(
+    "/users/{user_id}/follow",
+    status_code=status.HTTP_201_CREATED,
+    tags=["follows"],
+    responses=problem_responses(
+        **{
+            "400": "you cannot follow yourself",
+            "404": "no such user",
+            "409": "already following",
+            "429": "too many writes",
+        }
+    ),
+)
 async def follow(user_id: uuid.UUID, caller: CurrentUser, request: Request, users: Users) -> dict[str, str]:
     await _limit(request, "writes", str(caller.user_id), _limits(request).writes_per_minute)
     await users.follow(caller.user_id, user_id)
     return {"follower_id": str(caller.user_id), "following_id": str(user_id)}
 
 
-@router.delete("/users/{user_id}/follow", status_code=status.HTTP_204_NO_CONTENT, tags=["follows"])
+@router.delete(
+    "/users/{user_id}/follow",
+    status_code=status.HTTP_204_NO_CONTENT,
+    tags=["follows"],
+    responses=problem_responses(**{"404": "not following this user", "429": "too many writes"}),
+)
 async def unfollow(user_id: uuid.UUID, caller: CurrentUser, request: Request, users: Users) -> Response:
     await _limit(request, "writes", str(caller.user_id), _limits(request).writes_per_minute)
     await users.unfollow(caller.user_id, user_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.get("/users/{user_id}/followers", response_model=UserPage, tags=["follows"])
+@router.get("/users/{user_id}/followers", response_model=UserPage, tags=["follows"], responses=UNKNOWN_USER)
 async def followers(
     user_id: uuid.UUID,
     users: Users,
@@ -118,7 +144,7 @@ async def followers(
     return _page(actors, total, limit, offset)
 
 
-@router.get("/users/{user_id}/following", response_model=UserPage, tags=["follows"])
+@router.get("/users/{user_id}/following", response_model=UserPage, tags=["follows"], responses=UNKNOWN_USER)
 async def following(
     user_id: uuid.UUID,
     users: Users,

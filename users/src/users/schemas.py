@@ -8,11 +8,15 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
+from shared.text import StorableText
+
 Email = Annotated[
-    str, StringConstraints(strip_whitespace=True, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+    str,
+    StringConstraints(strip_whitespace=True, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$"),
+    StorableText,
 ]
 Username = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_]{3,32}$")]
-Password = Annotated[str, StringConstraints(min_length=8, max_length=128)]
+Password = Annotated[str, StringConstraints(min_length=8, max_length=128), StorableText]
 
 
 class RegisterRequest(BaseModel):
@@ -24,9 +28,9 @@ class RegisterRequest(BaseModel):
 
 class LoginRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    email: Annotated[str, StringConstraints(max_length=254)] | None = None
-    username: Annotated[str, StringConstraints(max_length=254)] | None = None
-    password: Annotated[str, StringConstraints(max_length=128)]
+    email: Annotated[str, StringConstraints(max_length=254), StorableText] | None = None
+    username: Annotated[str, StringConstraints(max_length=254), StorableText] | None = None
+    password: Annotated[str, StringConstraints(max_length=128), StorableText]
 
     @model_validator(mode="after")
     def _one_identifier(self) -> LoginRequest:
@@ -41,8 +45,10 @@ class LoginRequest(BaseModel):
 
 class UpdateProfileRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    bio: Annotated[str, StringConstraints(max_length=280)] | None = None
-    display_name: Annotated[str, StringConstraints(strip_whitespace=True, max_length=64)] | None = None
+    bio: Annotated[str, StringConstraints(max_length=280), StorableText] | None = None
+    display_name: (
+        Annotated[str, StringConstraints(strip_whitespace=True, max_length=64), StorableText] | None
+    ) = None
 
 
 class PublicUser(BaseModel):

@@ -10,7 +10,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
-from shared.http.problems import install_problem_handlers, problem
+from shared.http.problems import PROBLEM_RESPONSES, install_problem_handlers, problem
 from shared.http.readiness import ReadinessCheck, run_checks
 from shared.telemetry import instrument_fastapi
 
@@ -48,7 +48,8 @@ def create_app(
         "/ready",
         tags=["ops"],
         summary="Readiness: 200 when every dependency answers, 503 naming the ones down",
-        responses={503: {"model": Problem, "description": "a dependency is down"}},
+        # Documented as problem+json, the media type it is served with.
+        responses={503: PROBLEM_RESPONSES[503] | {"description": "a dependency is down"}},
     )
     async def ready(request: Request) -> Any:
         checks: list[ReadinessCheck] = request.app.state.readiness

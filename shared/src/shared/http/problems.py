@@ -83,5 +83,17 @@ PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
         "description": title,
         "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
     }
-    for status, title in ((401, "Unauthorized"), (422, "Invalid input"), (503, "Service unavailable"))
+    for status, title in (
+        # 400: a body that is not decodable (e.g. invalid UTF-8), which FastAPI refuses before validation.
+        (400, "Bad request"),
+        (401, "Unauthorized"),
+        (422, "Invalid input"),
+        (503, "Service unavailable"),
+    )
 }
+
+
+def problem_responses(**descriptions: str) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI entries for problem+json answers, e.g. problem_responses(**{"404": "no such user"})."""
+    schema = {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}
+    return {int(status): {"description": text, "content": schema} for status, text in descriptions.items()}

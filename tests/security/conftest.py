@@ -1,0 +1,124 @@
+"""Fixtures of the security and bad-input tests: the in-process services of the root conftest, real
+accounts (real tokens), and a clean slate after every module so later suites see none of our data."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import aio_pika
+import httpx
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from shared.messaging.topology import QUEUES, declare_topology
+from shared.settings import Settings
+from shared.testing import Account, StartedService, register_and_login, truncate_all, wait_for
+
+AccountFactory = Callable[[], Awaitable[Account]]
+
+
+def engine_of(service: StartedService) -> AsyncEngine:
+    assert service.engine is not None
+    return service.engine
+
+
+async def _outbox_drained(engine: AsyncEngine) -> bool:
+    async with engine.connect() as connection:
+        pending = await connection.execute(text("SELECT count(*) FROM outbox WHERE published_at IS NULL"))
+        return int(pending.scalar_one()) == 0
+
+
+async def _purge_queues(settings: Settings) -> None:
+    """Our events would otherwise wait in the workers' queues for another suite's workers."""
+    connection = await aio_pika.connect(settings.rabbitmq.url.get_secret_value())
+    try:
+        channel = await connection.channel()
+        await declare_topology(channel)
+        for spec in QUEUES.values():
+            for name in (spec.name, spec.dlq):
+                await (await channel.declare_queue(name, passive=True)).purge()
+    finally:
+        await connection.close()
+
+
+@pytest.fixture(scope="module", autouse=True)
+async def clean_slate(
+    users_service: StartedService, tweets_service: StartedService, settings: Settings
+) -> AsyncIterator[None]:
+    """After each module: the outboxes drained, then users and tweets emptied and the queues purged."""
+    yield
+    for service in (users_service, tweets_service):
+        with contextlib.suppress(AssertionError):
+            await wait_for(lambda service=service: _outbox_drained(engine_of(service)), timeout=10)
+        await truncate_all(engine_of(service))
+    await _purge_queues(settings)
+
+
+@pytest.fixture(scope="module")
+async def clients(
+    users_service: StartedService,
+    tweets_service: StartedService,
+    feed_service: StartedService,
+    search_service: StartedService,
+) -> AsyncIterator[dict[str, httpx.AsyncClient]]:
+    """A client per in-process service that sees a server error as the 500 response a real client
+    would get (the root fixtures' clients raise the app's exception instead)."""
+    services = {
+        "users": users_service,
+        "tweets": tweets_service,
+        "feed": feed_service,
+        "search": search_service,
+    }
+    async with contextlib.AsyncExitStack() as stack:
+        made = {
+            name: await stack.enter_async_context(
+                httpx.AsyncClient(
+                    transport=httpx.ASGITransport(app=service.app, raise_app_exceptions=False),
+                    base_url="http://testserver",
+                )
+            )
+            for name, service in services.items()
+        }
+        yield made
+
+
+@pytest.fixture
+def users(clients: dict[str, httpx.AsyncClient]) -> httpx.AsyncClient:
+    return clients["users"]
+
+
+@pytest.fixture
+def tweets(clients: dict[str, httpx.AsyncClient]) -> httpx.AsyncClient:
+    return clients["tweets"]
+
+
+@pytest.fixture
+def feed(clients: dict[str, httpx.AsyncClient]) -> httpx.AsyncClient:
+    return clients["feed"]
+
+
+@pytest.fixture
+def search(clients: dict[str, httpx.AsyncClient]) -> httpx.AsyncClient:
+    return clients["search"]
+
+
+@pytest.fixture
+def new_account(users_service: StartedService) -> AccountFactory:
+    """`await new_account()` registers a fresh user and logs in (a real token from users)."""
+
+    async def register() -> Account:
+        return await register_and_login(users_service.client)
+
+    return register
+
+
+@pytest.fixture
+async def alice(new_account: AccountFactory) -> Account:
+    return await new_account()
+
+
+@pytest.fixture
+async def bob(new_account: AccountFactory) -> Account:
+    return await new_account()
