@@ -50,6 +50,8 @@ migrate: install ## Create and migrate every database
 	@$(UV) run users migrate && $(UV) run tweets migrate && $(UV) run search migrate
 
 bench: install services ## Benchmark the fleet; writes bench/results/<date>.{json,md} and charts
+	@command -v wrk >/dev/null && command -v redis-cli >/dev/null || \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk redis-tools >/dev/null; }
 	@$(UV) run python -m bench
 
 replay-dlq: install ## Move dead letters back: make replay-dlq QUEUE=general_tweets

@@ -1,0 +1,162 @@
+"""1. Feed reads: GET /feed throughput at p99 ≤ 50 ms, against a bare LRANGE + one batched SELECT.
+
+Both sides run the same closed-loop concurrency sweep over the same users (each request reads a
+random user's feed, limit 20); the figure is the highest throughput of a level whose p99 held.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bench.context import Context
+from bench.loadgen import run_agent, wrk_closed_sweep
+from bench.model import Figure, Metric, Target
+from bench.sweep import best_holding
+
+TITLE = "Feed reads: GET /feed vs bare LRANGE + batched SELECT"
+
+P99_LIMIT_MS = 50.0
+# Both sweeps always reach this level; the latency percentiles of the two sides are compared there.
+REFERENCE_CONCURRENCY = 4
+
+
+async def fleet_sweep(ctx: Context) -> dict[str, Any]:
+    levels = list(ctx.profile.feed_concurrency)
+    seconds = int(ctx.profile.step_seconds)
+    if ctx.use_wrk:
+        return await wrk_closed_sweep(
+            ctx.fleet.url("feed"),
+            "feed",
+            ctx.tokens_file,
+            levels,
+            seconds,
+            P99_LIMIT_MS,
+            ctx.fleet.pids,
+            min_concurrency=REFERENCE_CONCURRENCY,
+        )
+    return await run_agent(
+        {
+            "task": "closed_sweep",
+            "ops": "http",
+            "plan": ctx.http_plan({"feed": 1.0}),
+            "levels": levels,
+            "duration": seconds,
+            "warmup": 0.5,
+            "p99_limit_ms": P99_LIMIT_MS,
+            "min_concurrency": REFERENCE_CONCURRENCY,
+            "pids": ctx.fleet.pids,
+        }
+    )
+
+
+async def bare_sweep(ctx: Context) -> dict[str, Any]:
+    return await run_agent(
+        {
+            "task": "closed_sweep",
+            **ctx.bare_task({"feed": 1.0}),
+            "levels": list(ctx.profile.feed_concurrency),
+            "duration": int(ctx.profile.step_seconds),
+            "warmup": 0.5,
+            "p99_limit_ms": P99_LIMIT_MS,
+            "min_concurrency": REFERENCE_CONCURRENCY,
+            "pids": ctx.fleet.pids,
+        }
+    )
+
+
+def _at_level(sweep: dict[str, Any], level: int) -> dict[str, Any] | None:
+    return next((step for step in sweep["steps"] if step["concurrency"] == level), None)
+
+
+def reference_level(fleet: dict[str, Any], bare: dict[str, Any]) -> int | None:
+    """REFERENCE_CONCURRENCY, or the highest level both sweeps reached below it (if one failed early)."""
+    common = {step["concurrency"] for step in fleet["steps"]} & {
+        step["concurrency"] for step in bare["steps"]
+    }
+    candidates = [level for level in common if level <= REFERENCE_CONCURRENCY]
+    return max(candidates, default=min(common, default=None))
+
+
+async def run(ctx: Context) -> Metric:
+    metric = Metric("feed_reads", TITLE)
+    throughput = Figure(
+        "throughput at p99 ≤ 50 ms",
+        "req/s",
+        "higher",
+        target=Target("ratio", ">=", 0.5),
+        baseline_name="bare script: LRANGE + one SELECT ... WHERE id = ANY($1)",
+    )
+    p50 = Figure("p50 latency at the reference concurrency", "ms", "lower")
+    p99 = Figure("p99 latency at the reference concurrency", "ms", "lower")
+    cpu_per_request = Figure(
+        "app CPU per request at the reference concurrency",
+        "ms",
+        "lower",
+        baseline_name="bare script process (feed + tweets processes for the fleet)",
+    )
+    metric.figures = [throughput, p50, p99, cpu_per_request]
+    runs = []
+    for repetition in ctx.repetitions:
+        ctx.log(f"feed reads: repetition {repetition + 1}")
+        # Alternate which side goes first, so a drift in machine load does not favour one side.
+        if repetition % 2 == 0:
+            fleet, bare = await fleet_sweep(ctx), await bare_sweep(ctx)
+        else:
+            bare, fleet = await bare_sweep(ctx), await fleet_sweep(ctx)
+        best_fleet = best_holding(fleet["steps"], P99_LIMIT_MS)
+        best_bare = best_holding(bare["steps"], P99_LIMIT_MS)
+        throughput.add(
+            best_fleet["rps"] if best_fleet else 0.0,
+            best_bare["rps"] if best_bare else 0.0,
+        )
+        level = reference_level(fleet, bare)
+        ours = _at_level(fleet, level) if level is not None else None
+        theirs = _at_level(bare, level) if level is not None else None
+        p50.add(_latency(ours, "p50"), _latency(theirs, "p50"))
+        p99.add(_latency(ours, "p99"), _latency(theirs, "p99"))
+        cpu_per_request.add(
+            cpu_ms_per_operation(ours, ("feed", "tweets")), cpu_ms_per_operation(theirs, generator=True)
+        )
+        runs.append(
+            {
+                "reference_concurrency": level,
+                "fleet_best_concurrency": best_fleet["concurrency"] if best_fleet else None,
+                "baseline_best_concurrency": best_bare["concurrency"] if best_bare else None,
+                "fleet": fleet["steps"],
+                "baseline": bare["steps"],
+            }
+        )
+        ctx.log(
+            f"  fleet {throughput.fleet[-1]:.0f} req/s, bare {throughput.baseline[-1]:.0f} req/s "
+            f"(p99 at c={level}: {p99.fleet[-1]} vs {p99.baseline[-1]} ms)"
+        )
+    metric.details = {
+        "p99_limit_ms": P99_LIMIT_MS,
+        "generator": "wrk" if ctx.use_wrk else "python",
+        "runs": runs,
+    }
+    ctx.notes["feed_rps"] = (throughput.fleet_median, throughput.baseline_median)
+    return metric
+
+
+def cpu_ms_per_operation(
+    step: dict[str, Any] | None, processes: tuple[str, ...] = (), generator: bool = False
+) -> float | None:
+    """CPU milliseconds per answered operation: of the named fleet processes, or of the generator
+    (for a bare baseline, the generator IS the script doing the work)."""
+    if step is None or not step.get("rps"):
+        return None
+    usage = step.get("cpu") or {}
+    if generator:
+        cores = usage.get("generator_cores")
+    else:
+        fleet = usage.get("fleet_cores") or {}
+        cores = sum(fleet.get(name) or 0.0 for name in processes) if fleet else None
+    return None if cores is None else 1000 * float(cores) / float(step["rps"])
+
+
+def _latency(step: dict[str, Any] | None, key: str) -> float | None:
+    if step is None:
+        return None
+    value = step.get("latency_ms", {}).get(key)
+    return None if value is None else float(value)
