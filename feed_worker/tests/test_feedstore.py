@@ -37,6 +37,21 @@ async def test_a_late_older_tweet_lands_in_sorted_position(store: FeedStore, red
     assert await redis.lrange(feed_key("u1"), 0, -1) == [d, c, b, a]
 
 
+async def test_a_late_tweet_older_than_the_newest_64_is_placed_and_deduplicated(
+    store: FeedStore, redis: Redis
+) -> None:
+    # Past the window the script looks at first, it must fall back to scanning the whole feed.
+    timeline = ids(201)
+    late = timeline.pop(50)  # newer than 50 entries, older than the newest 150
+    for tweet in timeline:
+        await store.fan_out(tweet, ["u1"])
+    assert await store.fan_out(late, ["u1"]) == 1
+    assert await store.fan_out(late, ["u1"]) == 0
+    oldest = timeline[0]
+    assert await store.fan_out(oldest, ["u1"]) == 0  # a duplicate at the very end
+    assert await redis.lrange(feed_key("u1"), 0, -1) == sorted([*timeline, late], reverse=True)
+
+
 async def test_feed_is_trimmed_to_1000_keeping_the_newest(store: FeedStore, redis: Redis) -> None:
     tweets = ids(FEED_LENGTH + 5)
     await store.merge("u1", tweets[:FEED_LENGTH])

@@ -15,7 +15,7 @@ from shared.http.problems import PROBLEM_RESPONSES
 router = APIRouter(responses=PROBLEM_RESPONSES)
 
 
-def _service(request: Request) -> FeedService:
+async def _service(request: Request) -> FeedService:
     service: FeedService = request.app.state.feed_service
     return service
 

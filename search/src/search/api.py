@@ -15,7 +15,7 @@ from shared.http.problems import PROBLEM_RESPONSES
 router = APIRouter(responses=PROBLEM_RESPONSES)
 
 
-def _service(request: Request) -> SearchService:
+async def _service(request: Request) -> SearchService:
     return SearchService(request.app.state.backend)
 
 

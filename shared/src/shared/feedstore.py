@@ -36,6 +36,7 @@ T = TypeVar("T")
 # KEYS[1]: the tweet's tombstone; KEYS[2..]: feeds; ARGV[1]: the tweet id; ARGV[2]: the maximum length.
 # Returns how many feeds changed. A deleted tweet (tombstone set) is never inserted again.
 _INSERT = """
+local WINDOW = 64
 local id = ARGV[1]
 local max = tonumber(ARGV[2])
 local changed = 0
@@ -49,23 +50,37 @@ for i = 2, #KEYS do
     redis.call('LPUSH', key, id)
     redis.call('LTRIM', key, 0, max - 1)
     changed = changed + 1
-  elseif id ~= head and not redis.call('LPOS', key, id) then
-    -- Older than the head (a late or redelivered event): insert before the first older element.
-    local items = redis.call('LRANGE', key, 0, -1)
-    local pivot = false
-    for _, item in ipairs(items) do
-      if item < id then
-        pivot = item
-        break
+  elseif id ~= head then
+    -- Older than the head (a late or redelivered event). Feeds are sorted newest first, so the
+    -- id belongs before the first older element, and a duplicate can only sit ahead of it:
+    -- look in the newest WINDOW entries first, and scan the whole list only past them.
+    local items = redis.call('LRANGE', key, 0, WINDOW - 1)
+    local whole = #items < WINDOW
+    if not whole then
+      local found = false
+      for _, item in ipairs(items) do
+        if item <= id then found = true break end
+      end
+      if not found then
+        items = redis.call('LRANGE', key, 0, -1)
+        whole = true
       end
     end
-    if pivot then
-      redis.call('LINSERT', key, 'BEFORE', pivot, id)
-      redis.call('LTRIM', key, 0, max - 1)
-      changed = changed + 1
-    elseif #items < max then
-      redis.call('RPUSH', key, id)
-      changed = changed + 1
+    local pivot = false
+    local duplicate = false
+    for _, item in ipairs(items) do
+      if item == id then duplicate = true break end
+      if item < id then pivot = item break end
+    end
+    if not duplicate then
+      if pivot then
+        redis.call('LINSERT', key, 'BEFORE', pivot, id)
+        redis.call('LTRIM', key, 0, max - 1)
+        changed = changed + 1
+      elseif whole and #items < max then
+        redis.call('RPUSH', key, id)
+        changed = changed + 1
+      end
     end
   end
 end

@@ -14,6 +14,7 @@ from opentelemetry import propagate, trace
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ParentBased
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -31,7 +32,12 @@ def setup_tracing(
     if _configured:
         return
     _configured = True
-    provider = TracerProvider(resource=Resource.create({SERVICE_NAME: service_name}))
+    exporting = bool(otlp_endpoint) or extra_processor is not None
+    # Nobody reads the spans when nothing exports them: sample them out. Unsampled spans still get
+    # trace ids, which logs print and message headers carry, at a fraction of a recorded span's cost.
+    # When exporting, the SDK's default (or OTEL_TRACES_SAMPLER) decides.
+    sampler = None if exporting else ParentBased(ALWAYS_OFF)
+    provider = TracerProvider(resource=Resource.create({SERVICE_NAME: service_name}), sampler=sampler)
     if otlp_endpoint:
         from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 

@@ -39,7 +39,7 @@ FORBIDDEN: Responses = {403: PROBLEM_RESPONSES[422] | {"description": "someone e
 CONFLICT: Responses = {409: PROBLEM_RESPONSES[422] | {"description": "already done"}}
 
 
-def _service(session: SessionDep) -> TweetService:
+async def _service(session: SessionDep) -> TweetService:
     return TweetService(session)
 
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 import grpc
+from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from fleet_proto import tweet_service_pb2 as pb
@@ -33,7 +35,7 @@ def page_size(limit: int, default: int) -> int:
     return min(limit or default, MAX_PAGE)
 
 
-def to_reply(tweet: Tweet) -> pb.TweetReply:
+def to_reply(tweet: Tweet | Row[Any]) -> pb.TweetReply:
     reply = pb.TweetReply(
         id=str(tweet.id),
         user_id=str(tweet.user_id),

@@ -5,9 +5,9 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
-from sqlalchemy import Select, delete, func, select, update
+from sqlalchemy import Row, Select, delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -23,10 +23,19 @@ class TweetRepository:
     # Tweets
 
     async def add_tweet(self, tweet_id: uuid.UUID, user_id: uuid.UUID, content: str, at: datetime) -> Tweet:
-        tweet = Tweet(id=tweet_id, user_id=user_id, content=content, created_at=at, updated_at=at)
+        # Every column is set here, so the row needs no re-read after the INSERT.
+        tweet = Tweet(
+            id=tweet_id,
+            user_id=user_id,
+            content=content,
+            created_at=at,
+            updated_at=at,
+            num_likes=0,
+            num_replys=0,
+            num_reposts=0,
+        )
         self.session.add(tweet)
         await self.session.flush()
-        await self.session.refresh(tweet)
         return tweet
 
     async def get_tweet(self, tweet_id: uuid.UUID, *, for_update: bool = False) -> Tweet | None:
@@ -35,11 +44,14 @@ class TweetRepository:
             query = query.with_for_update()
         return (await self.session.execute(query)).scalar_one_or_none()
 
-    async def get_tweets(self, tweet_ids: Sequence[uuid.UUID]) -> list[Tweet]:
+    async def get_tweets(self, tweet_ids: Sequence[uuid.UUID]) -> list[Row[Any]]:
+        """The tweets found among `tweet_ids`, in one query, as plain rows (hydration is hot:
+        feed pages call it for every read, and rows skip the ORM's identity-map bookkeeping)."""
         if not tweet_ids:
             return []
-        rows = await self.session.execute(select(Tweet).where(Tweet.id.in_(tweet_ids)))
-        return list(rows.scalars())
+        table = Tweet.__table__
+        rows = await self.session.execute(select(table).where(table.c.id.in_(tweet_ids)))
+        return list(rows.all())
 
     async def update_content(self, tweet_id: uuid.UUID, content: str, at: datetime) -> Tweet | None:
         return (

@@ -31,7 +31,7 @@ router = APIRouter(responses=PROBLEM_RESPONSES)
 UNKNOWN_USER = problem_responses(**{"404": "no such user"})
 
 
-def _service(request: Request, session: SessionDep) -> UserService:
+async def _service(request: Request, session: SessionDep) -> UserService:
     codec: TokenCodec = request.app.state.token_codec
     return UserService(session, codec)
 

@@ -72,4 +72,4 @@ class UserServicer(pb_grpc.UserServicer):
             ids, next_token = await UserService(session).follower_ids_page(
                 user_id, request.page_size, request.page_token, following=following
             )
-        return pb.FollowPageReply(user_ids=[str(i) for i in ids], next_page_token=next_token)
+        return pb.FollowPageReply(user_ids=ids, next_page_token=next_token)

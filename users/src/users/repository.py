@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import Text, cast, delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
@@ -135,23 +135,28 @@ class UserRepository:
         ).scalars()
         return list(actors), int(total)
 
-    async def follower_ids_after(
-        self, user_id: uuid.UUID, after: uuid.UUID | None, limit: int
-    ) -> list[uuid.UUID]:
-        """A keyset page of follower ids in id order (index-only scan on (following_id, follower_id))."""
-        query = select(Follow.follower_id).where(Follow.following_id == user_id)
-        if after is not None:
-            query = query.where(Follow.follower_id > after)
-        rows = await self.session.execute(query.order_by(Follow.follower_id).limit(limit))
-        return list(rows.scalars())
+    async def follower_ids_after(self, user_id: uuid.UUID, after: uuid.UUID | None, limit: int) -> list[str]:
+        """A keyset page of follower ids in id order (index-only scan on (following_id, follower_id)).
 
-    async def following_ids_after(
-        self, user_id: uuid.UUID, after: uuid.UUID | None, limit: int
-    ) -> list[uuid.UUID]:
-        query = select(Follow.following_id).where(Follow.follower_id == user_id)
+        Ids come back as text: a page can hold 10,000 of them, and they go straight into protobuf.
+        """
+        return await self._edge_ids(Follow.following_id, Follow.follower_id, user_id, after, limit)
+
+    async def following_ids_after(self, user_id: uuid.UUID, after: uuid.UUID | None, limit: int) -> list[str]:
+        return await self._edge_ids(Follow.follower_id, Follow.following_id, user_id, after, limit)
+
+    async def _edge_ids(
+        self,
+        match_column: InstrumentedAttribute[uuid.UUID],
+        other_column: InstrumentedAttribute[uuid.UUID],
+        user_id: uuid.UUID,
+        after: uuid.UUID | None,
+        limit: int,
+    ) -> list[str]:
+        query = select(cast(other_column, Text)).where(match_column == user_id)
         if after is not None:
-            query = query.where(Follow.following_id > after)
-        rows = await self.session.execute(query.order_by(Follow.following_id).limit(limit))
+            query = query.where(other_column > after)
+        rows = await self.session.execute(query.order_by(other_column).limit(limit))
         return list(rows.scalars())
 
     async def increment_tweets(self, user_id: uuid.UUID, delta: int, idempotency_key: str) -> int | None:

@@ -132,13 +132,13 @@ class UserService:
 
     async def follower_ids_page(
         self, user_id: uuid.UUID, page_size: int, page_token: str, *, following: bool = False
-    ) -> tuple[list[uuid.UUID], str]:
+    ) -> tuple[list[str], str]:
         """One page of follower (or followed) ids and the token of the next page ("" at the end)."""
         page_size = min(max(page_size or 1000, 1), MAX_FOLLOW_PAGE)
         after = decode_page_token(page_token)
         fetch = self.users.following_ids_after if following else self.users.follower_ids_after
         ids = await fetch(user_id, after, page_size)
-        next_token = encode_page_token(ids[-1]) if len(ids) == page_size else ""
+        next_token = encode_page_token(uuid.UUID(ids[-1])) if len(ids) == page_size else ""
         return ids, next_token
 
     async def increment_tweets(self, user_id: uuid.UUID, delta: int, idempotency_key: str) -> int:

@@ -84,9 +84,13 @@ class OutboxRecord:
     attempts: int
 
 
+# One round trip: the row and the NOTIFY that wakes the relay when the transaction commits.
 _INSERT = text(
-    "INSERT INTO outbox (destination, exchange, routing_key, message_id, payload, headers) "
-    "VALUES (:destination, :exchange, :routing_key, :message_id, CAST(:payload AS jsonb), CAST(:headers AS jsonb))"
+    "WITH added AS ("
+    " INSERT INTO outbox (destination, exchange, routing_key, message_id, payload, headers)"
+    " VALUES (:destination, :exchange, :routing_key, :message_id, CAST(:payload AS jsonb), CAST(:headers AS jsonb))"
+    " RETURNING destination"
+    ") SELECT pg_notify(:channel, destination) FROM added"
 )
 
 
@@ -110,11 +114,8 @@ async def enqueue(
             "message_id": message_id,
             "payload": orjson.dumps(body).decode(),
             "headers": orjson.dumps(inject_context()).decode(),
+            "channel": NOTIFY_CHANNEL,
         },
-    )
-    await session.execute(
-        text("SELECT pg_notify(:channel, :destination)"),
-        {"channel": NOTIFY_CHANNEL, "destination": destination},
     )
 
 
