@@ -47,8 +47,10 @@ for i = 2, #KEYS do
   local key = KEYS[i]
   local head = redis.call('LINDEX', key, 0)
   if not head or id > head then
-    redis.call('LPUSH', key, id)
-    redis.call('LTRIM', key, 0, max - 1)
+    -- LPUSH returns the new length: trim only a feed that actually grew past the maximum.
+    if redis.call('LPUSH', key, id) > max then
+      redis.call('LTRIM', key, 0, max - 1)
+    end
     changed = changed + 1
   elseif id ~= head then
     -- Older than the head (a late or redelivered event). Feeds are sorted newest first, so the
