@@ -13,7 +13,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 
 from shared.auth import CurrentUser, TokenClaims
-from shared.db.engine import SessionDep
+from shared.db.engine import ReadSessionDep, SessionDep
 from shared.http.problems import PROBLEM_RESPONSES
 from shared.ratelimit import RateLimiter
 from shared.settings import RateLimitSettings
@@ -46,6 +46,14 @@ async def _service(session: SessionDep) -> TweetService:
 Tweets = Annotated[TweetService, Depends(_service)]
 
 
+async def _reader(session: ReadSessionDep) -> TweetService:
+    return TweetService(session)
+
+
+# GET routes only read: they use autocommit sessions (no BEGIN/COMMIT round trips).
+TweetReader = Annotated[TweetService, Depends(_reader)]
+
+
 async def _rate_limited_writer(request: Request, caller: CurrentUser) -> TokenClaims:
     """The authenticated caller of a write, counted against the per-user "writes" limit."""
     limiter: RateLimiter = request.app.state.rate_limiter
@@ -67,7 +75,7 @@ async def create_tweet(body: ContentRequest, caller: Writer, tweets: Tweets) -> 
 @router.get("/user/{user_id}", response_model=TweetPage, tags=["tweets"])
 async def user_tweets(
     user_id: uuid.UUID,
-    tweets: Tweets,
+    tweets: TweetReader,
     limit: Limit = 20,
     offset: Offset = 0,
     before: Annotated[uuid.UUID | None, Query(description="only tweets older than this tweet id")] = None,
@@ -99,7 +107,7 @@ async def create_reply(tweet_id: uuid.UUID, body: ContentRequest, caller: Writer
 
 @router.get("/reply/{tweet_id}", response_model=ReplyPage, tags=["replies"], responses=NOT_FOUND)
 async def list_replies(
-    tweet_id: uuid.UUID, tweets: Tweets, limit: Limit = 20, offset: Offset = 0
+    tweet_id: uuid.UUID, tweets: TweetReader, limit: Limit = 20, offset: Offset = 0
 ) -> ReplyPage:
     """The replies to a tweet, oldest first."""
     found, total = await tweets.replies(tweet_id, limit, offset)
@@ -149,7 +157,9 @@ async def _marks(
 
 
 @router.get("/like", response_model=LikePage, tags=["likes"])
-async def list_likes(caller: CurrentUser, tweets: Tweets, limit: Limit = 20, offset: Offset = 0) -> LikePage:
+async def list_likes(
+    caller: CurrentUser, tweets: TweetReader, limit: Limit = 20, offset: Offset = 0
+) -> LikePage:
     """The caller's likes, most recent first."""
     likes, total = await _marks(TweetLike, caller, tweets, limit, offset)
     return LikePage(
@@ -178,7 +188,7 @@ async def unlike(tweet_id: uuid.UUID, caller: Writer, tweets: Tweets) -> Respons
 
 @router.get("/repost", response_model=RepostPage, tags=["reposts"])
 async def list_reposts(
-    caller: CurrentUser, tweets: Tweets, limit: Limit = 20, offset: Offset = 0
+    caller: CurrentUser, tweets: TweetReader, limit: Limit = 20, offset: Offset = 0
 ) -> RepostPage:
     """The caller's reposts, most recent first."""
     reposts, total = await _marks(TweetRepost, caller, tweets, limit, offset)
@@ -210,7 +220,7 @@ async def unrepost(tweet_id: uuid.UUID, caller: Writer, tweets: Tweets) -> Respo
 
 
 @router.get("/{tweet_id}", response_model=TweetOut, tags=["tweets"], responses=NOT_FOUND)
-async def get_tweet(tweet_id: uuid.UUID, tweets: Tweets) -> TweetOut:
+async def get_tweet(tweet_id: uuid.UUID, tweets: TweetReader) -> TweetOut:
     return TweetOut.model_validate(await tweets.get(tweet_id))
 
 

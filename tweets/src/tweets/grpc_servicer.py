@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from fleet_proto import tweet_service_pb2 as pb
 from fleet_proto import tweet_service_pb2_grpc as pb_grpc
-from shared.db.engine import transaction
+from shared.db.engine import read_only_sessions, transaction
 from shared.errors import InvalidInput
 from shared.grpc.fields import parse_uuid
 from tweets.models import Tweet
@@ -62,7 +62,8 @@ def _valid_ids(values: list[str]) -> list[uuid.UUID]:
 
 class TweetServicer(pb_grpc.TweetServicer):
     def __init__(self, session_factory: async_sessionmaker[AsyncSession]) -> None:
-        self._sessions = session_factory
+        # Every RPC here is one read: no transaction needed.
+        self._sessions = read_only_sessions(session_factory)
 
     async def GetTweets(
         self, request: pb.GetTweetsRequest, context: grpc.aio.ServicerContext

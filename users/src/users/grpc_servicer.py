@@ -7,7 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from fleet_proto import user_service_pb2 as pb
 from fleet_proto import user_service_pb2_grpc as pb_grpc
-from shared.db.engine import transaction
+from shared.db.engine import read_only_sessions, transaction
 from shared.grpc.fields import parse_uuid
 from users.models import Actor
 from users.service import UserService
@@ -32,17 +32,19 @@ def to_reply(actor: Actor) -> pb.UserReply:
 class UserServicer(pb_grpc.UserServicer):
     def __init__(self, session_factory: async_sessionmaker[AsyncSession]) -> None:
         self._sessions = session_factory
+        # GetUser(s) and the follow pages are single reads: no transaction needed.
+        self._reads = read_only_sessions(session_factory)
 
     async def GetUser(self, request: pb.GetUserRequest, context: grpc.aio.ServicerContext) -> pb.UserReply:
         user_id = parse_uuid(request.user_id, "user_id")
-        async with transaction(self._sessions) as session:
+        async with transaction(self._reads) as session:
             return to_reply(await UserService(session).get(user_id))
 
     async def GetUsers(
         self, request: pb.GetUsersRequest, context: grpc.aio.ServicerContext
     ) -> pb.GetUsersReply:
         ids = [parse_uuid(value, "user_ids") for value in request.user_ids]
-        async with transaction(self._sessions) as session:
+        async with transaction(self._reads) as session:
             actors = {actor.id: actor for actor in await UserService(session).users.get_many(ids)}
         return pb.GetUsersReply(users=[to_reply(actors[i]) for i in ids if i in actors])
 
@@ -68,7 +70,7 @@ class UserServicer(pb_grpc.UserServicer):
 
     async def _page(self, request: pb.FollowPageRequest, *, following: bool) -> pb.FollowPageReply:
         user_id = parse_uuid(request.user_id, "user_id")
-        async with transaction(self._sessions) as session:
+        async with transaction(self._reads) as session:
             ids, next_token = await UserService(session).follower_ids_page(
                 user_id, request.page_size, request.page_token, following=following
             )

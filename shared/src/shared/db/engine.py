@@ -35,6 +35,13 @@ def build_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSessio
     return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
 
 
+def read_only_sessions(factory: async_sessionmaker[AsyncSession]) -> async_sessionmaker[AsyncSession]:
+    """Sessions for reads that need no transaction (one SELECT): autocommit mode, so no BEGIN and
+    COMMIT round trips around the query. The engine's pool is shared."""
+    engine: AsyncEngine = factory.kw["bind"]
+    return build_session_factory(engine.execution_options(isolation_level="AUTOCOMMIT"))
+
+
 async def ping(engine: AsyncEngine) -> None:
     async with engine.connect() as connection:
         await connection.execute(text("SELECT 1"))
@@ -75,3 +82,15 @@ async def _request_session(request: Request) -> AsyncIterator[AsyncSession]:
 
 
 SessionDep = Annotated[AsyncSession, Depends(_request_session)]
+
+
+async def _request_read_session(request: Request) -> AsyncIterator[AsyncSession]:
+    state = request.app.state
+    if getattr(state, "read_session_factory", None) is None:
+        state.read_session_factory = read_only_sessions(state.session_factory)
+    async with transaction(state.read_session_factory) as session:
+        yield session
+
+
+ReadSessionDep = Annotated[AsyncSession, Depends(_request_read_session)]
+"""A session for GET routes: autocommit reads, without BEGIN/COMMIT round trips."""
