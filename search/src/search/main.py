@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import grpc
 from fastapi import FastAPI
 
 from fleet_proto import search_service_pb2_grpc
@@ -44,7 +45,7 @@ def create_app(settings: Settings) -> FastAPI:
             app.state.backend = backend
             app.state.readiness = [ReadinessCheck(backend.name, backend.ping)]
 
-            def register(server):  # type: ignore[no-untyped-def]
+            def register(server: grpc.aio.Server) -> None:
                 search_service_pb2_grpc.add_SearchServicer_to_server(SearchServicer(backend), server)
 
             async with grpc_server(section.bind_host, section.grpc_port, [SERVICE_NAME], register) as grpc:

@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import grpc
 from fastapi import FastAPI
 
 from fleet_proto import user_service_pb2_grpc
@@ -51,7 +52,7 @@ def create_app(settings: Settings) -> FastAPI:
                 ReadinessCheck("redis", redis.ping),
             ]
 
-            def register(server):  # type: ignore[no-untyped-def]
+            def register(server: grpc.aio.Server) -> None:
                 user_service_pb2_grpc.add_UserServicer_to_server(UserServicer(sessions), server)
 
             async with (
