@@ -18,15 +18,7 @@ from shared.auth import TokenCodec
 from shared.ids import uuid7
 from shared.messaging.topology import QUEUES, declare_topology
 from shared.settings import Settings
-from shared.testing import StartedService
-
-
-async def delete_feed_keys(redis: Redis) -> None:
-    """Only the keys the feed side owns: other suites share the test Redis database."""
-    for pattern in ("feed:*", "deleted-tweet:*"):
-        keys = [key async for key in redis.scan_iter(match=pattern, count=1000)]
-        for start in range(0, len(keys), 1000):
-            await redis.delete(*keys[start : start + 1000])
+from shared.testing import StartedService, delete_feed_keys
 
 
 @pytest.fixture(autouse=True)

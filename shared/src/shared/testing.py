@@ -261,3 +261,11 @@ def settings_env(settings: Settings) -> dict[str, str]:
         for key in ("retry_base_seconds", "retry_max_seconds"):
             env[f"{section.upper()}__{key.upper()}"] = str(getattr(worker, key))
     return env
+
+
+async def delete_feed_keys(redis: Any) -> None:
+    """Delete only the keys the feed side owns (feeds and tombstones): suites share the test Redis db."""
+    for pattern in ("feed:*", "deleted-tweet:*"):
+        keys = [key async for key in redis.scan_iter(match=pattern, count=1000)]
+        for start in range(0, len(keys), 1000):
+            await redis.delete(*keys[start : start + 1000])
