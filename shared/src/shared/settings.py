@@ -119,6 +119,9 @@ class SearchServiceSettings(ServiceSettings):
 
 class WorkerSettings(BaseModel):
     prefetch: int = 32
+    # One attempt at a message may take this long; past it the attempt is cancelled and retried
+    # (a call stuck past its deadline must not stall the message forever).
+    handler_timeout_seconds: float = 15.0
     max_attempts: int = 5
     retry_base_seconds: float = 0.2
     retry_max_seconds: float = 5.0

@@ -55,8 +55,12 @@ def test_settings(run_id: str | None = None, **overrides: Any) -> Settings:
         "rabbitmq": {"url": amqp_url},
         "redis": {"url": redis_url},
         "ratelimit": {"enabled": False},
-        "feedworker": {"retry_base_seconds": 0.05, "retry_max_seconds": 0.5},
-        "searchworker": {"retry_base_seconds": 0.05, "retry_max_seconds": 0.5},
+        "feedworker": {"retry_base_seconds": 0.05, "retry_max_seconds": 0.5, "handler_timeout_seconds": 8.0},
+        "searchworker": {
+            "retry_base_seconds": 0.05,
+            "retry_max_seconds": 0.5,
+            "handler_timeout_seconds": 8.0,
+        },
     }
     for section in ("userservice", "tweetservice", "feedservice", "searchservice"):
         current = getattr(base, section).model_dump()
@@ -258,7 +262,7 @@ def settings_env(settings: Settings) -> dict[str, str]:
         env[f"{prefix}__GRPC_PORT"] = str(service.grpc_port)
     for section in ("feedworker", "searchworker"):
         worker = getattr(settings, section)
-        for key in ("retry_base_seconds", "retry_max_seconds"):
+        for key in ("retry_base_seconds", "retry_max_seconds", "handler_timeout_seconds"):
             env[f"{section.upper()}__{key.upper()}"] = str(getattr(worker, key))
     return env
 

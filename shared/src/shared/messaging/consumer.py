@@ -144,7 +144,19 @@ class EventConsumer:
             failures = outages = 0
             while True:
                 try:
-                    await subscription.handler(body)
+                    await asyncio.wait_for(subscription.handler(body), self._settings.handler_timeout_seconds)
+                except TimeoutError as exc:
+                    # Handlers are idempotent: an attempt that overran is cancelled and simply run again.
+                    outages += 1
+                    logger.warning(
+                        "%s: attempt took longer than %.0fs; cancelled, retrying",
+                        subscription.queue,
+                        self._settings.handler_timeout_seconds,
+                    )
+                    trace.get_current_span().record_exception(exc)
+                    if not await self._pause(backoff_seconds(outages, self._settings)):
+                        return
+                    continue
                 except (MalformedMessage, ValidationError) as exc:
                     await self._dead_letter(subscription, message, exc)
                     return
