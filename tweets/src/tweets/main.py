@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -31,17 +29,6 @@ from tweets.grpc_servicer import SERVICE_NAME, TweetServicer
 
 SERVICE = "tweet-service"
 ALEMBIC_DIR = Path(__file__).parent / "alembic"
-TOPOLOGY_TIMEOUT_SECONDS = 3.0
-logger = logging.getLogger(__name__)
-
-
-async def declare_topology_early(publisher: RabbitPublisher) -> None:
-    """Connect once at start-up: the publisher declares every exchange and queue, so events published
-    before any worker ever ran wait in their queues. Best effort: the relay retries while RabbitMQ is down."""
-    try:
-        await asyncio.wait_for(publisher.ping(), TOPOLOGY_TIMEOUT_SECONDS)
-    except Exception as exc:
-        logger.warning("RabbitMQ not reachable at start-up (%r); the outbox will publish once it is", exc)
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -76,7 +63,7 @@ def create_app(settings: Settings) -> FastAPI:
                 ReadinessCheck("rabbitmq", publisher.ping),
                 ReadinessCheck("redis", redis.ping),
             ]
-            await declare_topology_early(publisher)
+            await publisher.declare_topology_early()
 
             def register(server: grpc.aio.Server) -> None:
                 tweet_service_pb2_grpc.add_TweetServicer_to_server(TweetServicer(sessions), server)

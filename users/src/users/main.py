@@ -52,6 +52,8 @@ def create_app(settings: Settings) -> FastAPI:
                 ReadinessCheck("redis", redis.ping),
             ]
 
+            await publisher.declare_topology_early()
+
             def register(server: grpc.aio.Server) -> None:
                 user_service_pb2_grpc.add_UserServicer_to_server(UserServicer(sessions), server)
 

@@ -52,6 +52,15 @@ class RabbitPublisher:
             message, routing_key=routing_key, mandatory=False, timeout=PUBLISH_TIMEOUT_SECONDS
         )
 
+    async def declare_topology_early(self, timeout_seconds: float = 3.0) -> None:
+        """Connect once at start-up, which declares every exchange and queue, so events published
+        before any worker ever ran wait in their queues. Best effort: if RabbitMQ is down the
+        process still starts, and the outbox relay publishes once it is back."""
+        try:
+            await asyncio.wait_for(self.ping(), timeout_seconds)
+        except Exception as exc:
+            logger.warning("RabbitMQ not reachable at start-up (%r); the outbox will publish once it is", exc)
+
     async def ping(self) -> None:
         channel = await self._ready_channel()
         if channel.is_closed:
