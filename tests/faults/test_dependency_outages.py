@@ -17,14 +17,6 @@ if TYPE_CHECKING:
 pytestmark = [pytest.mark.faults, pytest.mark.e2e]
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason=(
-        "known intermittent bug (about 1 run in 3): after users restarts, the feed worker's retries of the "
-        "fan-out stop without an error or a handler timeout and the follower never gets the tweet; "
-        "root cause not found yet (not uvloop: reproduced on the asyncio loop too)"
-    ),
-)
 async def test_fanout_waits_for_users_and_completes_when_it_returns(fleet: FaultyFleet) -> None:
     author, reader = await fleet.account(), await fleet.account()
     await fleet.follow(reader, author)

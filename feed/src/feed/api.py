@@ -5,9 +5,9 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query, Request, Response
 
-from feed.schemas import FeedResponse
+from feed.schemas import FeedResponse, render
 from feed.service import DEFAULT_LIMIT, MAX_LIMIT, MAX_OFFSET, FeedService
 from shared.auth import CurrentUser
 from shared.http.problems import PROBLEM_RESPONSES
@@ -32,6 +32,7 @@ async def get_feed(
     before: Annotated[
         uuid.UUID | None, Query(description="Only tweets strictly older than this tweet id (stable paging)")
     ] = None,
-) -> FeedResponse:
+) -> Response:
     """The caller's feed: their own tweets and those of everyone they follow, newest first."""
-    return FeedResponse.from_page(await feed.page(caller.user_id, limit, offset, before))
+    page = await feed.page(caller.user_id, limit, offset, before)
+    return Response(render(page), media_type="application/json")

@@ -23,6 +23,7 @@ from shared.http.app import create_app as create_service_app
 from shared.http.readiness import ReadinessCheck
 from shared.lifecycle import redis_client
 from shared.settings import Settings
+from shared.tweetcache import TweetCache
 
 SERVICE = "feed-service"
 
@@ -38,7 +39,8 @@ def create_app(settings: Settings) -> FastAPI:
         try:
             async with redis_client(settings.redis) as redis:
                 store = FeedStore(redis)
-                feed = FeedService(store, tweet_service_pb2_grpc.TweetStub(tweets_channel))
+                cache = TweetCache(redis, section.tweet_cache_ttl_seconds)
+                feed = FeedService(store, cache, tweet_service_pb2_grpc.TweetStub(tweets_channel))
                 app.state.feed_service = feed
                 app.state.token_codec = TokenCodec(settings.jwt)
                 app.state.readiness = [

@@ -1,14 +1,17 @@
-"""Reading a feed: a page of ids from Redis, hydrated with one tweets GetTweets call."""
+"""Reading a feed: a page of ids from Redis, hydrated from the tweet cache (one MGET) and, for the
+ids it misses, with one tweets GetTweets call whose answers fill the cache."""
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from fleet_proto import tweet_service_pb2
+from shared.contract import TweetOut
 from shared.errors import InvalidInput
 from shared.feedstore import FEED_LENGTH, FeedSlice, FeedStore
+from shared.tweetcache import TweetCache
 
 if TYPE_CHECKING:
     from fleet_proto.tweet_service_pb2_grpc import TweetAsyncStub
@@ -21,7 +24,8 @@ MAX_OFFSET = FEED_LENGTH
 
 @dataclass(frozen=True)
 class FeedPage:
-    tweets: list[tweet_service_pb2.TweetReply]
+    # Each tweet as its REST JSON object (the cache's form: a REST page is these, joined).
+    tweets: list[str]
     total: int
     limit: int
     offset: int
@@ -29,8 +33,9 @@ class FeedPage:
 
 
 class FeedService:
-    def __init__(self, store: FeedStore, tweets: TweetAsyncStub) -> None:
+    def __init__(self, store: FeedStore, cache: TweetCache, tweets: TweetAsyncStub) -> None:
         self._store = store
+        self._cache = cache
         self._tweets = tweets
 
     async def page(
@@ -55,12 +60,20 @@ class FeedService:
             has_more=ids.has_more,
         )
 
-    async def _hydrate(self, ids: list[str]) -> list[tweet_service_pb2.TweetReply]:
-        """The tweets in feed order; ids missing from the reply (deleted) are left out."""
-        if not ids:
-            return []
-        reply = await self._tweets.GetTweets(tweet_service_pb2.GetTweetsRequest(tweet_ids=ids))
-        return list(reply.tweets)
+    async def _hydrate(self, ids: list[str]) -> list[str]:
+        """The tweets in feed order; ids that tweets no longer has (deleted) are left out."""
+        cached = await self._cache.get_many(ids)
+        missing = [tweet_id for tweet_id, body in zip(ids, cached, strict=True) if body is None]
+        if not missing:
+            return cast(list[str], cached)
+        reply = await self._tweets.GetTweets(tweet_service_pb2.GetTweetsRequest(tweet_ids=missing))
+        fetched = {tweet.id: TweetOut.from_reply(tweet).model_dump_json() for tweet in reply.tweets}
+        await self._cache.put_many(fetched)
+        return [
+            body if body is not None else fetched[tweet_id]
+            for tweet_id, body in zip(ids, cached, strict=True)
+            if body is not None or tweet_id in fetched
+        ]
 
 
 def check_page(limit: int, offset: int, before: uuid.UUID | None) -> None:

@@ -7,14 +7,16 @@ from typing import Any
 
 from feed_worker.fanout import FeedFanout
 from shared.messaging.events import TweetEvent, UserFollowEvent
-from shared.messaging.topology import TWEET_CREATE, TWEET_DELETE, USER_FOLLOW, USER_UNFOLLOW
+from shared.messaging.topology import TWEET_CREATE, TWEET_DELETE, TWEET_UPDATE, USER_FOLLOW, USER_UNFOLLOW
+from shared.tweetcache import TweetCache
 
 logger = logging.getLogger(__name__)
 
 
 class FeedHandlers:
-    def __init__(self, fanout: FeedFanout) -> None:
+    def __init__(self, fanout: FeedFanout, cache: TweetCache) -> None:
         self._fanout = fanout
+        self._cache = cache
 
     async def on_tweet_event(self, body: dict[str, Any]) -> None:
         event = TweetEvent.model_validate(body)
@@ -24,7 +26,11 @@ class FeedHandlers:
             logger.debug("tweet %s fanned out to %d followers", tweet_id, followers)
         elif event.event_type == TWEET_DELETE:
             await self._fanout.tweet_deleted(tweet_id, author_id)
-        # tweet.update changes no feed: feeds hold ids and the content is read at hydration.
+            await self._cache.drop([tweet_id])
+        elif event.event_type == TWEET_UPDATE:
+            # Feeds hold ids, so an edit changes no feed; tweets already dropped the cached copy
+            # after its commit, and this at-least-once drop covers that one being lost.
+            await self._cache.drop([tweet_id])
 
     async def on_follow_event(self, body: dict[str, Any]) -> None:
         event = UserFollowEvent.model_validate(body)

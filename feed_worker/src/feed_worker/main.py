@@ -16,6 +16,7 @@ from shared.messaging.consumer import EventConsumer, Subscription
 from shared.messaging.topology import FEED_FOLLOWS_QUEUE, FEED_TWEETS_QUEUE
 from shared.runner import prepare_process, run_worker
 from shared.settings import Settings
+from shared.tweetcache import TweetCache
 
 SERVICE = "feed-worker"
 
@@ -37,7 +38,7 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
                 TweetSource(tweet_service_pb2_grpc.TweetStub(tweets_channel)),
                 worker,
             )
-            handlers = FeedHandlers(fanout)
+            handlers = FeedHandlers(fanout, TweetCache(redis))
             consumer = EventConsumer(
                 settings.rabbitmq.url.get_secret_value(),
                 [

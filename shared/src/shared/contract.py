@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
@@ -35,3 +36,18 @@ class TweetOut(BaseModel):
             created_at=reply.created_at.ToDatetime(tzinfo=UTC),
             updated_at=reply.updated_at.ToDatetime(tzinfo=UTC),
         )
+
+
+def tweet_reply(tweet: Any) -> tweet_service_pb2.TweetReply:
+    """The gRPC form of anything with a tweet's attributes (an ORM row, a Core row, a TweetOut)."""
+    reply = tweet_service_pb2.TweetReply(
+        id=str(tweet.id),
+        user_id=str(tweet.user_id),
+        content=tweet.content,
+        num_likes=tweet.num_likes,
+        num_replys=tweet.num_replys,
+        num_reposts=tweet.num_reposts,
+    )
+    reply.created_at.FromDatetime(tweet.created_at)
+    reply.updated_at.FromDatetime(tweet.updated_at)
+    return reply

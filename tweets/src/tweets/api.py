@@ -8,15 +8,17 @@ declared before `/tweet/{tweet_id}`, which would otherwise capture them.
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 
 from shared.auth import CurrentUser, TokenClaims
-from shared.db.engine import ReadSessionDep, SessionDep
+from shared.db.engine import ReadSessionDep, transaction
 from shared.http.problems import PROBLEM_RESPONSES
 from shared.ratelimit import RateLimiter
 from shared.settings import RateLimitSettings
+from shared.tweetcache import TweetCache
 from tweets.models import Tweet, TweetLike, TweetMark, TweetRepost
 from tweets.schemas import (
     ContentRequest,
@@ -39,11 +41,17 @@ FORBIDDEN: Responses = {403: PROBLEM_RESPONSES[422] | {"description": "someone e
 CONFLICT: Responses = {409: PROBLEM_RESPONSES[422] | {"description": "already done"}}
 
 
-async def _service(session: SessionDep) -> TweetService:
-    return TweetService(session)
+async def _service(request: Request) -> AsyncIterator[TweetService]:
+    """A TweetService in one transaction, committed before the response is sent; after the commit,
+    the cached copies of the tweets it changed are dropped (so the next feed read shows the change)."""
+    async with transaction(request.app.state.session_factory) as session:
+        service = TweetService(session)
+        yield service
+    cache: TweetCache = request.app.state.tweet_cache
+    await cache.drop_after_change(service.changed_tweets)
 
 
-Tweets = Annotated[TweetService, Depends(_service)]
+Tweets = Annotated[TweetService, Depends(_service, scope="function")]
 
 
 async def _reader(session: ReadSessionDep) -> TweetService:

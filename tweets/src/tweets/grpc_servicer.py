@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
 import grpc
-from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from fleet_proto import tweet_service_pb2 as pb
 from fleet_proto import tweet_service_pb2_grpc as pb_grpc
+from shared.contract import tweet_reply
 from shared.db.engine import read_only_sessions, transaction
 from shared.errors import InvalidInput
 from shared.grpc.fields import parse_uuid
-from tweets.models import Tweet
 from tweets.repository import TweetRepository
 
 SERVICE_NAME = "tweet_service.Tweet"
@@ -33,20 +31,6 @@ def page_size(limit: int, default: int) -> int:
     if limit < 0:
         raise InvalidInput("limit must not be negative")
     return min(limit or default, MAX_PAGE)
-
-
-def to_reply(tweet: Tweet | Row[Any]) -> pb.TweetReply:
-    reply = pb.TweetReply(
-        id=str(tweet.id),
-        user_id=str(tweet.user_id),
-        content=tweet.content,
-        num_likes=tweet.num_likes,
-        num_replys=tweet.num_replys,
-        num_reposts=tweet.num_reposts,
-    )
-    reply.created_at.FromDatetime(tweet.created_at)
-    reply.updated_at.FromDatetime(tweet.updated_at)
-    return reply
 
 
 def _valid_ids(values: list[str]) -> list[uuid.UUID]:
@@ -74,7 +58,7 @@ class TweetServicer(pb_grpc.TweetServicer):
         ids = _valid_ids(list(request.tweet_ids))
         async with transaction(self._sessions) as session:
             found = {tweet.id: tweet for tweet in await TweetRepository(session).get_tweets(list(set(ids)))}
-        return pb.GetTweetsReply(tweets=[to_reply(found[i]) for i in ids if i in found])
+        return pb.GetTweetsReply(tweets=[tweet_reply(found[i]) for i in ids if i in found])
 
     async def GetUserTweets(
         self, request: pb.GetUserTweetsRequest, context: grpc.aio.ServicerContext
@@ -85,7 +69,7 @@ class TweetServicer(pb_grpc.TweetServicer):
         limit = page_size(request.limit, DEFAULT_USER_PAGE)
         async with transaction(self._sessions) as session:
             tweets = await TweetRepository(session).user_tweets_before(user_id, before, limit)
-        return pb.GetTweetsReply(tweets=[to_reply(tweet) for tweet in tweets])
+        return pb.GetTweetsReply(tweets=[tweet_reply(tweet) for tweet in tweets])
 
     async def ListTweets(
         self, request: pb.ListTweetsRequest, context: grpc.aio.ServicerContext
@@ -95,4 +79,4 @@ class TweetServicer(pb_grpc.TweetServicer):
         limit = page_size(request.limit, DEFAULT_LIST_PAGE)
         async with transaction(self._sessions) as session:
             tweets = await TweetRepository(session).tweets_after(after, limit)
-        return pb.GetTweetsReply(tweets=[to_reply(tweet) for tweet in tweets])
+        return pb.GetTweetsReply(tweets=[tweet_reply(tweet) for tweet in tweets])

@@ -23,6 +23,7 @@ from shared.messaging.outbox import RABBITMQ, OutboxRelay, rabbitmq_deliverer
 from shared.messaging.publisher import RabbitPublisher
 from shared.ratelimit import RateLimiter
 from shared.settings import Settings
+from shared.tweetcache import TweetCache
 from tweets import author_counters
 from tweets.api import router
 from tweets.grpc_servicer import SERVICE_NAME, TweetServicer
@@ -45,6 +46,8 @@ def create_app(settings: Settings) -> FastAPI:
             stack.push_async_callback(users_channel.close, None)
             engine, sessions = await stack.enter_async_context(database(settings.database, section.database))
             redis = await stack.enter_async_context(redis_client(settings.redis))
+            tweet_cache = TweetCache(redis)
+            stack.push_async_callback(tweet_cache.close)
             listen_dsn = settings.database.dsn(section.database)
             events_relay = OutboxRelay(engine, listen_dsn, RABBITMQ, rabbitmq_deliverer(publisher))
             counters_relay = OutboxRelay(
@@ -55,6 +58,7 @@ def create_app(settings: Settings) -> FastAPI:
             )
             app.state.session_factory = sessions
             app.state.token_codec = TokenCodec(settings.jwt)
+            app.state.tweet_cache = tweet_cache
             app.state.rate_limiter = RateLimiter(redis, enabled=settings.ratelimit.enabled)
             app.state.rate_limits = settings.ratelimit
             app.state.outbox_relays = {relay.destination: relay for relay in (events_relay, counters_relay)}

@@ -39,6 +39,9 @@ class TweetService:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
         self.tweets = TweetRepository(session)
+        # Tweets whose shown state (content, counters, existence) this transaction changed: their
+        # cached copies (shared.tweetcache) are dropped once it commits.
+        self.changed_tweets: set[uuid.UUID] = set()
 
     async def create(self, author_id: uuid.UUID, content: str) -> Tweet:
         tweet_id, at = new_id()
@@ -57,12 +60,14 @@ class TweetService:
         tweet = await self._own_tweet(caller_id, tweet_id)
         updated = await self.tweets.update_content(tweet_id, content, _now_after(tweet.updated_at))
         assert updated is not None  # locked by _own_tweet
+        self.changed_tweets.add(tweet_id)
         await self._announce(TWEET_UPDATE, updated)
         return updated
 
     async def delete(self, caller_id: uuid.UUID, tweet_id: uuid.UUID) -> None:
         tweet = await self._own_tweet(caller_id, tweet_id)
         await self.tweets.delete_tweet(tweet_id)
+        self.changed_tweets.add(tweet_id)
         # The delete event carries the last content and the deletion time as updated_at, so it
         # orders after every earlier version of the tweet.
         await self._announce(TWEET_DELETE, tweet, updated_at=_now_after(tweet.updated_at))
@@ -155,4 +160,5 @@ class TweetService:
         tweet = await self.tweets.shift_counter(tweet_id, counter, delta)
         if tweet is None:
             raise NotFound(f"tweet {tweet_id} not found")
+        self.changed_tweets.add(tweet_id)
         return tweet

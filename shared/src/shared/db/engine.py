@@ -81,7 +81,9 @@ async def _request_session(request: Request) -> AsyncIterator[AsyncSession]:
         yield session
 
 
-SessionDep = Annotated[AsyncSession, Depends(_request_session)]
+# scope="function": the transaction ends (commits) before the response is sent, never after it,
+# so a client that got a 2xx can rely on the write, and a failed commit is answered as an error.
+SessionDep = Annotated[AsyncSession, Depends(_request_session, scope="function")]
 
 
 async def _request_read_session(request: Request) -> AsyncIterator[AsyncSession]:
@@ -92,5 +94,5 @@ async def _request_read_session(request: Request) -> AsyncIterator[AsyncSession]
         yield session
 
 
-ReadSessionDep = Annotated[AsyncSession, Depends(_request_read_session)]
+ReadSessionDep = Annotated[AsyncSession, Depends(_request_read_session, scope="function")]
 """A session for GET routes: autocommit reads, without BEGIN/COMMIT round trips."""

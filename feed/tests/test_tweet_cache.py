@@ -1,0 +1,107 @@
+"""The hydrated tweet cache (`tweet:<id>`): feed reads fill it and are served from it, and every
+change made through tweets shows in the very next feed read."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import aio_pika
+import orjson
+from redis.asyncio import Redis
+
+from shared.messaging.events import TweetEvent
+from shared.messaging.topology import TWEET_EVENTS, TWEET_UPDATE
+from shared.settings import Settings
+from shared.testing import StartedService, wait_for
+from shared.tweetcache import tweet_key
+
+
+async def read_feed(feed: StartedService, headers: dict[str, str]) -> list[dict[str, Any]]:
+    response = await feed.client.get("/feed", headers=headers)
+    assert response.status_code == 200, response.text
+    tweets: list[dict[str, Any]] = response.json()["tweets"]
+    return tweets
+
+
+async def posted_and_fanned_out(
+    people: Any, feed: StartedService, content: str
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """A new user's tweet, once it is in their feed (read once, so it is cached)."""
+    _, headers = await people.user()
+    tweet = await people.post(headers, content)
+
+    async def arrived() -> bool:
+        return [shown["id"] for shown in await read_feed(feed, headers)] == [tweet["id"]]
+
+    await wait_for(arrived, timeout=30)
+    return tweet, headers
+
+
+async def test_a_read_fills_the_cache_with_a_bounded_lifetime_and_later_reads_use_it(
+    people: Any, feed_service: StartedService, redis: Redis, settings: Settings
+) -> None:
+    tweet, headers = await posted_and_fanned_out(people, feed_service, "cache me")
+
+    cached = await redis.get(tweet_key(tweet["id"]))
+    assert cached is not None and orjson.loads(cached) == tweet
+    lifetime_ms = await redis.pttl(tweet_key(tweet["id"]))
+    assert 0 < lifetime_ms <= settings.feedservice.tweet_cache_ttl_seconds * 1000
+    # What the next read shows comes from the entry, not from tweets.
+    await redis.set(tweet_key(tweet["id"]), orjson.dumps(tweet | {"content": "served from the cache"}))
+    assert [shown["content"] for shown in await read_feed(feed_service, headers)] == ["served from the cache"]
+
+
+async def test_likes_reposts_and_replies_show_in_the_next_read(
+    people: Any, feed_service: StartedService
+) -> None:
+    tweet, headers = await posted_and_fanned_out(people, feed_service, "count me")
+    _, fan = await people.user()
+    tweets = people.tweets.client
+
+    for path in (f"/tweet/like/{tweet['id']}", f"/tweet/repost/{tweet['id']}"):
+        assert (await tweets.post(path, headers=fan)).status_code == 201
+    reply = await tweets.post(f"/tweet/reply/{tweet['id']}", json={"content": "nice"}, headers=fan)
+    assert reply.status_code == 201, reply.text
+    (shown,) = await read_feed(feed_service, headers)
+    assert (shown["num_likes"], shown["num_reposts"], shown["num_replys"]) == (1, 1, 1)
+
+    assert (await tweets.delete(f"/tweet/like/{tweet['id']}", headers=fan)).status_code == 204
+    (shown,) = await read_feed(feed_service, headers)
+    assert (shown["num_likes"], shown["num_reposts"], shown["num_replys"]) == (0, 1, 1)
+
+
+async def test_an_edit_shows_in_the_next_read(people: Any, feed_service: StartedService) -> None:
+    tweet, headers = await posted_and_fanned_out(people, feed_service, "before the edit")
+
+    edited = await people.tweets.client.patch(
+        f"/tweet/{tweet['id']}", json={"content": "after the edit"}, headers=headers
+    )
+    assert edited.status_code == 200, edited.text
+    assert await read_feed(feed_service, headers) == [edited.json()]
+
+
+async def test_an_update_event_drops_a_stale_entry(
+    people: Any, feed_service: StartedService, redis: Redis, settings: Settings
+) -> None:
+    """The event path: a drop by tweets that never happened (Redis away) is made up by the worker."""
+    tweet, _ = await posted_and_fanned_out(people, feed_service, "stale?")
+    await redis.set(tweet_key(tweet["id"]), orjson.dumps(tweet | {"content": "stale"}))
+    event = TweetEvent(
+        event_type=TWEET_UPDATE,
+        tweet_id=tweet["id"],
+        user_id=tweet["user_id"],
+        content="fresh",
+        created_at=tweet["created_at"],
+        updated_at=datetime.now(UTC),
+    )
+    connection = await aio_pika.connect(settings.rabbitmq.url.get_secret_value())
+    async with connection:
+        channel = await connection.channel()
+        exchange = await channel.get_exchange(TWEET_EVENTS)
+        await exchange.publish(aio_pika.Message(event.model_dump_json().encode()), routing_key=TWEET_UPDATE)
+
+    async def dropped() -> bool:
+        return await redis.exists(tweet_key(tweet["id"])) == 0
+
+    await wait_for(dropped, timeout=30)
