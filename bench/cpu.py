@@ -27,6 +27,24 @@ def process_cpu_seconds(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
+def children_of(pids: set[int]) -> dict[int, int]:
+    """The processes whose parent is one of `pids`: {child pid: parent pid}."""
+    found = {}
+    try:
+        entries = [name for name in os.listdir("/proc") if name.isdigit()]
+    except OSError:
+        return {}
+    for name in entries:
+        try:
+            with open(f"/proc/{name}/stat", "rb") as fh:
+                parent = int(fh.read().rsplit(b")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        if parent in pids:
+            found[int(name)] = parent
+    return found
+
+
 def machine_busy_seconds() -> float | None:
     """CPU seconds all cores spent not idle since boot."""
     try:
@@ -85,11 +103,17 @@ class CpuSnapshot:
 
 
 def snapshot(pids: Mapping[str, int]) -> CpuSnapshot:
+    """CPU seconds so far of each fleet process, its worker processes (its children) included."""
     processes = {}
+    names = {pid: name for name, pid in pids.items()}
     for name, pid in pids.items():
         seconds = process_cpu_seconds(pid)
         if seconds is not None:
             processes[name] = seconds
+    for child, parent in children_of(set(names)).items():
+        seconds = process_cpu_seconds(child)
+        if seconds is not None and names[parent] in processes:
+            processes[names[parent]] += seconds
     return CpuSnapshot(time.monotonic(), processes, infra_cpu_seconds(), machine_busy_seconds())
 
 

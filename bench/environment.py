@@ -27,6 +27,7 @@ from shared.testing import delete_vhost, settings_env, test_settings, vhost_of
 REDIS_DB_CANDIDATES = (13, 14, 15, 12, 11)
 QUEUES = ("general_tweets", "feed_follows", "search_tweets")
 WORKERS = ("feed_worker", "search_worker")
+FEED_WORKERS = max(1, os.cpu_count() or 1)
 DATABASES = ("users", "tweets", "search")
 
 
@@ -61,6 +62,8 @@ class BenchFleet:
             log_level="WARNING",
             ratelimit={"enabled": False},
             elasticsearch={"url": self.elasticsearch_url, "index": index},
+            # The read side as it would be deployed here: one process per core.
+            feedservice={"workers": FEED_WORKERS},
         )
         self.env = {
             **settings_env(self.settings),

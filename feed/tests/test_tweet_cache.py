@@ -8,8 +8,13 @@ from typing import Any
 
 import aio_pika
 import orjson
+from hypothesis import given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 from redis.asyncio import Redis
 
+from shared.contract import TweetOut, tweet_json, tweet_reply
+from shared.ids import uuid7
 from shared.messaging.events import TweetEvent
 from shared.messaging.topology import TWEET_EVENTS, TWEET_UPDATE
 from shared.settings import Settings
@@ -105,3 +110,27 @@ async def test_an_update_event_drops_a_stale_entry(
         return await redis.exists(tweet_key(tweet["id"])) == 0
 
     await wait_for(dropped, timeout=30)
+
+
+@hypothesis_settings(max_examples=300, deadline=None)
+@given(
+    content=st.text(st.characters(blacklist_categories=("Cs",)), max_size=300),
+    created=st.datetimes(min_value=datetime(1970, 1, 2), max_value=datetime(2200, 1, 1)),
+    likes=st.integers(min_value=0, max_value=2**53),
+)
+def test_a_cached_tweet_is_the_same_json_the_tweets_api_writes(
+    content: str, created: datetime, likes: int
+) -> None:
+    reply = tweet_reply(
+        TweetOut(
+            id=uuid7(),
+            user_id=uuid7(),
+            content=content,
+            num_likes=likes,
+            num_replys=3,
+            num_reposts=0,
+            created_at=created.replace(tzinfo=UTC),
+            updated_at=created.replace(tzinfo=UTC, microsecond=0),
+        )
+    )
+    assert tweet_json(reply) == TweetOut.from_reply(reply).model_dump_json()

@@ -52,7 +52,11 @@ def create_app(settings: Settings) -> FastAPI:
                     feed_service_pb2_grpc.add_FeedServicer_to_server(FeedServicer(feed), server)
 
                 async with grpc_server(
-                    section.bind_host, section.grpc_port, [SERVICE_NAME], register
+                    section.bind_host,
+                    section.grpc_port,
+                    [SERVICE_NAME],
+                    register,
+                    shared_port=section.workers > 1,
                 ) as grpc_:
                     app.state.grpc_port = grpc_.port
                     yield

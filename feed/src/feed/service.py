@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, cast
 
 from fleet_proto import tweet_service_pb2
-from shared.contract import TweetOut
+from shared import tweetcache
+from shared.contract import tweet_json
 from shared.errors import InvalidInput
 from shared.feedstore import FEED_LENGTH, FeedSlice, FeedStore
 from shared.tweetcache import TweetCache
@@ -49,25 +50,25 @@ class FeedService:
         check_page(limit, offset, before)
         ids: FeedSlice
         if before is not None:
-            ids = await self._store.page_before(user_id, before, limit)
+            ids = await self._store.page_before(user_id, before, limit, tweetcache.KEY_PREFIX)
         else:
-            ids = await self._store.page(user_id, limit, offset)
+            ids = await self._store.page(user_id, limit, offset, tweetcache.KEY_PREFIX)
         return FeedPage(
-            tweets=await self._hydrate(ids.ids),
+            tweets=await self._hydrate(ids.ids, ids.cached),
             total=ids.total,
             limit=limit,
             offset=ids.offset,
             has_more=ids.has_more,
         )
 
-    async def _hydrate(self, ids: list[str]) -> list[str]:
-        """The tweets in feed order; ids that tweets no longer has (deleted) are left out."""
-        cached = await self._cache.get_many(ids)
+    async def _hydrate(self, ids: list[str], cached: list[str | None]) -> list[str]:
+        """The tweets in feed order, from the cache or else from tweets (filling the cache); ids that
+        tweets no longer has (deleted) are left out."""
         missing = [tweet_id for tweet_id, body in zip(ids, cached, strict=True) if body is None]
         if not missing:
             return cast(list[str], cached)
         reply = await self._tweets.GetTweets(tweet_service_pb2.GetTweetsRequest(tweet_ids=missing))
-        fetched = {tweet.id: TweetOut.from_reply(tweet).model_dump_json() for tweet in reply.tweets}
+        fetched = {tweet.id: tweet_json(tweet) for tweet in reply.tweets}
         await self._cache.put_many(fetched)
         return [
             body if body is not None else fetched[tweet_id]

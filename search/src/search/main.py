@@ -48,7 +48,13 @@ def create_app(settings: Settings) -> FastAPI:
             def register(server: grpc.aio.Server) -> None:
                 search_service_pb2_grpc.add_SearchServicer_to_server(SearchServicer(backend), server)
 
-            async with grpc_server(section.bind_host, section.grpc_port, [SERVICE_NAME], register) as grpc:
+            async with grpc_server(
+                section.bind_host,
+                section.grpc_port,
+                [SERVICE_NAME],
+                register,
+                shared_port=section.workers > 1,
+            ) as grpc:
                 app.state.grpc_port = grpc.port
                 yield
         finally:

@@ -14,7 +14,7 @@ from pydantic import ValidationError
 
 from shared.db.migrations import migrate
 from shared.runner import prepare_process, run_service
-from shared.settings import ServiceSettings, Settings, get_settings
+from shared.settings import ServiceSettings, Settings, StatelessServiceSettings, get_settings
 
 
 @dataclass(frozen=True)
@@ -49,4 +49,6 @@ def service_main(spec: ServiceSpec, argv: list[str] | None = None) -> None:
         asyncio.run(migrate(settings.database, spec.database(settings), spec.alembic_dir))
         if args.command == "migrate":
             return
-    run_service(spec.section(settings), spec.create_app(settings))
+    section = spec.section(settings)
+    workers = section.workers if isinstance(section, StatelessServiceSettings) else 1
+    run_service(section, spec.create_app(settings), workers)

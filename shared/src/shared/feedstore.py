@@ -17,7 +17,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import islice
 from typing import TypeVar, cast
 
@@ -120,9 +120,37 @@ end
 return keep
 """
 
-# KEYS[1]: a feed; ARGV[1]: an id; ARGV[2]: page size. Returns {length, offset, ids strictly older}.
-# Scans for the first older element, so it works even when ARGV[1] itself is no longer in the feed.
-_PAGE_BEFORE = """
+# Both page scripts end with the cached copies of the page's tweets (MGET of ARGV[3] .. id, nil where
+# absent; none when ARGV[3] is empty), so a hydrated page is one round trip. Those keys are not
+# declared in KEYS: fine on one Redis server, not on a Redis Cluster.
+_CACHED = """
+local function cached(prefix, ids)
+  if prefix == '' or #ids == 0 then
+    return {}
+  end
+  local keys = {}
+  for i, id in ipairs(ids) do
+    keys[i] = prefix .. id
+  end
+  return redis.call('MGET', unpack(keys))
+end
+"""
+
+# KEYS[1]: the feed; ARGV[1]: offset; ARGV[2]: limit. Returns {length, offset, ids, cached}.
+_PAGE = (
+    _CACHED
+    + """
+local offset = tonumber(ARGV[1])
+local ids = redis.call('LRANGE', KEYS[1], offset, offset + tonumber(ARGV[2]) - 1)
+return {redis.call('LLEN', KEYS[1]), offset, ids, cached(ARGV[3], ids)}
+"""
+)
+
+# KEYS[1]: a feed; ARGV[1]: an id; ARGV[2]: page size. Returns {length, offset, ids strictly older,
+# cached}. Scans for the first older element, so it works even when ARGV[1] is no longer in the feed.
+_PAGE_BEFORE = (
+    _CACHED
+    + """
 local items = redis.call('LRANGE', KEYS[1], 0, -1)
 local limit = tonumber(ARGV[2])
 local start = #items
@@ -136,8 +164,9 @@ local page = {}
 for i = start + 1, math.min(start + limit, #items) do
   page[#page + 1] = items[i]
 end
-return {#items, start, page}
+return {#items, start, page, cached(ARGV[3], page)}
 """
+)
 
 
 def feed_key(user_id: uuid.UUID | str) -> str:
@@ -160,6 +189,8 @@ class FeedSlice:
     ids: list[str]
     total: int
     offset: int
+    # With a cache prefix: the value of `<prefix><id>` for each id (None where absent).
+    cached: list[str | None] = field(default_factory=list)
 
     @property
     def has_more(self) -> bool:
@@ -170,6 +201,16 @@ def _batches(items: Iterable[T], size: int) -> Iterable[list[T]]:
     iterator = iter(items)
     while batch := list(islice(iterator, size)):
         yield batch
+
+
+def _slice(reply: list[object]) -> FeedSlice:
+    total, offset, ids, cached = reply
+    return FeedSlice(
+        ids=list(cast(list[str], ids)),
+        total=int(cast(int, total)),
+        offset=int(cast(int, offset)),
+        cached=list(cast(list[str | None], cached)),
+    )
 
 
 @asynccontextmanager
@@ -193,6 +234,7 @@ class FeedStore:
         self._max_length = max_length
         self._insert = redis.register_script(_INSERT)
         self._merge = redis.register_script(_MERGE)
+        self._page = redis.register_script(_PAGE)
         self._page_before = redis.register_script(_PAGE_BEFORE)
 
     async def fan_out(self, tweet_id: uuid.UUID | str, user_ids: Iterable[uuid.UUID | str]) -> int:
@@ -234,22 +276,24 @@ class FeedStore:
                     removed += sum(int(result) for result in await pipe.execute())
         return removed
 
-    async def page(self, user_id: uuid.UUID | str, limit: int, offset: int) -> FeedSlice:
-        """`limit` ids from position `offset`, and the feed's length, read together."""
-        key = feed_key(user_id)
-        async with _redis_call(), self._redis.pipeline(transaction=True) as pipe:
-            pipe.lrange(key, offset, offset + limit - 1)
-            pipe.llen(key)
-            ids, total = await pipe.execute()
-        return FeedSlice(ids=list(ids), total=int(total), offset=offset)
+    async def page(
+        self, user_id: uuid.UUID | str, limit: int, offset: int, cache_prefix: str = ""
+    ) -> FeedSlice:
+        """`limit` ids from position `offset`, the feed's length and (with `cache_prefix`) the cached
+        copies of those tweets, read in one round trip."""
+        async with _redis_call():
+            reply = await self._page(keys=[feed_key(user_id)], args=[offset, limit, cache_prefix])
+        return _slice(reply)
 
-    async def page_before(self, user_id: uuid.UUID | str, before: uuid.UUID | str, limit: int) -> FeedSlice:
+    async def page_before(
+        self, user_id: uuid.UUID | str, before: uuid.UUID | str, limit: int, cache_prefix: str = ""
+    ) -> FeedSlice:
         """Up to `limit` ids strictly older than `before`: stable paging while new tweets arrive."""
         async with _redis_call():
-            total, offset, ids = await self._page_before(
-                keys=[feed_key(user_id)], args=[canonical_id(before), limit]
+            reply = await self._page_before(
+                keys=[feed_key(user_id)], args=[canonical_id(before), limit, cache_prefix]
             )
-        return FeedSlice(ids=list(ids), total=int(total), offset=int(offset))
+        return _slice(reply)
 
     async def ids(self, user_id: uuid.UUID | str) -> list[str]:
         """The whole feed, newest first."""

@@ -2,12 +2,22 @@
 
 uvicorn owns the signals: SIGINT/SIGTERM end the lifespan, which stops the gRPC server gracefully,
 so both transports stop through one path.
+
+A stateless service may run several such processes (`workers`), one per core: the first forks the
+others before anything starts, each binds the REST port with SO_REUSEPORT (gRPC servers set it
+themselves), so the kernel spreads connections over them. The first process stops the others when
+it stops, and the others stop by themselves if it dies (a parent-death signal).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import ctypes
+import logging
+import os
 import signal
+import socket
 from collections.abc import Awaitable, Callable
 
 import uvicorn
@@ -17,10 +27,59 @@ from shared.log import configure_logging
 from shared.settings import ServiceSettings, Settings
 from shared.telemetry import setup_tracing
 
+logger = logging.getLogger(__name__)
+_PR_SET_PDEATHSIG = 1
 
-def run_service(service: ServiceSettings, app: FastAPI) -> None:
-    """Serve `app` (REST) and, through its lifespan, its gRPC server until a signal arrives."""
-    config = uvicorn.Config(
+
+def run_service(service: ServiceSettings, app: FastAPI, workers: int = 1) -> None:
+    """Serve `app` (REST) and, through its lifespan, its gRPC server until a signal arrives;
+    in `workers` processes sharing the ports."""
+    config = _config(service, app)
+    if workers <= 1:
+        uvicorn.Server(config).run()
+        return
+    children = [_fork_worker(service, config) for _ in range(workers - 1)]
+    try:
+        uvicorn.Server(config).run(sockets=[_reuse_port_socket(service)])
+    finally:
+        for pid in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+        for pid in children:
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, 0)
+
+
+def _fork_worker(service: ServiceSettings, config: uvicorn.Config) -> int:
+    pid = os.fork()
+    if pid:
+        return pid
+    status = 0
+    try:
+        # Stop (gracefully) if the first process dies, even by SIGKILL.
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+        uvicorn.Server(config).run(sockets=[_reuse_port_socket(service)])
+    except BaseException:
+        logger.exception("worker process failed")
+        status = 1
+    finally:
+        logging.shutdown()
+        os._exit(status)
+
+
+def _reuse_port_socket(service: ServiceSettings) -> socket.socket:
+    family = socket.AF_INET6 if ":" in service.bind_host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((service.bind_host, service.rest_port))
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+def _config(service: ServiceSettings, app: FastAPI) -> uvicorn.Config:
+    return uvicorn.Config(
         app,
         host=service.bind_host,
         port=service.rest_port,
@@ -31,7 +90,6 @@ def run_service(service: ServiceSettings, app: FastAPI) -> None:
         access_log=False,
         timeout_graceful_shutdown=10,
     )
-    uvicorn.Server(config).run()
 
 
 def prepare_process(service_name: str, settings: Settings) -> None:

@@ -106,7 +106,14 @@ class TweetServiceSettings(ServiceSettings):
     database: str = "tweets"
 
 
-class FeedServiceSettings(ServiceSettings):
+class StatelessServiceSettings(ServiceSettings):
+    """A service that keeps no background work of its own, so it can run as several processes."""
+
+    # Processes serving the same ports (SO_REUSEPORT): one per core the service should use.
+    workers: int = Field(default=1, ge=1, le=64)
+
+
+class FeedServiceSettings(StatelessServiceSettings):
     rest_port: int = 5002
     grpc_port: int = 50054
     # How long a hydrated tweet stays in the cache (`tweet:<id>`) at most: the staleness a lost
@@ -114,7 +121,7 @@ class FeedServiceSettings(ServiceSettings):
     tweet_cache_ttl_seconds: float = Field(default=300.0, gt=0)
 
 
-class SearchServiceSettings(ServiceSettings):
+class SearchServiceSettings(StatelessServiceSettings):
     rest_port: int = 5003
     grpc_port: int = 50053
     database: str = "search"

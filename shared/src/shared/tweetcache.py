@@ -1,4 +1,5 @@
-"""Hydrated tweets in Redis: `tweet:<id>` holds the tweet's REST JSON, so a feed page is LRANGE + MGET.
+"""Hydrated tweets in Redis: `tweet:<id>` holds the tweet's REST JSON, so a feed page is one Redis
+round trip (`FeedStore.page` reads the ids and their cached copies in one script).
 
 - feed fills it on a miss, from tweets' `GetTweets` (cache-aside; tweets stays the source of truth);
 - tweets drops an entry after every committed change to the tweet (edit, delete, like, repost,
@@ -15,8 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Iterable, Sequence
-from typing import cast
+from collections.abc import Iterable
 
 import redis.exceptions
 from redis.asyncio import Redis
@@ -42,16 +42,6 @@ class TweetCache:
         self._redis = redis
         self._ttl_ms = max(1, int(ttl_seconds * 1000))
         self._pending: set[asyncio.Task[None]] = set()
-
-    async def get_many(self, tweet_ids: Sequence[str]) -> list[str | None]:
-        """The cached JSON of each id, in order; None where it is not cached."""
-        if not tweet_ids:
-            return []
-        try:
-            found = await self._redis.mget([tweet_key(tweet_id) for tweet_id in tweet_ids])
-        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
-            raise DependencyUnavailable(f"redis is unavailable ({exc})", dependency="redis") from exc
-        return cast(list[str | None], found)
 
     async def put_many(self, entries: dict[str, str]) -> None:
         """Cache tweets (id → JSON). Best effort: a failed fill only costs the next read a miss."""

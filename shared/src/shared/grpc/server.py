@@ -25,12 +25,24 @@ class RunningGrpcServer:
 
 @asynccontextmanager
 async def grpc_server(
-    host: str, port: int, service_names: list[str], register: Registrar, grace_seconds: float = 5.0
+    host: str,
+    port: int,
+    service_names: list[str],
+    register: Registrar,
+    grace_seconds: float = 5.0,
+    *,
+    shared_port: bool = False,
 ) -> AsyncIterator[RunningGrpcServer]:
-    """Start a gRPC server on host:port (0 picks a free port); on exit report NOT_SERVING, then stop."""
+    """Start a gRPC server on host:port (0 picks a free port); on exit report NOT_SERVING, then stop.
+
+    The port is exclusive (a second server on it fails to start) unless `shared_port`: the worker
+    processes of one service share it (SO_REUSEPORT)."""
     server = grpc.aio.server(
         interceptors=[DomainErrorServerInterceptor()],
-        options=[("grpc.so_reuseport", 0), ("grpc.max_receive_message_length", 64 * 1024 * 1024)],
+        options=[
+            ("grpc.so_reuseport", int(shared_port)),
+            ("grpc.max_receive_message_length", 64 * 1024 * 1024),
+        ],
     )
     register(server)
     health = HealthServicer()
