@@ -115,3 +115,15 @@ async def test_health_service_reports_serving(settings: Settings, users_service:
         for service in ("", "user_service.User"):
             reply = await health.Check(health_pb2.HealthCheckRequest(service=service), timeout=5)
             assert reply.status == health_pb2.HealthCheckResponse.SERVING
+
+
+async def test_increment_tweets_of_an_unknown_user_is_not_found_and_keeps_its_key_unused(
+    stub: pb_grpc.UserStub, alice: Account
+) -> None:
+    ghost = pb.IncrementTweetsRequest(user_id=str(uuid.uuid4()), delta=1, idempotency_key="ghost-key")
+    with pytest.raises(grpc.aio.AioRpcError) as missing:
+        await stub.IncrementTweets(ghost, timeout=5)
+    assert missing.value.code() == grpc.StatusCode.NOT_FOUND
+    # The failed call rolled back: the same key still applies to a user that exists.
+    reused = pb.IncrementTweetsRequest(user_id=str(alice.id), delta=1, idempotency_key="ghost-key")
+    assert (await stub.IncrementTweets(reused, timeout=5)).num_tweets == 1

@@ -5,12 +5,27 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 
-from sqlalchemy import Text, cast, delete, func, select, update
+from sqlalchemy import Text, cast, delete, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
-from users.models import Actor, AppliedIncrement, Follow
+from users.models import Actor, Follow
+
+_INCREMENT = text(
+    "UPDATE actors SET num_tweets = greatest(num_tweets + :delta, 0) WHERE id = :user_id RETURNING num_tweets"
+)
+# The main SELECT sees the row as it was before the CTE's UPDATE: `current` is the count when the
+# key was already applied (nothing changed), `changed` the new count otherwise.
+_INCREMENT_ONCE = text(
+    "WITH applied AS ("
+    " INSERT INTO applied_increments (key) VALUES (:key) ON CONFLICT DO NOTHING RETURNING key"
+    "), changed AS ("
+    " UPDATE actors SET num_tweets = greatest(num_tweets + :delta, 0)"
+    " WHERE id = :user_id AND EXISTS (SELECT 1 FROM applied) RETURNING num_tweets"
+    ") SELECT (SELECT num_tweets FROM changed) AS changed,"
+    " (SELECT num_tweets FROM actors WHERE id = :user_id) AS current"
+)
 
 
 class UserRepository:
@@ -160,25 +175,17 @@ class UserRepository:
         return list(rows.scalars())
 
     async def increment_tweets(self, user_id: uuid.UUID, delta: int, idempotency_key: str) -> int | None:
-        """Apply delta once per key (never below zero); None if the user does not exist."""
-        if idempotency_key:
-            applied = (
-                await self.session.execute(
-                    pg_insert(AppliedIncrement)
-                    .values(key=idempotency_key)
-                    .on_conflict_do_nothing()
-                    .returning(AppliedIncrement.key)
-                )
-            ).first()
-            if applied is None:
-                return (
-                    await self.session.execute(select(Actor.num_tweets).where(Actor.id == user_id))
-                ).scalar_one_or_none()
-        return (
+        """Apply delta once per key (never below zero); None if the user does not exist.
+
+        One statement (the counter relay calls this for every tweet): record the key, move the
+        counter only if the key was new, and return the count either way."""
+        if not idempotency_key:
+            return (
+                await self.session.execute(_INCREMENT, {"user_id": user_id, "delta": delta})
+            ).scalar_one_or_none()
+        row = (
             await self.session.execute(
-                update(Actor)
-                .where(Actor.id == user_id)
-                .values(num_tweets=func.greatest(Actor.num_tweets + delta, 0))
-                .returning(Actor.num_tweets)
+                _INCREMENT_ONCE, {"user_id": user_id, "delta": delta, "key": idempotency_key}
             )
-        ).scalar_one_or_none()
+        ).one()
+        return row.changed if row.changed is not None else row.current
