@@ -73,8 +73,8 @@ class TweetCache:
             return
         try:
             await self.drop(ids)
-        except DependencyUnavailable as exc:
-            logger.warning("tweet cache drop failed (%s); the entry expires by itself", exc.detail)
+        except (DependencyUnavailable, redis.exceptions.RedisError) as exc:
+            logger.warning("tweet cache drop failed (%s); the entry expires by itself", exc)
         task = asyncio.create_task(self._drop_later(ids))
         self._pending.add(task)
         task.add_done_callback(self._pending.discard)
@@ -83,8 +83,8 @@ class TweetCache:
         await asyncio.sleep(SECOND_DROP_SECONDS)
         try:
             await self.drop(ids)
-        except DependencyUnavailable as exc:
-            logger.warning("tweet cache second drop failed (%s)", exc.detail)
+        except (DependencyUnavailable, redis.exceptions.RedisError) as exc:
+            logger.warning("tweet cache second drop failed (%s)", exc)
 
     async def close(self) -> None:
         """Finish the pending second drops (at shutdown)."""

@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from typing import Any
 
-from sqlalchemy import Text, cast, delete, func, select, text, update
+from opentelemetry import trace
+from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
+from shared.telemetry import tracer
 from users.models import Actor, Follow
+
+_tracer = tracer(__name__)
 
 _INCREMENT = text(
     "UPDATE actors SET num_tweets = greatest(num_tweets + :delta, 0) WHERE id = :user_id RETURNING num_tweets"
@@ -168,11 +173,22 @@ class UserRepository:
         after: uuid.UUID | None,
         limit: int,
     ) -> list[str]:
-        query = select(cast(other_column, Text)).where(match_column == user_id)
+        # Straight through asyncpg: every fan-out reads all of an author's followers, and the ORM
+        # session's per-row result handling cost ~10x the query itself on a 10,000-id page.
+        match, other = match_column.key, other_column.key
+        sql = f"SELECT {other}::text FROM follows WHERE {match} = $1"
+        args: list[object] = [user_id]
         if after is not None:
-            query = query.where(other_column > after)
-        rows = await self.session.execute(query.order_by(other_column).limit(limit))
-        return list(rows.scalars())
+            sql += f" AND {other} > $2"
+            args.append(after)
+        sql += f" ORDER BY {other} LIMIT ${len(args) + 1}"
+        connection = await (await self.session.connection()).get_raw_connection()
+        with _tracer.start_as_current_span("SELECT follows", kind=trace.SpanKind.CLIENT) as span:
+            span.set_attribute("db.system", "postgresql")
+            span.set_attribute("db.statement", sql)
+            driver: Any = connection.driver_connection  # asyncpg.Connection
+            rows = await driver.fetch(sql, *args, limit)
+        return [row[0] for row in rows]
 
     async def increment_tweets(self, user_id: uuid.UUID, delta: int, idempotency_key: str) -> int | None:
         """Apply delta once per key (never below zero); None if the user does not exist.
