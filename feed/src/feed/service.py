@@ -1,5 +1,5 @@
-"""Reading a feed: a page of ids from Redis, hydrated from the tweet cache (one MGET) and, for the
-ids it misses, with one tweets GetTweets call whose answers fill the cache."""
+"""Reading a feed: a page of ids and their cached tweets from Redis (one script call) and, for the
+ids the cache misses, one tweets GetTweets call whose answers fill the cache."""
 
 from __future__ import annotations
 
