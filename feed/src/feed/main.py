@@ -18,7 +18,7 @@ from shared.cli import ServiceSpec, service_main
 from shared.errors import DependencyUnavailable
 from shared.feedstore import FeedStore
 from shared.grpc.channels import open_channel
-from shared.grpc.server import grpc_server
+from shared.grpc.server import service_grpc_server
 from shared.http.app import create_app as create_service_app
 from shared.http.readiness import ReadinessCheck
 from shared.lifecycle import redis_client
@@ -51,13 +51,7 @@ def create_app(settings: Settings) -> FastAPI:
                 def register(server: grpc.aio.Server) -> None:
                     feed_service_pb2_grpc.add_FeedServicer_to_server(FeedServicer(feed), server)
 
-                async with grpc_server(
-                    section.bind_host,
-                    section.grpc_port,
-                    [SERVICE_NAME],
-                    register,
-                    shared_port=section.workers > 1,
-                ) as grpc_:
+                async with service_grpc_server(section, [SERVICE_NAME], register) as grpc_:
                     app.state.grpc_port = grpc_.port
                     yield
         finally:

@@ -19,7 +19,7 @@ from search.backends import create_backend
 from search.grpc_servicer import SERVICE_NAME, SearchServicer
 from shared.cli import ServiceSpec, load_settings_or_exit, service_main
 from shared.errors import DependencyUnavailable
-from shared.grpc.server import grpc_server
+from shared.grpc.server import service_grpc_server
 from shared.http.app import create_app as create_service_app
 from shared.http.readiness import ReadinessCheck
 from shared.runner import prepare_process
@@ -48,13 +48,7 @@ def create_app(settings: Settings) -> FastAPI:
             def register(server: grpc.aio.Server) -> None:
                 search_service_pb2_grpc.add_SearchServicer_to_server(SearchServicer(backend), server)
 
-            async with grpc_server(
-                section.bind_host,
-                section.grpc_port,
-                [SERVICE_NAME],
-                register,
-                shared_port=section.workers > 1,
-            ) as grpc:
+            async with service_grpc_server(section, [SERVICE_NAME], register) as grpc:
                 app.state.grpc_port = grpc.port
                 yield
         finally:

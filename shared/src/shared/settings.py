@@ -113,6 +113,11 @@ class StatelessServiceSettings(ServiceSettings):
     workers: int = Field(default=1, ge=1, le=64)
 
 
+def process_count(service: ServiceSettings) -> int:
+    """How many processes serve this service's ports (only a stateless service runs several)."""
+    return service.workers if isinstance(service, StatelessServiceSettings) else 1
+
+
 class FeedServiceSettings(StatelessServiceSettings):
     rest_port: int = 5002
     grpc_port: int = 50054

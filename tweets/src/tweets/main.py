@@ -15,7 +15,7 @@ from shared.auth import TokenCodec
 from shared.cli import ServiceSpec, service_main
 from shared.db.engine import ping
 from shared.grpc.channels import open_channel
-from shared.grpc.server import grpc_server
+from shared.grpc.server import service_grpc_server
 from shared.http.app import create_app as create_service_app
 from shared.http.readiness import ReadinessCheck
 from shared.lifecycle import background, database, redis_client
@@ -72,9 +72,7 @@ def create_app(settings: Settings) -> FastAPI:
             def register(server: grpc.aio.Server) -> None:
                 tweet_service_pb2_grpc.add_TweetServicer_to_server(TweetServicer(sessions), server)
 
-            running = await stack.enter_async_context(
-                grpc_server(section.bind_host, section.grpc_port, [SERVICE_NAME], register)
-            )
+            running = await stack.enter_async_context(service_grpc_server(section, [SERVICE_NAME], register))
             app.state.grpc_port = running.port
             await stack.enter_async_context(background("outbox-events", events_relay.run))
             await stack.enter_async_context(background("outbox-user-counters", counters_relay.run))

@@ -13,7 +13,7 @@ from fleet_proto import user_service_pb2_grpc
 from shared.auth import TokenCodec
 from shared.cli import ServiceSpec, service_main
 from shared.db.engine import ping
-from shared.grpc.server import grpc_server
+from shared.grpc.server import service_grpc_server
 from shared.http.app import create_app as create_service_app
 from shared.http.readiness import ReadinessCheck
 from shared.lifecycle import background, database, redis_client
@@ -58,7 +58,7 @@ def create_app(settings: Settings) -> FastAPI:
                 user_service_pb2_grpc.add_UserServicer_to_server(UserServicer(sessions), server)
 
             async with (
-                grpc_server(section.bind_host, section.grpc_port, [SERVICE_NAME], register) as grpc,
+                service_grpc_server(section, [SERVICE_NAME], register) as grpc,
                 background("outbox-relay", relay.run),
             ):
                 app.state.grpc_port = grpc.port

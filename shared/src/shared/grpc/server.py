@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
 
 from shared.grpc.errors import DomainErrorServerInterceptor
+from shared.settings import ServiceSettings, process_count
 
 logger = logging.getLogger(__name__)
 Registrar = Callable[[grpc.aio.Server], None]
@@ -60,3 +61,17 @@ async def grpc_server(
         # Tell load balancers to stop sending before in-flight calls get their grace period.
         await health.enter_graceful_shutdown()
         await server.stop(grace_seconds)
+
+
+def service_grpc_server(
+    section: ServiceSettings, service_names: list[str], register: Registrar
+) -> AbstractAsyncContextManager[RunningGrpcServer]:
+    """A service's gRPC server on its configured address; the port is shared only between the
+    service's own worker processes."""
+    return grpc_server(
+        section.bind_host,
+        section.grpc_port,
+        service_names,
+        register,
+        shared_port=process_count(section) > 1,
+    )
