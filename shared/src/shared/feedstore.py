@@ -34,12 +34,11 @@ TOMBSTONE_SECONDS = 24 * 3600
 T = TypeVar("T")
 
 # KEYS[1]: the tweet's tombstone; ARGV[1]: the tweet id; ARGV[2]: the maximum length; ARGV[3]: the
-# feeds' user ids, space-separated. Returns how many feeds changed. A deleted tweet (tombstone set)
-# is never inserted again. The feed keys are built here rather than declared in KEYS: packing 1000
-# separate arguments per call cost the worker more CPU than Redis spends running the script (fine
-# on one Redis server, not on a Redis Cluster).
-_INSERT = (
-    """
+# feed key prefix; ARGV[4]: the feeds' user ids, space-separated. Returns how many feeds changed. A
+# deleted tweet (tombstone set) is never inserted again. The feed keys are built here rather than
+# declared in KEYS: packing 1000 separate arguments per call cost the worker more CPU than Redis
+# spends running the script (fine on one Redis server, not on a Redis Cluster).
+_INSERT = """
 local WINDOW = 64
 local id = ARGV[1]
 local max = tonumber(ARGV[2])
@@ -47,10 +46,8 @@ local changed = 0
 if redis.call('EXISTS', KEYS[1]) == 1 then
   return 0
 end
-for user in string.gmatch(ARGV[3], '%S+') do
-  local key = '"""
-    + KEY_PREFIX
-    + """' .. user
+for user in string.gmatch(ARGV[4], '%S+') do
+  local key = ARGV[3] .. user
   local head = redis.call('LINDEX', key, 0)
   if not head or id > head then
     -- LPUSH returns the new length: trim only a feed that actually grew past the maximum.
@@ -94,7 +91,6 @@ for user in string.gmatch(ARGV[3], '%S+') do
 end
 return changed
 """
-)
 
 # KEYS[1]: a feed; ARGV[1]: the maximum length; ARGV[2..]: ids. Returns the feed's new length.
 _MERGE = """
@@ -251,7 +247,7 @@ class FeedStore:
         async with _redis_call(), self._redis.pipeline(transaction=False) as pipe:
             for batch in _batches(map(str, user_ids), self._batch_size):
                 await self._insert(
-                    keys=[tombstone], args=[tweet, self._max_length, " ".join(batch)], client=pipe
+                    keys=[tombstone], args=[tweet, self._max_length, KEY_PREFIX, " ".join(batch)], client=pipe
                 )
             results = await pipe.execute()
         return sum(int(result) for result in results)

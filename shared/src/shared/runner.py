@@ -38,7 +38,8 @@ def run_service(service: ServiceSettings, app: FastAPI, workers: int = 1) -> Non
     if workers <= 1:
         uvicorn.Server(config).run()
         return
-    children = [_fork_worker(service, config) for _ in range(workers - 1)]
+    first = os.getpid()
+    children = [_fork_worker(service, config, first) for _ in range(workers - 1)]
     try:
         uvicorn.Server(config).run(sockets=[_reuse_port_socket(service)])
     finally:
@@ -50,15 +51,16 @@ def run_service(service: ServiceSettings, app: FastAPI, workers: int = 1) -> Non
                 os.waitpid(pid, 0)
 
 
-def _fork_worker(service: ServiceSettings, config: uvicorn.Config) -> int:
+def _fork_worker(service: ServiceSettings, config: uvicorn.Config, first: int) -> int:
     pid = os.fork()
     if pid:
         return pid
     status = 0
     try:
-        # Stop (gracefully) if the first process dies, even by SIGKILL.
+        # Stop (gracefully) if the first process dies, even by SIGKILL; it may already have.
         ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-        uvicorn.Server(config).run(sockets=[_reuse_port_socket(service)])
+        if os.getppid() == first:
+            uvicorn.Server(config).run(sockets=[_reuse_port_socket(service)])
     except BaseException:
         logger.exception("worker process failed")
         status = 1
