@@ -15,16 +15,14 @@ its script, so a create event handled after (or during) the delete cannot bring 
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Iterable
-from contextlib import asynccontextmanager
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from itertools import islice
 from typing import TypeVar, cast
 
-import redis.exceptions
 from redis.asyncio import Redis
 
-from shared.errors import DependencyUnavailable
+from shared.lifecycle import redis_outage
 
 FEED_LENGTH = 1000
 KEY_PREFIX = "feed:"
@@ -216,15 +214,6 @@ def _slice(reply: list[object]) -> FeedSlice:
     )
 
 
-@asynccontextmanager
-async def _redis_call() -> AsyncIterator[None]:
-    """Redis unreachable or too slow is a dependency outage (503 / the consumer's retry path)."""
-    try:
-        yield
-    except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
-        raise DependencyUnavailable(f"redis is unavailable ({exc})", dependency="redis") from exc
-
-
 class FeedStore:
     """Reads and writes the feed lists; safe to share between concurrent tasks.
 
@@ -244,7 +233,7 @@ class FeedStore:
         """Insert one tweet into many feeds in sorted position; returns how many feeds changed."""
         tweet = canonical_id(tweet_id)
         tombstone = tombstone_key(tweet)
-        async with _redis_call(), self._redis.pipeline(transaction=False) as pipe:
+        async with redis_outage(), self._redis.pipeline(transaction=False) as pipe:
             for batch in _batches(map(str, user_ids), self._batch_size):
                 await self._insert(
                     keys=[tombstone], args=[tweet, self._max_length, KEY_PREFIX, " ".join(batch)], client=pipe
@@ -257,12 +246,12 @@ class FeedStore:
         ids = [canonical_id(tweet_id) for tweet_id in tweet_ids]
         if not ids:
             return 0
-        async with _redis_call():
+        async with redis_outage():
             return int(await self._merge(keys=[feed_key(user_id)], args=[self._max_length, *ids]))
 
     async def mark_deleted(self, tweet_id: uuid.UUID | str) -> None:
         """Refuse later fan-outs of a deleted tweet (a late or redelivered create event)."""
-        async with _redis_call():
+        async with redis_outage():
             await self._redis.set(tombstone_key(canonical_id(tweet_id)), 1, ex=TOMBSTONE_SECONDS)
 
     async def remove(self, tweet_ids: Iterable[uuid.UUID | str], user_ids: Iterable[uuid.UUID | str]) -> int:
@@ -272,7 +261,7 @@ class FeedStore:
             return 0
         removed = 0
         commands = ((feed_key(user_id), tweet) for user_id in user_ids for tweet in ids)
-        async with _redis_call():
+        async with redis_outage():
             for batch in _batches(commands, self._batch_size):
                 async with self._redis.pipeline(transaction=False) as pipe:
                     for key, tweet in batch:
@@ -285,7 +274,7 @@ class FeedStore:
     ) -> FeedSlice:
         """`limit` ids from position `offset`, the feed's length and (with `cache_prefix`) the cached
         copies of those tweets, read in one round trip."""
-        async with _redis_call():
+        async with redis_outage():
             reply = await self._page(keys=[feed_key(user_id)], args=[offset, limit, cache_prefix])
         return _slice(reply)
 
@@ -293,7 +282,7 @@ class FeedStore:
         self, user_id: uuid.UUID | str, before: uuid.UUID | str, limit: int, cache_prefix: str = ""
     ) -> FeedSlice:
         """Up to `limit` ids strictly older than `before`: stable paging while new tweets arrive."""
-        async with _redis_call():
+        async with redis_outage():
             reply = await self._page_before(
                 keys=[feed_key(user_id)], args=[canonical_id(before), limit, cache_prefix]
             )
@@ -301,9 +290,9 @@ class FeedStore:
 
     async def ids(self, user_id: uuid.UUID | str) -> list[str]:
         """The whole feed, newest first."""
-        async with _redis_call():
+        async with redis_outage():
             return cast(list[str], await self._redis.lrange(feed_key(user_id), 0, -1))
 
     async def ping(self) -> None:
-        async with _redis_call():
+        async with redis_outage():
             await self._redis.ping()

@@ -8,10 +8,12 @@ import logging
 from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any
 
+import redis.exceptions
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from shared.db.engine import build_engine, build_session_factory
+from shared.errors import DependencyUnavailable
 from shared.settings import DatabaseSettings, RedisSettings
 
 logger = logging.getLogger(__name__)
@@ -27,6 +29,15 @@ async def database(
         yield engine, build_session_factory(engine)
     finally:
         await engine.dispose()
+
+
+@contextlib.asynccontextmanager
+async def redis_outage() -> AsyncIterator[None]:
+    """Redis unreachable or too slow is a dependency outage (503 / the consumer's retry path)."""
+    try:
+        yield
+    except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
+        raise DependencyUnavailable(f"redis is unavailable ({exc})", dependency="redis") from exc
 
 
 @contextlib.asynccontextmanager

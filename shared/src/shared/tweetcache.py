@@ -22,6 +22,7 @@ import redis.exceptions
 from redis.asyncio import Redis
 
 from shared.errors import DependencyUnavailable
+from shared.lifecycle import redis_outage
 
 logger = logging.getLogger(__name__)
 
@@ -60,10 +61,8 @@ class TweetCache:
         keys = [tweet_key(tweet_id) for tweet_id in tweet_ids]
         if not keys:
             return
-        try:
+        async with redis_outage():
             await self._redis.delete(*keys)
-        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
-            raise DependencyUnavailable(f"redis is unavailable ({exc})", dependency="redis") from exc
 
     async def drop_after_change(self, tweet_ids: Iterable[uuid.UUID | str]) -> None:
         """After a committed change: drop now and once more a moment later, never failing the caller
@@ -71,20 +70,20 @@ class TweetCache:
         ids = list(tweet_ids)
         if not ids:
             return
-        try:
-            await self.drop(ids)
-        except (DependencyUnavailable, redis.exceptions.RedisError) as exc:
-            logger.warning("tweet cache drop failed (%s); the entry expires by itself", exc)
+        await self._drop_quietly(ids)
         task = asyncio.create_task(self._drop_later(ids))
         self._pending.add(task)
         task.add_done_callback(self._pending.discard)
 
     async def _drop_later(self, ids: list[uuid.UUID | str]) -> None:
         await asyncio.sleep(SECOND_DROP_SECONDS)
+        await self._drop_quietly(ids)
+
+    async def _drop_quietly(self, ids: list[uuid.UUID | str]) -> None:
         try:
             await self.drop(ids)
         except (DependencyUnavailable, redis.exceptions.RedisError) as exc:
-            logger.warning("tweet cache second drop failed (%s)", exc)
+            logger.warning("tweet cache drop failed (%s); the entry expires by itself", exc)
 
     async def close(self) -> None:
         """Finish the pending second drops (at shutdown)."""

@@ -11,17 +11,14 @@ import grpc
 from fastapi import FastAPI
 
 from fleet_proto import tweet_service_pb2_grpc, user_service_pb2_grpc
-from shared.auth import TokenCodec
 from shared.cli import ServiceSpec, service_main
-from shared.db.engine import ping
 from shared.grpc.channels import open_channel
 from shared.grpc.server import service_grpc_server
 from shared.http.app import create_app as create_service_app
-from shared.http.readiness import ReadinessCheck
+from shared.http.writer_state import install_writer_state
 from shared.lifecycle import background, database, redis_client
 from shared.messaging.outbox import RABBITMQ, OutboxRelay, rabbitmq_deliverer
 from shared.messaging.publisher import RabbitPublisher
-from shared.ratelimit import RateLimiter
 from shared.settings import Settings
 from shared.tweetcache import TweetCache
 from tweets import author_counters
@@ -56,18 +53,11 @@ def create_app(settings: Settings) -> FastAPI:
                 author_counters.DESTINATION,
                 author_counters.increment_tweets_deliverer(user_service_pb2_grpc.UserStub(users_channel)),
             )
-            app.state.session_factory = sessions
-            app.state.token_codec = TokenCodec(settings.jwt)
             app.state.tweet_cache = tweet_cache
-            app.state.rate_limiter = RateLimiter(redis, enabled=settings.ratelimit.enabled)
-            app.state.rate_limits = settings.ratelimit
             app.state.outbox_relays = {relay.destination: relay for relay in (events_relay, counters_relay)}
-            app.state.readiness = [
-                ReadinessCheck("postgresql", lambda: ping(engine)),
-                ReadinessCheck("rabbitmq", publisher.ping),
-                ReadinessCheck("redis", redis.ping),
-            ]
-            await publisher.declare_topology_early()
+            await install_writer_state(
+                app, settings, engine=engine, sessions=sessions, redis=redis, publisher=publisher
+            )
 
             def register(server: grpc.aio.Server) -> None:
                 tweet_service_pb2_grpc.add_TweetServicer_to_server(TweetServicer(sessions), server)

@@ -10,16 +10,13 @@ import grpc
 from fastapi import FastAPI
 
 from fleet_proto import user_service_pb2_grpc
-from shared.auth import TokenCodec
 from shared.cli import ServiceSpec, service_main
-from shared.db.engine import ping
 from shared.grpc.server import service_grpc_server
 from shared.http.app import create_app as create_service_app
-from shared.http.readiness import ReadinessCheck
+from shared.http.writer_state import install_writer_state
 from shared.lifecycle import background, database, redis_client
 from shared.messaging.outbox import RABBITMQ, OutboxRelay, rabbitmq_deliverer
 from shared.messaging.publisher import RabbitPublisher
-from shared.ratelimit import RateLimiter
 from shared.settings import Settings
 from users.api import router
 from users.grpc_servicer import SERVICE_NAME, UserServicer
@@ -41,18 +38,10 @@ def create_app(settings: Settings) -> FastAPI:
             relay = OutboxRelay(
                 engine, settings.database.dsn(section.database), RABBITMQ, rabbitmq_deliverer(publisher)
             )
-            app.state.session_factory = sessions
-            app.state.token_codec = TokenCodec(settings.jwt)
-            app.state.rate_limiter = RateLimiter(redis, enabled=settings.ratelimit.enabled)
-            app.state.rate_limits = settings.ratelimit
             app.state.outbox_relay = relay
-            app.state.readiness = [
-                ReadinessCheck("postgresql", lambda: ping(engine)),
-                ReadinessCheck("rabbitmq", publisher.ping),
-                ReadinessCheck("redis", redis.ping),
-            ]
-
-            await publisher.declare_topology_early()
+            await install_writer_state(
+                app, settings, engine=engine, sessions=sessions, redis=redis, publisher=publisher
+            )
 
             def register(server: grpc.aio.Server) -> None:
                 user_service_pb2_grpc.add_UserServicer_to_server(UserServicer(sessions), server)
