@@ -92,7 +92,7 @@ async def fleet_run(ctx: Context) -> dict[str, Any]:
         http = sweep["steps"][0]
     published, seconds = await _wait_published(dsn, after)
     usage = cpu.usage(before, cpu.snapshot(pids))
-    # users is on the write path too: the outbox relay calls its IncrementTweets once per tweet.
+    # users is on the write path too: the outbox relay calls its IncrementTweetsBatch once per batch.
     app_cores = usage.processes.get("tweets", 0.0) + usage.processes.get("users", 0.0)
     return {
         "cpu_ms_per_tweet": 1000 * app_cores * usage.seconds / max(published, 1),

@@ -12,6 +12,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind
 from redis.asyncio import Redis
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -108,7 +110,7 @@ async def _tried_and_pending(engine: AsyncEngine, destination: str, expected: in
 
 
 async def test_num_tweets_converges_after_users_was_unreachable(
-    proxied_tweets: Any, accounts: AccountFactory, users_grpc: Any
+    proxied_tweets: Any, accounts: AccountFactory, users_grpc: Any, finished_spans: InMemorySpanExporter
 ) -> None:
     alice = await accounts()
     async with proxied_tweets() as tweets:
@@ -130,6 +132,13 @@ async def test_num_tweets_converges_after_users_was_unreachable(
         await wait_for(lambda: _all_published(tweets.engine, USER_COUNTERS), timeout=10)
         await asyncio.sleep(0.5)
         assert await _num_tweets(users_grpc, alice) == 2
+        # The four pending changes reached users as one batch: one call, one transaction.
+        calls = [
+            span.name
+            for span in finished_spans.get_finished_spans()
+            if span.kind == SpanKind.SERVER and span.name.startswith("/user_service.User/Increment")
+        ]
+        assert calls == ["/user_service.User/IncrementTweetsBatch"]
 
 
 async def _num_tweets_is(users_grpc: Any, account: Account, expected: int) -> bool:

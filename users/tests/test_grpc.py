@@ -127,3 +127,128 @@ async def test_increment_tweets_of_an_unknown_user_is_not_found_and_keeps_its_ke
     # The failed call rolled back: the same key still applies to a user that exists.
     reused = pb.IncrementTweetsRequest(user_id=str(alice.id), delta=1, idempotency_key="ghost-key")
     assert (await stub.IncrementTweets(reused, timeout=5)).num_tweets == 1
+
+
+def _change(user: Account | str, delta: int, key: str = "") -> pb.IncrementTweetsRequest:
+    user_id = user if isinstance(user, str) else str(user.id)
+    return pb.IncrementTweetsRequest(user_id=user_id, delta=delta, idempotency_key=key)
+
+
+async def _batch(stub: pb_grpc.UserStub, *changes: pb.IncrementTweetsRequest) -> list[tuple[int, bool, bool]]:
+    reply = await stub.IncrementTweetsBatch(pb.IncrementTweetsBatchRequest(changes=changes), timeout=5)
+    assert [result.user_id for result in reply.results] == [change.user_id for change in changes]
+    return [(result.num_tweets, result.found, result.applied) for result in reply.results]
+
+
+async def _num_tweets(stub: pb_grpc.UserStub, account: Account) -> int:
+    return (await stub.GetUser(pb.GetUserRequest(user_id=str(account.id)), timeout=5)).num_tweets
+
+
+async def test_increment_tweets_batch_applies_the_changes_in_order(
+    stub: pb_grpc.UserStub, alice: Account, bob: Account
+) -> None:
+    results = await _batch(
+        stub,
+        _change(alice, 1, "a1"),
+        _change(bob, 1, "b1"),
+        _change(alice, 1, "a2"),
+        _change(alice, 1, "a3"),
+        _change(bob, -1, "b2"),
+        _change(alice, -1, "a4"),
+    )
+    # Each result is the count right after its own change.
+    assert results == [
+        (1, True, True),
+        (1, True, True),
+        (2, True, True),
+        (3, True, True),
+        (0, True, True),
+        (2, True, True),
+    ]
+    assert (await _num_tweets(stub, alice), await _num_tweets(stub, bob)) == (2, 0)
+    # The single call sees the batch's work (and its keys).
+    assert (await stub.IncrementTweets(_change(alice, 1, "a1"), timeout=5)).num_tweets == 2
+
+
+async def test_increment_tweets_batch_applies_each_key_once_within_and_across_batches(
+    stub: pb_grpc.UserStub, alice: Account
+) -> None:
+    assert await _batch(stub, _change(alice, 1, "k1"), _change(alice, 1, "k1"), _change(alice, 1, "k2")) == [
+        (1, True, True),
+        (1, True, False),
+        (2, True, True),
+    ]
+    # A retried batch (the relay's redelivery) changes nothing; its new keys still apply.
+    assert await _batch(stub, _change(alice, 1, "k1"), _change(alice, 1, "k2"), _change(alice, 1, "k3")) == [
+        (2, True, False),
+        (2, True, False),
+        (3, True, True),
+    ]
+    # Keys the single call applied count too, and no key means "apply every time".
+    assert (await stub.IncrementTweets(_change(alice, 1, "single"), timeout=5)).num_tweets == 4
+    assert await _batch(stub, _change(alice, 1, "single"), _change(alice, 1), _change(alice, 1)) == [
+        (4, True, False),
+        (5, True, True),
+        (6, True, True),
+    ]
+    assert await _num_tweets(stub, alice) == 6
+
+
+async def test_increment_tweets_batch_clamps_at_zero_at_every_step(
+    stub: pb_grpc.UserStub, alice: Account, bob: Account
+) -> None:
+    await _batch(stub, _change(bob, 2, "start"))
+    results = await _batch(
+        stub,
+        _change(alice, 1, "c1"),
+        _change(alice, -5, "c2"),  # 1 - 5 stops at 0, not -4 ...
+        _change(alice, 2, "c3"),  # ... so this makes 2, not -2
+        _change(bob, -3, "c4"),
+        _change(bob, 1, "c5"),
+        _change(alice, -1, "c2"),  # a used key: no change
+        _change(alice, -1, "c6"),
+    )
+    assert [count for count, _, _ in results] == [1, 0, 2, 0, 1, 2, 1]
+    assert (await _num_tweets(stub, alice), await _num_tweets(stub, bob)) == (1, 1)
+
+
+async def test_increment_tweets_batch_reports_an_unknown_user_and_applies_the_others(
+    stub: pb_grpc.UserStub, alice: Account
+) -> None:
+    ghost = str(uuid.uuid4())
+    results = await _batch(
+        stub, _change(alice, 1, "x1"), _change(ghost, 1, "ghost-key"), _change(alice, 1, "x2")
+    )
+    assert results == [(1, True, True), (0, False, False), (2, True, True)]
+    assert await _num_tweets(stub, alice) == 2
+    # The unknown user did not use its key up: it still applies to a user that exists.
+    assert await _batch(stub, _change(alice, 1, "ghost-key")) == [(3, True, True)]
+
+
+async def test_increment_tweets_batch_with_a_bad_id_fails_whole_and_applies_nothing(
+    stub: pb_grpc.UserStub, alice: Account
+) -> None:
+    with pytest.raises(grpc.aio.AioRpcError) as invalid:
+        await _batch(stub, _change(alice, 1, "before-bad"), _change("not-a-uuid", 1, "bad"))
+    assert invalid.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert await _num_tweets(stub, alice) == 0
+    assert await _batch(stub, _change(alice, 1, "before-bad")) == [(1, True, True)]
+
+
+async def test_increment_tweets_batch_empty_and_too_large(stub: pb_grpc.UserStub, alice: Account) -> None:
+    assert await _batch(stub) == []
+    with pytest.raises(grpc.aio.AioRpcError) as too_large:
+        await _batch(stub, *(_change(alice, 1, f"big{i}") for i in range(1001)))
+    assert too_large.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert await _num_tweets(stub, alice) == 0
+
+
+async def test_increment_tweets_batch_of_hundreds_and_concurrent_single_calls_are_atomic(
+    stub: pb_grpc.UserStub, alice: Account
+) -> None:
+    # 500 batch changes (the relay's limit) race 40 single calls on the same row: none is lost.
+    batch = _batch(stub, *(_change(alice, 1, f"b{i}") for i in range(500)))
+    singles = [stub.IncrementTweets(_change(alice, 1, f"s{i}"), timeout=10) for i in range(40)]
+    results, *_ = await asyncio.gather(batch, *singles)
+    assert all(found and applied for _, found, applied in results)
+    assert await _num_tweets(stub, alice) == 540

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x12user_service.proto\x12\x0cuser_service\x1a\x1fgoogle/protobuf/timestamp.proto\"\xbe\x01\n\tUserReply\x12\n\n\x02id\x18\x01 \x01(\t\x12\x10\n\x08username\x18\x02 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x03 \x01(\t\x12\x0b\n\x03\x62io\x18\x04 \x01(\t\x12\x12\n\nnum_tweets\x18\x05 \x01(\x03\x12\x15\n\rnum_followers\x18\x06 \x01(\x03\x12\x15\n\rnum_following\x18\x07 \x01(\x03\x12.\n\ncreated_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"!\n\x0eGetUserRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\"#\n\x0fGetUsersRequest\x12\x10\n\x08user_ids\x18\x01 \x03(\t\"7\n\rGetUsersReply\x12&\n\x05users\x18\x01 \x03(\x0b\x32\x17.user_service.UserReply\"Q\n\x16IncrementTweetsRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\r\n\x05\x64\x65lta\x18\x02 \x01(\x03\x12\x17\n\x0fidempotency_key\x18\x03 \x01(\t\"*\n\x14IncrementTweetsReply\x12\x12\n\nnum_tweets\x18\x01 \x01(\x03\"K\n\x11\x46ollowPageRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"<\n\x0f\x46ollowPageReply\x12\x10\n\x08user_ids\x18\x01 \x03(\t\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t2\x8d\x03\n\x04User\x12@\n\x07GetUser\x12\x1c.user_service.GetUserRequest\x1a\x17.user_service.UserReply\x12\x46\n\x08GetUsers\x12\x1d.user_service.GetUsersRequest\x1a\x1b.user_service.GetUsersReply\x12[\n\x0fIncrementTweets\x12$.user_service.IncrementTweetsRequest\x1a\".user_service.IncrementTweetsReply\x12N\n\x0cGetFollowers\x12\x1f.user_service.FollowPageRequest\x1a\x1d.user_service.FollowPageReply\x12N\n\x0cGetFollowing\x12\x1f.user_service.FollowPageRequest\x1a\x1d.user_service.FollowPageReplyb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x12user_service.proto\x12\x0cuser_service\x1a\x1fgoogle/protobuf/timestamp.proto\"\xbe\x01\n\tUserReply\x12\n\n\x02id\x18\x01 \x01(\t\x12\x10\n\x08username\x18\x02 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x03 \x01(\t\x12\x0b\n\x03\x62io\x18\x04 \x01(\t\x12\x12\n\nnum_tweets\x18\x05 \x01(\x03\x12\x15\n\rnum_followers\x18\x06 \x01(\x03\x12\x15\n\rnum_following\x18\x07 \x01(\x03\x12.\n\ncreated_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"!\n\x0eGetUserRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\"#\n\x0fGetUsersRequest\x12\x10\n\x08user_ids\x18\x01 \x03(\t\"7\n\rGetUsersReply\x12&\n\x05users\x18\x01 \x03(\x0b\x32\x17.user_service.UserReply\"Q\n\x16IncrementTweetsRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\r\n\x05\x64\x65lta\x18\x02 \x01(\x03\x12\x17\n\x0fidempotency_key\x18\x03 \x01(\t\"*\n\x14IncrementTweetsReply\x12\x12\n\nnum_tweets\x18\x01 \x01(\x03\"T\n\x1bIncrementTweetsBatchRequest\x12\x35\n\x07\x63hanges\x18\x01 \x03(\x0b\x32$.user_service.IncrementTweetsRequest\"\\\n\x15IncrementTweetsResult\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x12\n\nnum_tweets\x18\x02 \x01(\x03\x12\r\n\x05\x66ound\x18\x03 \x01(\x08\x12\x0f\n\x07\x61pplied\x18\x04 \x01(\x08\"Q\n\x19IncrementTweetsBatchReply\x12\x34\n\x07results\x18\x01 \x03(\x0b\x32#.user_service.IncrementTweetsResult\"K\n\x11\x46ollowPageRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"<\n\x0f\x46ollowPageReply\x12\x10\n\x08user_ids\x18\x01 \x03(\t\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t2\xf9\x03\n\x04User\x12@\n\x07GetUser\x12\x1c.user_service.GetUserRequest\x1a\x17.user_service.UserReply\x12\x46\n\x08GetUsers\x12\x1d.user_service.GetUsersRequest\x1a\x1b.user_service.GetUsersReply\x12[\n\x0fIncrementTweets\x12$.user_service.IncrementTweetsRequest\x1a\".user_service.IncrementTweetsReply\x12j\n\x14IncrementTweetsBatch\x12).user_service.IncrementTweetsBatchRequest\x1a\'.user_service.IncrementTweetsBatchReply\x12N\n\x0cGetFollowers\x12\x1f.user_service.FollowPageRequest\x1a\x1d.user_service.FollowPageReply\x12N\n\x0cGetFollowing\x12\x1f.user_service.FollowPageRequest\x1a\x1d.user_service.FollowPageReplyb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -44,10 +44,16 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_INCREMENTTWEETSREQUEST']._serialized_end=472
   _globals['_INCREMENTTWEETSREPLY']._serialized_start=474
   _globals['_INCREMENTTWEETSREPLY']._serialized_end=516
-  _globals['_FOLLOWPAGEREQUEST']._serialized_start=518
-  _globals['_FOLLOWPAGEREQUEST']._serialized_end=593
-  _globals['_FOLLOWPAGEREPLY']._serialized_start=595
-  _globals['_FOLLOWPAGEREPLY']._serialized_end=655
-  _globals['_USER']._serialized_start=658
-  _globals['_USER']._serialized_end=1055
+  _globals['_INCREMENTTWEETSBATCHREQUEST']._serialized_start=518
+  _globals['_INCREMENTTWEETSBATCHREQUEST']._serialized_end=602
+  _globals['_INCREMENTTWEETSRESULT']._serialized_start=604
+  _globals['_INCREMENTTWEETSRESULT']._serialized_end=696
+  _globals['_INCREMENTTWEETSBATCHREPLY']._serialized_start=698
+  _globals['_INCREMENTTWEETSBATCHREPLY']._serialized_end=779
+  _globals['_FOLLOWPAGEREQUEST']._serialized_start=781
+  _globals['_FOLLOWPAGEREQUEST']._serialized_end=856
+  _globals['_FOLLOWPAGEREPLY']._serialized_start=858
+  _globals['_FOLLOWPAGEREPLY']._serialized_end=918
+  _globals['_USER']._serialized_start=921
+  _globals['_USER']._serialized_end=1426
 # @@protoc_insertion_point(module_scope)

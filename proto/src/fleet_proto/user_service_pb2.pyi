@@ -63,6 +63,30 @@ class IncrementTweetsReply(_message.Message):
     num_tweets: int
     def __init__(self, num_tweets: _Optional[int] = ...) -> None: ...
 
+class IncrementTweetsBatchRequest(_message.Message):
+    __slots__ = ("changes",)
+    CHANGES_FIELD_NUMBER: _ClassVar[int]
+    changes: _containers.RepeatedCompositeFieldContainer[IncrementTweetsRequest]
+    def __init__(self, changes: _Optional[_Iterable[_Union[IncrementTweetsRequest, _Mapping]]] = ...) -> None: ...
+
+class IncrementTweetsResult(_message.Message):
+    __slots__ = ("user_id", "num_tweets", "found", "applied")
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    NUM_TWEETS_FIELD_NUMBER: _ClassVar[int]
+    FOUND_FIELD_NUMBER: _ClassVar[int]
+    APPLIED_FIELD_NUMBER: _ClassVar[int]
+    user_id: str
+    num_tweets: int
+    found: bool
+    applied: bool
+    def __init__(self, user_id: _Optional[str] = ..., num_tweets: _Optional[int] = ..., found: _Optional[bool] = ..., applied: _Optional[bool] = ...) -> None: ...
+
+class IncrementTweetsBatchReply(_message.Message):
+    __slots__ = ("results",)
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    results: _containers.RepeatedCompositeFieldContainer[IncrementTweetsResult]
+    def __init__(self, results: _Optional[_Iterable[_Union[IncrementTweetsResult, _Mapping]]] = ...) -> None: ...
+
 class FollowPageRequest(_message.Message):
     __slots__ = ("user_id", "page_size", "page_token")
     USER_ID_FIELD_NUMBER: _ClassVar[int]

@@ -50,6 +50,11 @@ class UserStub:
                 request_serializer=user__service__pb2.IncrementTweetsRequest.SerializeToString,
                 response_deserializer=user__service__pb2.IncrementTweetsReply.FromString,
                 _registered_method=True)
+        self.IncrementTweetsBatch = channel.unary_unary(
+                '/user_service.User/IncrementTweetsBatch',
+                request_serializer=user__service__pb2.IncrementTweetsBatchRequest.SerializeToString,
+                response_deserializer=user__service__pb2.IncrementTweetsBatchReply.FromString,
+                _registered_method=True)
         self.GetFollowers = channel.unary_unary(
                 '/user_service.User/GetFollowers',
                 request_serializer=user__service__pb2.FollowPageRequest.SerializeToString,
@@ -84,6 +89,13 @@ class UserServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def IncrementTweetsBatch(self, request, context):
+        """Many IncrementTweets in one call and one transaction (the tweets counter relay's batches).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def GetFollowers(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -113,6 +125,11 @@ def add_UserServicer_to_server(servicer, server):
                     servicer.IncrementTweets,
                     request_deserializer=user__service__pb2.IncrementTweetsRequest.FromString,
                     response_serializer=user__service__pb2.IncrementTweetsReply.SerializeToString,
+            ),
+            'IncrementTweetsBatch': grpc.unary_unary_rpc_method_handler(
+                    servicer.IncrementTweetsBatch,
+                    request_deserializer=user__service__pb2.IncrementTweetsBatchRequest.FromString,
+                    response_serializer=user__service__pb2.IncrementTweetsBatchReply.SerializeToString,
             ),
             'GetFollowers': grpc.unary_unary_rpc_method_handler(
                     servicer.GetFollowers,
@@ -207,6 +224,33 @@ class User:
             '/user_service.User/IncrementTweets',
             user__service__pb2.IncrementTweetsRequest.SerializeToString,
             user__service__pb2.IncrementTweetsReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def IncrementTweetsBatch(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/user_service.User/IncrementTweetsBatch',
+            user__service__pb2.IncrementTweetsBatchRequest.SerializeToString,
+            user__service__pb2.IncrementTweetsBatchReply.FromString,
             options,
             channel_credentials,
             insecure,

@@ -36,6 +36,8 @@ class UserStub:
     GetUser: _grpc.UnaryUnaryMultiCallable[_user_service_pb2.GetUserRequest, _user_service_pb2.UserReply]
     GetUsers: _grpc.UnaryUnaryMultiCallable[_user_service_pb2.GetUsersRequest, _user_service_pb2.GetUsersReply]
     IncrementTweets: _grpc.UnaryUnaryMultiCallable[_user_service_pb2.IncrementTweetsRequest, _user_service_pb2.IncrementTweetsReply]
+    IncrementTweetsBatch: _grpc.UnaryUnaryMultiCallable[_user_service_pb2.IncrementTweetsBatchRequest, _user_service_pb2.IncrementTweetsBatchReply]
+    """Many IncrementTweets in one call and one transaction (the tweets counter relay's batches)."""
     GetFollowers: _grpc.UnaryUnaryMultiCallable[_user_service_pb2.FollowPageRequest, _user_service_pb2.FollowPageReply]
     GetFollowing: _grpc.UnaryUnaryMultiCallable[_user_service_pb2.FollowPageRequest, _user_service_pb2.FollowPageReply]
 
@@ -47,6 +49,8 @@ class UserAsyncStub(UserStub):
     GetUser: _aio.UnaryUnaryMultiCallable[_user_service_pb2.GetUserRequest, _user_service_pb2.UserReply]  # type: ignore[assignment]
     GetUsers: _aio.UnaryUnaryMultiCallable[_user_service_pb2.GetUsersRequest, _user_service_pb2.GetUsersReply]  # type: ignore[assignment]
     IncrementTweets: _aio.UnaryUnaryMultiCallable[_user_service_pb2.IncrementTweetsRequest, _user_service_pb2.IncrementTweetsReply]  # type: ignore[assignment]
+    IncrementTweetsBatch: _aio.UnaryUnaryMultiCallable[_user_service_pb2.IncrementTweetsBatchRequest, _user_service_pb2.IncrementTweetsBatchReply]  # type: ignore[assignment]
+    """Many IncrementTweets in one call and one transaction (the tweets counter relay's batches)."""
     GetFollowers: _aio.UnaryUnaryMultiCallable[_user_service_pb2.FollowPageRequest, _user_service_pb2.FollowPageReply]  # type: ignore[assignment]
     GetFollowing: _aio.UnaryUnaryMultiCallable[_user_service_pb2.FollowPageRequest, _user_service_pb2.FollowPageReply]  # type: ignore[assignment]
 
@@ -73,6 +77,14 @@ class UserServicer(metaclass=_abc_1.ABCMeta):
         request: _user_service_pb2.IncrementTweetsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_user_service_pb2.IncrementTweetsReply, _abc.Awaitable[_user_service_pb2.IncrementTweetsReply]]: ...
+
+    @_abc_1.abstractmethod
+    def IncrementTweetsBatch(
+        self,
+        request: _user_service_pb2.IncrementTweetsBatchRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_user_service_pb2.IncrementTweetsBatchReply, _abc.Awaitable[_user_service_pb2.IncrementTweetsBatchReply]]:
+        """Many IncrementTweets in one call and one transaction (the tweets counter relay's batches)."""
 
     @_abc_1.abstractmethod
     def GetFollowers(

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hmac
 import time
 import uuid
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
 import jwt
+import orjson
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
@@ -29,7 +33,9 @@ class TokenCodec:
 
     def __init__(self, settings: JWTSettings) -> None:
         self._secret = settings.secret.get_secret_value()
+        self._key = self._secret.encode()
         self._algorithm = settings.algorithm
+        self._digest = _DIGESTS[settings.algorithm]
         self.lifetime_seconds = settings.lifetime_seconds
 
     def issue(self, user_id: uuid.UUID, username: str) -> str:
@@ -43,19 +49,70 @@ class TokenCodec:
         return jwt.encode(payload, self._secret, algorithm=self._algorithm)
 
     def verify(self, token: str) -> TokenClaims:
+        """The token's claims if its signature, algorithm and claims are valid; Unauthorized otherwise.
+
+        Checked here rather than by PyJWT's decode, which costs ~100 µs a token (it checks every
+        base64 character in Python and prepares the key again on each call): for HMAC tokens the
+        whole check is one HMAC, one comparison and two small JSON parses. The rules are PyJWT's:
+        the header's `alg` must be the configured one, every required claim present, `exp` in
+        the future, `iat` and `nbf` not.
+        """
+        payload = self._verified_payload(token)
         try:
-            payload = jwt.decode(
-                token, self._secret, algorithms=[self._algorithm], options={"require": list(REQUIRED_CLAIMS)}
-            )
-            return TokenClaims(
-                user_id=uuid.UUID(str(payload["user_id"])),
-                username=str(payload["username"]),
-                expires_at=int(payload["exp"]),
-            )
-        except jwt.ExpiredSignatureError as exc:
-            raise Unauthorized("token has expired") from exc
-        except (jwt.InvalidTokenError, ValueError, TypeError) as exc:
+            user_id, username, expires_at = payload["user_id"], payload["username"], payload["exp"]
+            if not isinstance(user_id, str) or not isinstance(username, str):
+                raise TypeError("user_id and username must be strings")
+            return TokenClaims(user_id=uuid.UUID(user_id), username=username, expires_at=int(expires_at))
+        except (ValueError, TypeError) as exc:
             raise Unauthorized("token is invalid") from exc
+
+    def _verified_payload(self, token: str) -> dict[str, Any]:
+        parts = token.split(".")
+        if len(token) > MAX_TOKEN_LENGTH or len(parts) != 3:
+            raise Unauthorized("token is invalid")
+        header_segment, payload_segment, signature = parts
+        expected = _b64url(
+            hmac.digest(self._key, f"{header_segment}.{payload_segment}".encode(), self._digest)
+        )
+        if not hmac.compare_digest(expected, signature.encode()):
+            raise Unauthorized("token is invalid")
+        try:
+            header = orjson.loads(_b64url_decode(header_segment))
+            payload = orjson.loads(_b64url_decode(payload_segment))
+        except (ValueError, binascii.Error) as exc:
+            raise Unauthorized("token is invalid") from exc
+        if (
+            not isinstance(header, dict)
+            or header.get("alg") != self._algorithm
+            or not isinstance(payload, dict)
+        ):
+            raise Unauthorized("token is invalid")
+        if any(claim not in payload for claim in REQUIRED_CLAIMS):
+            raise Unauthorized("token is invalid")
+        now = time.time()
+        for claim in ("exp", "iat", "nbf"):
+            value = payload.get(claim)
+            if claim in payload and (isinstance(value, bool) or not isinstance(value, int | float)):
+                raise Unauthorized("token is invalid")
+        if payload["exp"] <= now:
+            raise Unauthorized("token has expired")
+        if payload["iat"] > now or payload.get("nbf", 0) > now:
+            raise Unauthorized("token is not valid yet")
+        return payload
+
+
+MAX_TOKEN_LENGTH = 8192
+_DIGESTS = {"HS256": "sha256", "HS384": "sha384", "HS512": "sha512"}
+
+
+def _b64url(data: bytes) -> bytes:
+    return base64.urlsafe_b64encode(data).rstrip(b"=")
+
+
+def _b64url_decode(segment: str) -> bytes:
+    # Strict: a character outside the alphabet is an error, not skipped.
+    standard = segment.replace("-", "+").replace("_", "/") + "=" * (-len(segment) % 4)
+    return binascii.a2b_base64(standard.encode(), strict_mode=True)
 
 
 _bearer = HTTPBearer(auto_error=False, description="JWT from POST /login")

@@ -32,7 +32,7 @@ from tweets.schemas import (
     TweetOut,
     TweetPage,
 )
-from tweets.service import TweetService
+from tweets.service import TweetComposer, TweetService
 
 router = APIRouter(prefix="/tweet", responses=PROBLEM_RESPONSES)
 Responses = dict[int | str, dict[str, Any]]
@@ -58,6 +58,13 @@ async def _reader(session: ReadSessionDep) -> TweetService:
     return TweetService(session)
 
 
+async def _composer(request: Request) -> TweetComposer:
+    return TweetComposer(request.app.state.raw_pool)
+
+
+Composer = Annotated[TweetComposer, Depends(_composer)]
+
+
 # GET routes only read: they use autocommit sessions (no BEGIN/COMMIT round trips).
 TweetReader = Annotated[TweetService, Depends(_reader)]
 
@@ -76,8 +83,8 @@ Offset = Annotated[PageOffset, Query()]
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=TweetOut, tags=["tweets"])
-async def create_tweet(body: ContentRequest, caller: Writer, tweets: Tweets) -> TweetOut:
-    return TweetOut.model_validate(await tweets.create(caller.user_id, body.content))
+async def create_tweet(body: ContentRequest, caller: Writer, composer: Composer) -> TweetOut:
+    return await composer.create(caller.user_id, body.content)
 
 
 @router.get("/user/{user_id}", response_model=TweetPage, tags=["tweets"])

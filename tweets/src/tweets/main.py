@@ -12,6 +12,7 @@ from fastapi import FastAPI
 
 from fleet_proto import tweet_service_pb2_grpc, user_service_pb2_grpc
 from shared.cli import ServiceSpec, service_main
+from shared.db.raw import raw_pool
 from shared.grpc.channels import open_channel
 from shared.grpc.server import service_grpc_server
 from shared.http.app import create_app as create_service_app
@@ -42,13 +43,15 @@ def create_app(settings: Settings) -> FastAPI:
             users_channel = open_channel(users.grpc_target, "users", users.grpc_timeout_seconds)
             stack.push_async_callback(users_channel.close, None)
             engine, sessions = await stack.enter_async_context(database(settings.database, section.database))
+            pool = await stack.enter_async_context(raw_pool(settings.database, section.database))
+            app.state.raw_pool = pool
             redis = await stack.enter_async_context(redis_client(settings.redis))
             tweet_cache = TweetCache(redis)
             stack.push_async_callback(tweet_cache.close)
             listen_dsn = settings.database.dsn(section.database)
-            events_relay = OutboxRelay(engine, listen_dsn, RABBITMQ, rabbitmq_deliverer(publisher))
+            events_relay = OutboxRelay(pool, listen_dsn, RABBITMQ, rabbitmq_deliverer(publisher))
             counters_relay = OutboxRelay(
-                engine,
+                pool,
                 listen_dsn,
                 author_counters.DESTINATION,
                 author_counters.increment_tweets_deliverer(user_service_pb2_grpc.UserStub(users_channel)),

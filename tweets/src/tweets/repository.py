@@ -7,13 +7,33 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Literal
 
+import asyncpg
 from sqlalchemy import Row, Select, delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shared.contract import TweetOut
+from shared.db.raw import statement_span
+from shared.messaging.outbox import OutboxMessage, message_params, with_messages
 from tweets.models import ReplyTweet, Tweet, TweetMark
 
 Counter = Literal["num_likes", "num_replys", "num_reposts"]
+
+_INSERT_TWEET = with_messages(
+    "INSERT INTO tweets (id, user_id, content, created_at, updated_at, num_likes, num_replys, num_reposts)"
+    " VALUES ($1, $2, $3, $4, $4, 0, 0, 0)",
+    change_params=4,
+)
+
+
+async def insert_tweet(
+    connection: asyncpg.Connection, tweet: TweetOut, messages: Sequence[OutboxMessage]
+) -> None:
+    """A new tweet and its outbox messages, committed together by one statement."""
+    with statement_span("INSERT tweets", _INSERT_TWEET):
+        await connection.execute(
+            _INSERT_TWEET, tweet.id, tweet.user_id, tweet.content, tweet.created_at, *message_params(messages)
+        )
 
 
 class TweetRepository:
@@ -21,22 +41,6 @@ class TweetRepository:
         self.session = session
 
     # Tweets
-
-    async def add_tweet(self, tweet_id: uuid.UUID, user_id: uuid.UUID, content: str, at: datetime) -> Tweet:
-        # Every column is set here, so the row needs no re-read after the INSERT.
-        tweet = Tweet(
-            id=tweet_id,
-            user_id=user_id,
-            content=content,
-            created_at=at,
-            updated_at=at,
-            num_likes=0,
-            num_replys=0,
-            num_reposts=0,
-        )
-        self.session.add(tweet)
-        await self.session.flush()
-        return tweet
 
     async def get_tweet(self, tweet_id: uuid.UUID, *, for_update: bool = False) -> Tweet | None:
         query = select(Tweet).where(Tweet.id == tweet_id)

@@ -9,16 +9,19 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
+import asyncpg
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shared.contract import TweetOut
+from shared.db.raw import raw_connection
 from shared.errors import Conflict, Forbidden, NotFound
 from shared.ids import uuid7, uuid7_time_ms
 from shared.messaging.events import TweetEvent
-from shared.messaging.outbox import RABBITMQ, enqueue
+from shared.messaging.outbox import RABBITMQ, OutboxMessage, enqueue_message
 from shared.messaging.topology import TWEET_CREATE, TWEET_DELETE, TWEET_EVENTS, TWEET_UPDATE
-from tweets.author_counters import enqueue_increment
+from tweets.author_counters import increment_message
 from tweets.models import ReplyTweet, Tweet, TweetLike, TweetMark, TweetRepost
-from tweets.repository import Counter, TweetRepository
+from tweets.repository import Counter, TweetRepository, insert_tweet
 
 _COUNTER_OF: dict[type[TweetMark], Counter] = {TweetLike: "num_likes", TweetRepost: "num_reposts"}
 _NAME_OF: dict[type[TweetMark], str] = {TweetLike: "liked", TweetRepost: "reposted"}
@@ -35,6 +38,53 @@ def _now_after(earlier: datetime) -> datetime:
     return max(datetime.now(UTC), earlier)
 
 
+def tweet_event_message(
+    event_type: str, tweet: Tweet | TweetOut, updated_at: datetime | None = None
+) -> OutboxMessage:
+    """The outbox message of a tweet event (published to tweet_events under its type)."""
+    event = TweetEvent(
+        event_type=event_type,
+        tweet_id=tweet.id,
+        user_id=tweet.user_id,
+        content=tweet.content,
+        created_at=tweet.created_at,
+        updated_at=updated_at or tweet.updated_at,
+    )
+    return OutboxMessage(
+        RABBITMQ,
+        event.model_dump(mode="json"),
+        message_id=str(event.event_id),
+        exchange=TWEET_EVENTS,
+        routing_key=event_type,
+    )
+
+
+class TweetComposer:
+    """Posts tweets. The hottest write, so it runs straight on the asyncpg pool, with no ORM
+    session: the tweet, its tweet.create event and the author's counter change are one statement,
+    committed in one round trip."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self.pool = pool
+
+    async def create(self, author_id: uuid.UUID, content: str) -> TweetOut:
+        tweet_id, at = new_id()
+        tweet = TweetOut(
+            id=tweet_id,
+            user_id=author_id,
+            content=content,
+            num_likes=0,
+            num_replys=0,
+            num_reposts=0,
+            created_at=at,
+            updated_at=at,
+        )
+        messages = [tweet_event_message(TWEET_CREATE, tweet), increment_message(author_id, +1)]
+        async with raw_connection(self.pool) as connection:
+            await insert_tweet(connection, tweet, messages)
+        return tweet
+
+
 class TweetService:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
@@ -42,13 +92,6 @@ class TweetService:
         # Tweets whose shown state (content, counters, existence) this transaction changed: their
         # cached copies (shared.tweetcache) are dropped once it commits.
         self.changed_tweets: set[uuid.UUID] = set()
-
-    async def create(self, author_id: uuid.UUID, content: str) -> Tweet:
-        tweet_id, at = new_id()
-        tweet = await self.tweets.add_tweet(tweet_id, author_id, content, at)
-        await self._announce(TWEET_CREATE, tweet)
-        await enqueue_increment(self.session, author_id, +1)
-        return tweet
 
     async def get(self, tweet_id: uuid.UUID) -> Tweet:
         tweet = await self.tweets.get_tweet(tweet_id)
@@ -71,7 +114,7 @@ class TweetService:
         # The delete event carries the last content and the deletion time as updated_at, so it
         # orders after every earlier version of the tweet.
         await self._announce(TWEET_DELETE, tweet, updated_at=_now_after(tweet.updated_at))
-        await enqueue_increment(self.session, tweet.user_id, -1)
+        await enqueue_message(self.session, increment_message(tweet.user_id, -1))
 
     async def user_tweets(
         self, user_id: uuid.UUID, limit: int, offset: int, before: uuid.UUID | None
@@ -89,22 +132,7 @@ class TweetService:
 
     async def _announce(self, event_type: str, tweet: Tweet, updated_at: datetime | None = None) -> None:
         """Write the tweet event to the outbox in the same transaction as the change."""
-        event = TweetEvent(
-            event_type=event_type,
-            tweet_id=tweet.id,
-            user_id=tweet.user_id,
-            content=tweet.content,
-            created_at=tweet.created_at,
-            updated_at=updated_at or tweet.updated_at,
-        )
-        await enqueue(
-            self.session,
-            RABBITMQ,
-            event,
-            message_id=str(event.event_id),
-            exchange=TWEET_EVENTS,
-            routing_key=event_type,
-        )
+        await enqueue_message(self.session, tweet_event_message(event_type, tweet, updated_at))
 
     # Replies
 

@@ -10,6 +10,7 @@ from fleet_proto import user_service_pb2_grpc as pb_grpc
 from shared.db.engine import read_only_sessions, transaction
 from shared.grpc.fields import parse_uuid
 from users.models import Actor
+from users.repository import TweetCountChange
 from users.service import UserService
 
 SERVICE_NAME = "user_service.User"
@@ -57,6 +58,30 @@ class UserServicer(pb_grpc.UserServicer):
                 user_id, request.delta, request.idempotency_key
             )
         return pb.IncrementTweetsReply(num_tweets=count)
+
+    async def IncrementTweetsBatch(
+        self, request: pb.IncrementTweetsBatchRequest, context: grpc.aio.ServicerContext
+    ) -> pb.IncrementTweetsBatchReply:
+        # Every id is checked before anything is applied: one bad id fails the whole call.
+        changes = [
+            TweetCountChange(parse_uuid(change.user_id, "user_id"), change.delta, change.idempotency_key)
+            for change in request.changes
+        ]
+        if not changes:
+            return pb.IncrementTweetsBatchReply()
+        async with transaction(self._sessions) as session:
+            results = await UserService(session).increment_tweets_batch(changes)
+        return pb.IncrementTweetsBatchReply(
+            results=[
+                pb.IncrementTweetsResult(
+                    user_id=change.user_id,
+                    num_tweets=result.num_tweets or 0,
+                    found=result.num_tweets is not None,
+                    applied=result.applied,
+                )
+                for change, result in zip(request.changes, results, strict=True)
+            ]
+        )
 
     async def GetFollowers(
         self, request: pb.FollowPageRequest, context: grpc.aio.ServicerContext

@@ -11,6 +11,7 @@ from fastapi import FastAPI
 
 from fleet_proto import user_service_pb2_grpc
 from shared.cli import ServiceSpec, service_main
+from shared.db.raw import raw_pool
 from shared.grpc.server import service_grpc_server
 from shared.http.app import create_app as create_service_app
 from shared.http.writer_state import install_writer_state
@@ -33,10 +34,11 @@ def create_app(settings: Settings) -> FastAPI:
         publisher = RabbitPublisher(settings.rabbitmq.url.get_secret_value())
         async with (
             database(settings.database, section.database) as (engine, sessions),
+            raw_pool(settings.database, section.database) as pool,
             redis_client(settings.redis) as redis,
         ):
             relay = OutboxRelay(
-                engine, settings.database.dsn(section.database), RABBITMQ, rabbitmq_deliverer(publisher)
+                pool, settings.database.dsn(section.database), RABBITMQ, rabbitmq_deliverer(publisher)
             )
             app.state.outbox_relay = relay
             await install_writer_state(

@@ -4,18 +4,15 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
-from opentelemetry import trace
 from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
-from shared.telemetry import tracer
+from shared.db.raw import statement_span
 from users.models import Actor, Follow
-
-_tracer = tracer(__name__)
 
 _INCREMENT = text(
     "UPDATE actors SET num_tweets = greatest(num_tweets + :delta, 0) WHERE id = :user_id RETURNING num_tweets"
@@ -31,6 +28,68 @@ _INCREMENT_ONCE = text(
     ") SELECT (SELECT num_tweets FROM changed) AS changed,"
     " (SELECT num_tweets FROM actors WHERE id = :user_id) AS current"
 )
+
+# The batch of the counter relay: the rows of its users are locked first (in id order, like
+# _shift_follow_counters), so _INCREMENT_BATCH, a later statement of the same transaction, reads
+# counts that nobody can change before the commit.
+_LOCK_ACTORS = text("SELECT id FROM actors WHERE id = ANY(:ids) ORDER BY id FOR UPDATE")
+# Every change of a batch in one statement, as if _INCREMENT_ONCE (or _INCREMENT, for an empty
+# key) ran for each in order: $1 user ids, $2 deltas, $3 keys, in request order.
+# - Only the first use of a key by a user that exists may apply (an unknown user leaves its key
+#   unused, as the single call's rollback does); it applies if the key was not recorded before.
+# - The count after each change, clamped at zero at every step (c_k = max(c_{k-1} + d_k, 0)), is
+#   in closed form: with t_k the running sum of the applied deltas, c_k = t_k - least(-c_0,
+#   min(t_1..t_k)) (Lindley's recursion), so window functions compute it for every change.
+# - A user's row is written once, with the count after its last change.
+# One row per change, in order: num_tweets NULL when the user does not exist.
+_INCREMENT_BATCH = """
+WITH change AS (
+  SELECT c.position, c.user_id, c.delta, c.key, a.num_tweets AS start
+  FROM unnest($1::uuid[], $2::bigint[], $3::text[]) WITH ORDINALITY AS c(user_id, delta, key, position)
+  LEFT JOIN actors a ON a.id = c.user_id
+), first_use AS (
+  SELECT DISTINCT ON (key) key, position FROM change
+  WHERE start IS NOT NULL AND key <> '' ORDER BY key, position
+), recorded AS (
+  INSERT INTO applied_increments (key) SELECT key FROM first_use ORDER BY key
+  ON CONFLICT DO NOTHING RETURNING key
+), step AS (
+  SELECT ch.position, ch.user_id, ch.start, ch.delta,
+         (ch.key = '' OR recorded.key IS NOT NULL) AS applied
+  FROM change ch
+  LEFT JOIN first_use ON first_use.position = ch.position
+  LEFT JOIN recorded ON recorded.key = first_use.key
+  WHERE ch.start IS NOT NULL
+), running AS (
+  SELECT position, user_id, start, applied,
+         sum(CASE WHEN applied THEN delta ELSE 0 END) OVER upto AS total
+  FROM step
+  WINDOW upto AS (PARTITION BY user_id ORDER BY position ROWS UNBOUNDED PRECEDING)
+), walk AS (
+  SELECT position, user_id, applied,
+         (total - least(-start, min(total) OVER upto))::bigint AS num_tweets
+  FROM running
+  WINDOW upto AS (PARTITION BY user_id ORDER BY position ROWS UNBOUNDED PRECEDING)
+), counted AS (
+  UPDATE actors SET num_tweets = last.num_tweets
+  FROM (SELECT DISTINCT ON (user_id) user_id, num_tweets FROM walk ORDER BY user_id, position DESC) AS last
+  WHERE actors.id = last.user_id AND actors.num_tweets <> last.num_tweets
+)
+SELECT walk.num_tweets, coalesce(walk.applied, false) AS applied
+FROM change LEFT JOIN walk ON walk.position = change.position
+ORDER BY change.position
+"""
+
+
+class TweetCountChange(NamedTuple):
+    user_id: uuid.UUID
+    delta: int
+    idempotency_key: str  # "" applies every time
+
+
+class TweetCountResult(NamedTuple):
+    num_tweets: int | None  # None: the user does not exist (nothing changed, the key stays unused)
+    applied: bool  # False when the key had been applied already
 
 
 class UserRepository:
@@ -183,9 +242,7 @@ class UserRepository:
             args.append(after)
         sql += f" ORDER BY {other} LIMIT ${len(args) + 1}"
         connection = await (await self.session.connection()).get_raw_connection()
-        with _tracer.start_as_current_span("SELECT follows", kind=trace.SpanKind.CLIENT) as span:
-            span.set_attribute("db.system", "postgresql")
-            span.set_attribute("db.statement", sql)
+        with statement_span("SELECT follows", sql):
             driver: Any = connection.driver_connection  # asyncpg.Connection
             rows = await driver.fetch(sql, *args, limit)
         return [row[0] for row in rows]
@@ -205,3 +262,23 @@ class UserRepository:
             )
         ).one()
         return row.changed if row.changed is not None else row.current
+
+    async def increment_tweets_batch(self, changes: Sequence[TweetCountChange]) -> list[TweetCountResult]:
+        """Apply the changes in order, each key once, as increment_tweets would one by one; one
+        result per change. Two statements whatever the batch size (the relay sends hundreds)."""
+        if not changes:
+            return []
+        # Through the session: it also begins the transaction the raw statement below runs in.
+        await self.session.execute(_LOCK_ACTORS, {"ids": sorted({change.user_id for change in changes})})
+        connection = await (await self.session.connection()).get_raw_connection()
+        driver: Any = connection.driver_connection  # asyncpg.Connection
+        if not driver.is_in_transaction():
+            raise RuntimeError("increment_tweets_batch must run inside the session's transaction")
+        with statement_span("UPDATE actors", _INCREMENT_BATCH):
+            rows = await driver.fetch(
+                _INCREMENT_BATCH,
+                [change.user_id for change in changes],
+                [change.delta for change in changes],
+                [change.idempotency_key for change in changes],
+            )
+        return [TweetCountResult(row["num_tweets"], row["applied"]) for row in rows]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -20,12 +20,14 @@ from shared.messaging.events import UserFollowEvent
 from shared.messaging.outbox import RABBITMQ, enqueue
 from shared.messaging.topology import USER_EVENTS, USER_FOLLOW, USER_UNFOLLOW
 from users.models import Actor
-from users.repository import UserRepository
+from users.repository import TweetCountChange, TweetCountResult, UserRepository
 
 _hasher = PasswordHasher()
 # Verified against when the user does not exist, so both failures take the same time.
 _DUMMY_HASH = _hasher.hash("not-a-real-password")
 MAX_FOLLOW_PAGE = 10_000
+# The counter relay sends at most 500 changes per IncrementTweetsBatch.
+MAX_INCREMENT_BATCH = 1_000
 
 
 @dataclass(frozen=True)
@@ -146,6 +148,13 @@ class UserService:
         if count is None:
             raise NotFound(f"user {user_id} not found")
         return count
+
+    async def increment_tweets_batch(self, changes: Sequence[TweetCountChange]) -> list[TweetCountResult]:
+        """increment_tweets for each change, in order, in the caller's transaction; an unknown
+        user is a result (num_tweets None), not an error, so the other changes still apply."""
+        if len(changes) > MAX_INCREMENT_BATCH:
+            raise InvalidInput(f"at most {MAX_INCREMENT_BATCH} changes per call", field="changes")
+        return await self.users.increment_tweets_batch(changes)
 
 
 def encode_page_token(last_id: uuid.UUID) -> str:

@@ -6,6 +6,7 @@ import contextlib
 from collections.abc import AsyncIterator
 from typing import Annotated
 
+import asyncpg
 from fastapi import Depends, Request
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
@@ -53,7 +54,19 @@ def is_connection_error(exc: BaseException) -> bool:
         return True  # includes the pool having no free connection in time: overload, answered 503
     if isinstance(exc, DBAPIError) and exc.connection_invalidated:
         return True
-    return isinstance(exc, (ConnectionError, OSError, TimeoutError))
+    return isinstance(exc, _UNREACHABLE)
+
+
+# Errors of a database that is down, restarting or shutting down (asyncpg's own, for raw pools).
+_UNREACHABLE = (
+    ConnectionError,
+    OSError,
+    TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.exceptions.OperatorInterventionError,
+    asyncpg.exceptions.TooManyConnectionsError,
+)
 
 
 @contextlib.asynccontextmanager

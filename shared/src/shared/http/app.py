@@ -12,7 +12,7 @@ from pydantic import BaseModel
 
 from shared.http.problems import PROBLEM_RESPONSES, install_problem_handlers, problem
 from shared.http.readiness import ReadinessCheck, run_checks
-from shared.telemetry import instrument_fastapi
+from shared.telemetry import fastapi_telemetry
 
 
 class Problem(BaseModel):
@@ -36,7 +36,7 @@ def create_app(
 
     The lifespan must set `app.state.readiness` to the list of ReadinessCheck of its dependencies.
     """
-    app = FastAPI(title=title, version=version, lifespan=lifespan)
+    app = FastAPI(title=title, version=version, lifespan=lifespan, telemetry=fastapi_telemetry())
     install_problem_handlers(app)
     app.state.readiness = []
 
@@ -69,7 +69,6 @@ def create_app(
     for router in routers:
         app.include_router(router)
     _document_problem_schema(app)
-    instrument_fastapi(app)
     return app
 
 

@@ -1,0 +1,63 @@
+"""Straight asyncpg for the hottest statements (one round trip, no ORM session around it).
+
+The SQLAlchemy engine stays the default; a service takes a `raw_pool` beside it for the few paths
+where the session's bookkeeping costs several times the query itself (POST /tweet, the outbox
+relays). The pool connects lazily, so a process still starts while PostgreSQL is down.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Iterator
+
+import asyncpg
+from opentelemetry import trace
+
+from shared.db.engine import is_connection_error
+from shared.errors import DependencyUnavailable
+from shared.settings import DatabaseSettings
+from shared.telemetry import tracer
+
+_tracer = tracer(__name__)
+
+
+@contextlib.asynccontextmanager
+async def raw_pool(settings: DatabaseSettings, database: str) -> AsyncIterator[asyncpg.Pool]:
+    """An asyncpg pool of one of the fleet's databases, closed after the block."""
+    pool = asyncpg.create_pool(
+        settings.dsn(database),
+        min_size=0,  # no connection at start-up: PostgreSQL may be down
+        max_size=settings.pool_size,
+        timeout=3,
+        command_timeout=30,
+        # A connection unused for a minute is closed rather than kept (and found dead) forever.
+        max_inactive_connection_lifetime=60,
+        server_settings={"application_name": database},
+    )
+    await pool
+    try:
+        yield pool
+    finally:
+        await pool.close()
+
+
+@contextlib.asynccontextmanager
+async def raw_connection(pool: asyncpg.Pool) -> AsyncIterator[asyncpg.Connection]:
+    """A pooled connection; an unreachable database becomes DependencyUnavailable (503 / UNAVAILABLE)."""
+    try:
+        async with pool.acquire(timeout=5) as connection:
+            yield connection
+    except Exception as exc:
+        if is_connection_error(exc):
+            raise DependencyUnavailable("the database is unavailable", dependency="postgresql") from exc
+        raise
+
+
+@contextlib.contextmanager
+def statement_span(name: str, sql: str) -> Iterator[None]:
+    """A client span for a statement run outside SQLAlchemy (whose own spans cover the rest)."""
+    with _tracer.start_as_current_span(name, kind=trace.SpanKind.CLIENT) as span:
+        if span.is_recording():
+            span.set_attribute("db.system", "postgresql")
+            span.set_attribute("db.statement", sql)
+        yield

@@ -1,0 +1,211 @@
+"""The counter relay's deliverer against the real users gRPC server: one IncrementTweetsBatch call
+per relay batch, in outbox order, each row applied once, unknown accounts and bad ids dropped, a
+users that cannot be reached raising (so the relay retries), and the one-call-per-row fallback."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import socket
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import grpc
+import pytest
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind
+
+from fleet_proto import user_service_pb2 as users_pb
+from fleet_proto import user_service_pb2_grpc
+from shared.errors import DependencyUnavailable, InvalidInput
+from shared.grpc.channels import open_channel
+from shared.grpc.server import grpc_server
+from shared.ids import uuid7
+from shared.messaging.outbox import OutboxRecord
+from shared.settings import Settings
+from shared.testing import Account, StartedService
+from tweets.author_counters import DESTINATION, MAX_BATCH, increment_tweets_deliverer
+from users.grpc_servicer import SERVICE_NAME, UserServicer
+
+AccountFactory = Callable[[], Awaitable[Account]]
+_serial = iter(range(1, 1_000_000))
+
+
+def _record(user_id: object, delta: int) -> OutboxRecord:
+    """An outbox row as the relay hands it over, written in a trace of its own."""
+    traceparent = f"00-{secrets.token_hex(16)}-{secrets.token_hex(8)}-01"
+    return OutboxRecord(
+        id=next(_serial),
+        destination=DESTINATION,
+        exchange="",
+        routing_key="",
+        message_id=str(uuid7()),
+        payload={"user_id": str(user_id), "delta": delta},
+        headers={"traceparent": traceparent},
+        attempts=0,
+    )
+
+
+def _trace_id(record: OutboxRecord) -> int:
+    return int(record.headers["traceparent"].split("-")[1], 16)
+
+
+@pytest.fixture
+async def users_stub(
+    settings: Settings, users_service: StartedService
+) -> AsyncIterator[user_service_pb2_grpc.UserAsyncStub]:
+    """A stub on a channel built as tweets builds it (deadlines, domain errors)."""
+    channel = open_channel(settings.userservice.grpc_target, "users", 5.0)
+    yield user_service_pb2_grpc.UserStub(channel)
+    await channel.close(None)
+
+
+async def _num_tweets(stub: user_service_pb2_grpc.UserAsyncStub, account: Account) -> int:
+    reply = await stub.GetUser(users_pb.GetUserRequest(user_id=str(account.id)))
+    return int(reply.num_tweets)
+
+
+def _server_calls(spans: InMemorySpanExporter, method: str) -> int:
+    return sum(
+        1
+        for span in spans.get_finished_spans()
+        if span.kind == SpanKind.SERVER and span.name == f"/user_service.User/{method}"
+    )
+
+
+async def test_one_batch_call_counts_many_tweets_in_order_and_once(
+    users_stub: user_service_pb2_grpc.UserAsyncStub,
+    accounts: AccountFactory,
+    finished_spans: InMemorySpanExporter,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    alice, bob = await accounts(), await accounts()
+    records = [_record(alice.id, -1)]  # clamped: alice starts at zero and stays there
+    for i in range(100):
+        records.append(_record(alice.id, 1))
+        if i % 3 == 0:
+            records.append(_record(bob.id, 1))
+        if i % 5 == 0:
+            records.append(_record(alice.id, -1))
+    ghost, bad = _record(uuid7(), 1), _record("not-a-uuid", 1)
+    records[50:50] = [ghost, bad]
+    assert len(records) == 157
+    deliver = increment_tweets_deliverer(users_stub)
+
+    with caplog.at_level(logging.WARNING, logger="tweets.author_counters"):
+        await deliver(records)
+
+    assert (await _num_tweets(users_stub, alice), await _num_tweets(users_stub, bob)) == (80, 34)
+    assert _server_calls(finished_spans, "IncrementTweetsBatch") == 1
+    assert _server_calls(finished_spans, "IncrementTweets") == 0
+    dropped = [r.getMessage() for r in caplog.records if "dropping num_tweets change" in r.getMessage()]
+    assert sorted(dropped) == sorted(
+        [
+            f"dropping num_tweets change for {ghost.payload['user_id']}: user not found",
+            "dropping num_tweets change for not-a-uuid: not a valid user id",
+        ]
+    )
+    # One deliver span, in the first row's trace, linked to the traces of the others.
+    [span] = [
+        s for s in finished_spans.get_finished_spans() if s.name == "users.IncrementTweetsBatch deliver"
+    ]
+    assert span.context is not None and span.context.trace_id == _trace_id(records[0])
+    assert span.attributes is not None and span.attributes["outbox.batch_size"] == 156
+    linked = {link.context.trace_id for link in span.links}
+    assert linked and linked <= {_trace_id(record) for record in records[1:]}
+
+    # The relay redelivering the batch (it crashed before marking it sent) changes nothing.
+    await deliver(records)
+    assert (await _num_tweets(users_stub, alice), await _num_tweets(users_stub, bob)) == (80, 34)
+
+
+async def test_batches_beyond_the_limit_are_split_in_order(
+    users_stub: user_service_pb2_grpc.UserAsyncStub,
+    accounts: AccountFactory,
+    finished_spans: InMemorySpanExporter,
+) -> None:
+    alice = await accounts()
+    records = [_record(alice.id, 1) for _ in range(2 * MAX_BATCH)] + [
+        _record(alice.id, -1) for _ in range(200)
+    ]
+    await increment_tweets_deliverer(users_stub)(records)
+    assert await _num_tweets(users_stub, alice) == 2 * MAX_BATCH - 200
+    assert _server_calls(finished_spans, "IncrementTweetsBatch") == 3
+
+
+async def test_an_empty_batch_calls_nobody(
+    users_stub: user_service_pb2_grpc.UserAsyncStub, finished_spans: InMemorySpanExporter
+) -> None:
+    await increment_tweets_deliverer(users_stub)([])
+    await increment_tweets_deliverer(users_stub)([_record("nope", 1)])
+    assert _server_calls(finished_spans, "IncrementTweetsBatch") == 0
+
+
+async def test_users_unreachable_raises_so_the_relay_retries_the_batch(
+    users_stub: user_service_pb2_grpc.UserAsyncStub, accounts: AccountFactory
+) -> None:
+    alice = await accounts()
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    channel = open_channel(f"127.0.0.1:{port}", "users", 1.0)
+    try:
+        with pytest.raises(DependencyUnavailable):
+            await increment_tweets_deliverer(user_service_pb2_grpc.UserStub(channel))([_record(alice.id, 1)])
+    finally:
+        await channel.close(None)
+    assert await _num_tweets(users_stub, alice) == 0
+
+
+class _WithoutBatch:
+    """Registers users as it was before IncrementTweetsBatch existed: the method is unknown to the
+    server (UNIMPLEMENTED), as during a rolling deploy that has not reached users yet."""
+
+    def __init__(self, server: grpc.aio.Server) -> None:
+        self._server = server
+
+    def add_generic_rpc_handlers(self, handlers: Any) -> None:
+        pass  # rebuilt without the method below
+
+    def add_registered_method_handlers(self, name: str, handlers: dict[str, Any]) -> None:
+        kept = {method: handler for method, handler in handlers.items() if method != "IncrementTweetsBatch"}
+        self._server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(name, kept),))
+        self._server.add_registered_method_handlers(name, kept)
+
+
+def _old_users(sessions: Any, server: grpc.aio.Server) -> None:
+    user_service_pb2_grpc.add_UserServicer_to_server(UserServicer(sessions), _WithoutBatch(server))  # type: ignore[arg-type]
+
+
+class _UsersRefusingBatches(UserServicer):
+    async def IncrementTweetsBatch(self, request: Any, context: Any) -> Any:
+        raise InvalidInput("refused")
+
+
+def _refusing_users(sessions: Any, server: grpc.aio.Server) -> None:
+    user_service_pb2_grpc.add_UserServicer_to_server(_UsersRefusingBatches(sessions), server)
+
+
+@pytest.mark.parametrize("users_server", [_old_users, _refusing_users])
+async def test_falls_back_to_one_call_per_row_when_users_cannot_take_the_batch(
+    users_server: Callable[[Any, grpc.aio.Server], None],
+    users_service: StartedService,
+    users_stub: user_service_pb2_grpc.UserAsyncStub,
+    accounts: AccountFactory,
+    finished_spans: InMemorySpanExporter,
+) -> None:
+    alice = await accounts()
+    sessions = users_service.app.state.session_factory
+    records = [_record(alice.id, 1) for _ in range(5)] + [_record(uuid7(), 1), _record(alice.id, -1)]
+    async with grpc_server(
+        "127.0.0.1", 0, [SERVICE_NAME], lambda server: users_server(sessions, server)
+    ) as running:
+        channel = open_channel(f"127.0.0.1:{running.port}", "users", 5.0)
+        try:
+            deliver = increment_tweets_deliverer(user_service_pb2_grpc.UserStub(channel))
+            await deliver(records)
+            await deliver(records)  # redelivered: still once
+        finally:
+            await channel.close(None)
+    assert await _num_tweets(users_stub, alice) == 4
+    assert _server_calls(finished_spans, "IncrementTweets") == 2 * len(records)
