@@ -27,7 +27,8 @@ from shared.testing import delete_vhost, settings_env, test_settings, vhost_of
 REDIS_DB_CANDIDATES = (13, 14, 15, 12, 11)
 QUEUES = ("general_tweets", "feed_follows", "search_tweets")
 WORKERS = ("feed_worker", "search_worker")
-FEED_WORKERS = max(1, os.cpu_count() or 1)
+# The busiest services run one process per core, as docker-compose runs them.
+SERVICE_WORKERS = max(1, os.cpu_count() or 1)
 DATABASES = ("users", "tweets", "search")
 
 
@@ -62,8 +63,9 @@ class BenchFleet:
             log_level="WARNING",
             ratelimit={"enabled": False},
             elasticsearch={"url": self.elasticsearch_url, "index": index},
-            # The read side as it would be deployed here: one process per core.
-            feedservice={"workers": FEED_WORKERS},
+            # The read and write paths as they would be deployed here: one process per core.
+            feedservice={"workers": SERVICE_WORKERS},
+            tweetservice={"workers": int(os.environ.get("DEV_TWEETS_WORKERS", SERVICE_WORKERS))},
         )
         self.env = {
             **settings_env(self.settings),

@@ -14,7 +14,7 @@ from pydantic import ValidationError
 
 from shared.db.migrations import migrate
 from shared.runner import prepare_process, run_service
-from shared.settings import ServiceSettings, Settings, get_settings, process_count
+from shared.settings import ServiceSettings, Settings, get_settings
 
 
 @dataclass(frozen=True)
@@ -50,4 +50,4 @@ def service_main(spec: ServiceSpec, argv: list[str] | None = None) -> None:
         if args.command == "migrate":
             return
     section = spec.section(settings)
-    run_service(section, spec.create_app(settings), process_count(section))
+    run_service(section, spec.create_app(settings), section.workers)

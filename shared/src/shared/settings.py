@@ -88,6 +88,9 @@ class ServiceSettings(BaseModel):
     rest_port: int
     grpc_port: int
     grpc_timeout_seconds: float = 2.0
+    # Processes serving the same ports (SO_REUSEPORT): one per core the service should use. Their
+    # background work stays single: each outbox relay runs in one process at a time (a lock).
+    workers: int = Field(default=1, ge=1, le=64)
 
     @property
     def grpc_target(self) -> str:
@@ -106,19 +109,7 @@ class TweetServiceSettings(ServiceSettings):
     database: str = "tweets"
 
 
-class StatelessServiceSettings(ServiceSettings):
-    """A service that keeps no background work of its own, so it can run as several processes."""
-
-    # Processes serving the same ports (SO_REUSEPORT): one per core the service should use.
-    workers: int = Field(default=1, ge=1, le=64)
-
-
-def process_count(service: ServiceSettings) -> int:
-    """How many processes serve this service's ports (only a stateless service runs several)."""
-    return service.workers if isinstance(service, StatelessServiceSettings) else 1
-
-
-class FeedServiceSettings(StatelessServiceSettings):
+class FeedServiceSettings(ServiceSettings):
     rest_port: int = 5002
     grpc_port: int = 50054
     # How long a hydrated tweet stays in the cache (`tweet:<id>`) at most: the staleness a lost
@@ -126,7 +117,7 @@ class FeedServiceSettings(StatelessServiceSettings):
     tweet_cache_ttl_seconds: float = Field(default=300.0, gt=0)
 
 
-class SearchServiceSettings(StatelessServiceSettings):
+class SearchServiceSettings(ServiceSettings):
     rest_port: int = 5003
     grpc_port: int = 50053
     database: str = "search"

@@ -52,14 +52,12 @@ def setup_tracing(
 
 
 def _instrument_libraries() -> None:
-    from opentelemetry.instrumentation.aio_pika import AioPikaInstrumentor
     from opentelemetry.instrumentation.grpc import GrpcAioInstrumentorClient, GrpcAioInstrumentorServer
     from opentelemetry.instrumentation.redis import RedisInstrumentor
 
     GrpcAioInstrumentorServer().instrument()
     GrpcAioInstrumentorClient().instrument()
     RedisInstrumentor().instrument()
-    AioPikaInstrumentor().instrument()
 
 
 _PROBES = frozenset({"/health", "/ready"})

@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.cli import ServiceSpec
 from shared.db.migrations import migrate
-from shared.settings import Settings, StatelessServiceSettings
+from shared.settings import Settings
 
 TEST_JWT_SECRET = "test-secret-" + "x" * 40
 
@@ -260,8 +260,7 @@ def settings_env(settings: Settings) -> dict[str, str]:
         env[f"{prefix}__BIND_HOST"] = service.bind_host
         env[f"{prefix}__REST_PORT"] = str(service.rest_port)
         env[f"{prefix}__GRPC_PORT"] = str(service.grpc_port)
-        if isinstance(service, StatelessServiceSettings):
-            env[f"{prefix}__WORKERS"] = str(service.workers)
+        env[f"{prefix}__WORKERS"] = str(service.workers)
     for section in ("feedworker", "searchworker"):
         worker = getattr(settings, section)
         for key in ("retry_base_seconds", "retry_max_seconds", "handler_timeout_seconds"):

@@ -11,7 +11,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
 
 from shared.grpc.errors import DomainErrorServerInterceptor
-from shared.settings import ServiceSettings, process_count
+from shared.settings import ServiceSettings
 
 logger = logging.getLogger(__name__)
 Registrar = Callable[[grpc.aio.Server], None]
@@ -73,5 +73,5 @@ def service_grpc_server(
         section.grpc_port,
         service_names,
         register,
-        shared_port=process_count(section) > 1,
+        shared_port=section.workers > 1,
     )

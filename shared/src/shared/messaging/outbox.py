@@ -2,8 +2,10 @@
 then a relay delivers it and marks it sent, so a committed change never goes without its message.
 
 The relay is woken by NOTIFY (sent on commit), falls back to a slow poll, and keeps retrying while
-its destination (RabbitMQ, another service) is down. Rows are claimed with FOR UPDATE SKIP LOCKED,
-so several relays (replicas) can run at once. Delivery is at-least-once: consumers are idempotent.
+its destination (RabbitMQ, another service) is down. Every process of a service (workers, replicas)
+runs the relays, but only one delivers a destination at a time: the one whose LISTEN connection
+holds that destination's advisory lock, so rows go out in id order; the others stand by and take
+over when its connection goes. Delivery is at-least-once: consumers are idempotent.
 """
 
 from __future__ import annotations
@@ -179,10 +181,11 @@ Deliver = Callable[[Sequence[OutboxRecord]], Awaitable[None]]
 
 # The relay's statements run straight on asyncpg: at a high write rate the relay passes are many
 # and small, and the ORM engine's per-statement cost was most of the relay's CPU.
+# No row locks: only the relay holding the destination's lock reads its rows, and a batch read
+# twice (a lock lost mid-batch) is only delivered twice, which consumers are built for.
 _CLAIM = (
     "SELECT id, destination, exchange, routing_key, message_id, payload::text, headers::text, attempts"
-    " FROM outbox WHERE destination = $1 AND published_at IS NULL"
-    " ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED"
+    " FROM outbox WHERE destination = $1 AND published_at IS NULL ORDER BY id LIMIT $2"
 )
 _MARK_SENT = "UPDATE outbox SET published_at = now(), attempts = attempts + 1 WHERE id = ANY($1::bigint[])"
 _MARK_FAILED = "UPDATE outbox SET attempts = attempts + 1, last_error = $2 WHERE id = ANY($1::bigint[])"
@@ -214,10 +217,12 @@ class OutboxRelay:
         self._keep_sent_seconds = keep_sent_seconds
         self._wake = asyncio.Event()
         self.healthy = True
+        # True while this process holds the destination's lock (the relay delivering it).
+        self.leading = False
 
     async def relay_once(self) -> int:
         """Deliver one batch; returns how many rows were sent. Raises if delivery failed."""
-        async with self._pool.acquire(timeout=5) as connection, connection.transaction():
+        async with self._pool.acquire(timeout=5) as connection:
             rows = await connection.fetch(_CLAIM, self.destination, self._batch_size)
             if not rows:
                 return 0
@@ -256,6 +261,9 @@ class OutboxRelay:
                 # Cleared before the claim, not after: a NOTIFY arriving while a batch is in flight
                 # must wake the next pass instead of waiting for the poll.
                 self._wake.clear()
+                if not self.leading:
+                    await _wait_any(stop, self._wake, self._poll_seconds)
+                    continue
                 try:
                     sent = await self.relay_once()
                     failures = 0
@@ -288,7 +296,8 @@ class OutboxRelay:
             logger.warning("outbox %s: purge of sent rows failed", self.destination, exc_info=True)
 
     async def _listen(self, stop: asyncio.Event) -> None:
-        """Keep a LISTEN connection open; each NOTIFY for this destination wakes the relay."""
+        """Hold the destination's lock on a connection of its own, and LISTEN on it: each NOTIFY
+        for this destination wakes the relay."""
 
         def on_notify(_conn: object, _pid: int, _channel: str, payload: str) -> None:
             if payload == self.destination:
@@ -297,8 +306,14 @@ class OutboxRelay:
         while not stop.is_set():
             connection = None
             try:
-                connection = await asyncpg.connect(self._listen_dsn, timeout=5)
+                connection = await asyncpg.connect(
+                    self._listen_dsn, timeout=5, server_settings=_DEAD_PEER_DETECTION
+                )
+                # A standby only asks for the lock now and then; it listens once it leads.
+                while not stop.is_set() and not await connection.fetchval(_TAKE_LEAD, self._lock_name):
+                    await _wait(stop, STANDBY_SECONDS)
                 await connection.add_listener(NOTIFY_CHANNEL, on_notify)
+                self.leading = True
                 self._wake.set()  # catch up on anything committed while not listening
                 while not stop.is_set() and not connection.is_closed():
                     await _wait(stop, 5.0)
@@ -306,14 +321,30 @@ class OutboxRelay:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                logger.info(
-                    "outbox %s: LISTEN connection lost (%s); polling until it is back", self.destination, exc
-                )
+                logger.info("outbox %s: LISTEN connection lost (%s); reconnecting", self.destination, exc)
                 await _wait(stop, 2.0)
             finally:
+                # The lock goes with the connection (closed here, or dead already).
+                self.leading = False
                 if connection is not None and not connection.is_closed():
                     with contextlib.suppress(Exception):
                         await connection.close(timeout=2)
+
+    @property
+    def _lock_name(self) -> str:
+        return f"outbox:{self.destination}"
+
+
+# A session-level lock: held until released or until the connection ends, whichever comes first.
+_TAKE_LEAD = "SELECT pg_try_advisory_lock(hashtext($1))"
+STANDBY_SECONDS = 1.0
+# PostgreSQL ends the session of a leader that vanished without closing its connection (a host
+# gone, a network cut) within ~25 s instead of hours, which frees its lock for a standby.
+_DEAD_PEER_DETECTION = {
+    "tcp_keepalives_idle": "10",
+    "tcp_keepalives_interval": "5",
+    "tcp_keepalives_count": "3",
+}
 
 
 async def _wait(stop: asyncio.Event, seconds: float) -> None:

@@ -1,0 +1,82 @@
+"""The outbox relay when a service runs several processes: one relay per destination delivers (the
+holder of its advisory lock), in id order, and a standby takes over when the leader goes."""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from collections.abc import AsyncIterator, Sequence
+
+import asyncpg
+import pytest
+
+from shared.db.raw import raw_pool
+from shared.lifecycle import background
+from shared.messaging.outbox import NOTIFY_CHANNEL, OutboxRecord, OutboxRelay
+from shared.settings import Settings
+from shared.testing import StartedService, wait_for
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.delivered: list[str] = []
+
+    async def __call__(self, records: Sequence[OutboxRecord]) -> None:
+        self.delivered.extend(record.message_id for record in records)
+
+
+@pytest.fixture
+async def pool(settings: Settings, tweets_service: StartedService) -> AsyncIterator[asyncpg.Pool]:
+    async with raw_pool(settings.database, settings.tweetservice.database) as value:
+        yield value
+
+
+@pytest.fixture
+def destination() -> str:
+    return f"test.relay.{uuid.uuid4().hex[:8]}"
+
+
+async def _enqueue(pool: asyncpg.Pool, destination: str, count: int) -> list[str]:
+    ids = [f"m{index:04d}-{uuid.uuid4().hex[:6]}" for index in range(count)]
+    async with pool.acquire() as connection:
+        await connection.executemany(
+            "INSERT INTO outbox (destination, message_id, payload) VALUES ($1, $2, '{}'::jsonb)",
+            [(destination, message_id) for message_id in ids],
+        )
+        await connection.execute("SELECT pg_notify($1, $2)", NOTIFY_CHANNEL, destination)
+    return ids
+
+
+def _relay(settings: Settings, pool: asyncpg.Pool, destination: str, recorder: Recorder) -> OutboxRelay:
+    dsn = settings.database.dsn(settings.tweetservice.database)
+    return OutboxRelay(pool, dsn, destination, recorder, batch_size=7, poll_seconds=0.2)
+
+
+async def test_one_of_several_relays_delivers_in_order_and_a_standby_takes_over(
+    settings: Settings, pool: asyncpg.Pool, destination: str
+) -> None:
+    first, second = Recorder(), Recorder()
+    relays = [_relay(settings, pool, destination, first), _relay(settings, pool, destination, second)]
+    async with contextlib.AsyncExitStack() as stack:
+        stops = [
+            await stack.enter_async_context(background(f"relay-{i}", r.run)) for i, r in enumerate(relays)
+        ]
+        await wait_for(lambda: sum(relay.leading for relay in relays) == 1, timeout=10)
+        sent = await _enqueue(pool, destination, 40)
+        await wait_for(lambda: len(first.delivered) + len(second.delivered) >= 40, timeout=10)
+        leader = 0 if relays[0].leading else 1
+        recorders = (first, second)
+        assert recorders[leader].delivered == sent  # all of them, in id order, by the leader alone
+        assert recorders[1 - leader].delivered == []
+
+        stops[leader].set()  # the leader stops; its LISTEN connection (and lock) go with it
+        await wait_for(lambda: relays[1 - leader].leading, timeout=10)
+        later = await _enqueue(pool, destination, 15)
+        await wait_for(lambda: recorders[1 - leader].delivered == later, timeout=10)
+        assert recorders[leader].delivered == sent
+    async with pool.acquire() as connection:
+        pending = await connection.fetchval(
+            "SELECT count(*) FROM outbox WHERE destination = $1 AND published_at IS NULL", destination
+        )
+        await connection.execute("DELETE FROM outbox WHERE destination = $1", destination)
+    assert pending == 0
