@@ -65,7 +65,7 @@ class BenchFleet:
             elasticsearch={"url": self.elasticsearch_url, "index": index},
             # The read and write paths as they would be deployed here: one process per core.
             feedservice={"workers": SERVICE_WORKERS},
-            tweetservice={"workers": int(os.environ.get("DEV_TWEETS_WORKERS", SERVICE_WORKERS))},
+            tweetservice={"workers": SERVICE_WORKERS},
         )
         self.env = {
             **settings_env(self.settings),

@@ -16,7 +16,7 @@ from opentelemetry import trace
 from shared.db.engine import is_connection_error
 from shared.errors import DependencyUnavailable
 from shared.settings import DatabaseSettings
-from shared.telemetry import tracer
+from shared.telemetry import spans_exported, tracer
 
 _tracer = tracer(__name__)
 
@@ -63,9 +63,12 @@ async def raw_connection(pool: asyncpg.Pool) -> AsyncIterator[asyncpg.Connection
 
 @contextlib.contextmanager
 def statement_span(name: str, sql: str) -> Iterator[None]:
-    """A client span for a statement run outside SQLAlchemy (whose own spans cover the rest)."""
+    """A client span for a statement run outside SQLAlchemy, made when spans are exported (as the
+    SQLAlchemy instrumentation is)."""
+    if not spans_exported():
+        yield
+        return
     with _tracer.start_as_current_span(name, kind=trace.SpanKind.CLIENT) as span:
-        if span.is_recording():
-            span.set_attribute("db.system", "postgresql")
-            span.set_attribute("db.statement", sql)
+        span.set_attribute("db.system", "postgresql")
+        span.set_attribute("db.statement", sql)
         yield
