@@ -32,7 +32,7 @@ from tweets.schemas import (
     TweetOut,
     TweetPage,
 )
-from tweets.service import TweetComposer, TweetService
+from tweets.service import TimelineReader, TweetComposer, TweetService
 
 router = APIRouter(prefix="/tweet", responses=PROBLEM_RESPONSES)
 Responses = dict[int | str, dict[str, Any]]
@@ -65,6 +65,13 @@ async def _composer(request: Request) -> TweetComposer:
 Composer = Annotated[TweetComposer, Depends(_composer)]
 
 
+async def _timelines(request: Request) -> TimelineReader:
+    return TimelineReader(request.app.state.raw_pool)
+
+
+Timelines = Annotated[TimelineReader, Depends(_timelines)]
+
+
 # GET routes only read: they use autocommit sessions (no BEGIN/COMMIT round trips).
 TweetReader = Annotated[TweetService, Depends(_reader)]
 
@@ -90,15 +97,15 @@ async def create_tweet(body: ContentRequest, caller: Writer, composer: Composer)
 @router.get("/user/{user_id}", response_model=TweetPage, tags=["tweets"])
 async def user_tweets(
     user_id: uuid.UUID,
-    tweets: TweetReader,
+    timelines: Timelines,
     limit: Limit = 20,
     offset: Offset = 0,
     before: Annotated[uuid.UUID | None, Query(description="only tweets older than this tweet id")] = None,
 ) -> TweetPage:
     """A user's tweets, newest first. Pass the last id seen as `before` to page while new tweets arrive."""
-    found, total = await tweets.user_tweets(user_id, limit, offset, before)
+    found, total = await timelines.user_tweets(user_id, limit, offset, before)
     return TweetPage(
-        tweets=[TweetOut.model_validate(tweet) for tweet in found],
+        tweets=found,
         total=total,
         limit=limit,
         offset=offset,

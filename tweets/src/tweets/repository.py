@@ -26,6 +26,26 @@ _INSERT_TWEET = with_messages(
 )
 
 
+_TWEET_COLUMNS = "id, user_id, content, num_likes, num_replys, num_reposts, created_at, updated_at"
+# $2 NULL: no `before` bound. Both statements use the (user_id, id) index.
+_TIMELINE_FILTER = "WHERE user_id = $1 AND ($2::uuid IS NULL OR id < $2)"
+_TIMELINE_COUNT = f"SELECT count(*) FROM tweets {_TIMELINE_FILTER}"
+_TIMELINE_PAGE = f"SELECT {_TWEET_COLUMNS} FROM tweets {_TIMELINE_FILTER} ORDER BY id DESC LIMIT $3 OFFSET $4"
+
+
+async def user_timeline(
+    connection: asyncpg.Connection, user_id: uuid.UUID, limit: int, offset: int, before: uuid.UUID | None
+) -> tuple[list[asyncpg.Record], int]:
+    """A user's tweets newest first, and how many there are; `before` pins the page to tweets
+    older than that id."""
+    with statement_span("SELECT tweets", _TIMELINE_PAGE):
+        total = await connection.fetchval(_TIMELINE_COUNT, user_id, before)
+        rows = (
+            await connection.fetch(_TIMELINE_PAGE, user_id, before, limit, offset) if total > offset else []
+        )
+    return rows, int(total)
+
+
 async def insert_tweet(
     connection: asyncpg.Connection, tweet: TweetOut, messages: Sequence[OutboxMessage]
 ) -> None:
@@ -84,21 +104,6 @@ class TweetRepository:
                 .execution_options(populate_existing=True)
             )
         ).scalar_one_or_none()
-
-    async def list_user_tweets(
-        self, user_id: uuid.UUID, limit: int, offset: int, before: uuid.UUID | None
-    ) -> tuple[list[Tweet], int]:
-        """A user's tweets newest first; `before` pins the page to tweets older than that id."""
-        condition = Tweet.user_id == user_id
-        if before is not None:
-            condition = condition & (Tweet.id < before)
-        total = (
-            await self.session.execute(select(func.count()).select_from(Tweet).where(condition))
-        ).scalar_one()
-        rows = await self.session.execute(
-            select(Tweet).where(condition).order_by(Tweet.id.desc()).limit(limit).offset(offset)
-        )
-        return list(rows.scalars()), int(total)
 
     async def user_tweets_before(
         self, user_id: uuid.UUID, before: uuid.UUID | None, limit: int
