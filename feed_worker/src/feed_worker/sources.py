@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
@@ -24,27 +23,9 @@ class FollowGraph:
         self._page_size = page_size
 
     async def follower_pages(self, user_id: str) -> AsyncIterator[list[str]]:
-        """The user's follower ids, a page at a time. The next page is already on its way while
-        the caller writes this one, so a fan-out overlaps users' reads with its Redis writes
-        instead of waiting for each in turn."""
-        pending: asyncio.Future[Any] | None = self._fetch(self._users.GetFollowers, user_id, "")
-        try:
-            while pending is not None:
-                reply = await pending
-                pending = None
-                if reply.next_page_token:
-                    pending = self._fetch(self._users.GetFollowers, user_id, reply.next_page_token)
-                if reply.user_ids:
-                    yield list(reply.user_ids)
-        finally:
-            if pending is not None:
-                pending.cancel()
-
-    def _fetch(self, method: Any, user_id: str, token: str) -> asyncio.Future[Any]:
-        request = user_service_pb2.FollowPageRequest(
-            user_id=user_id, page_size=self._page_size, page_token=token
-        )
-        return asyncio.ensure_future(method(request))
+        """The user's follower ids, a page at a time."""
+        async for page in self._pages(self._users.GetFollowers, user_id):
+            yield page
 
     async def is_following(self, follower_id: str, followee_id: str) -> bool:
         """Whether the follow exists now (pages come in id order, so the scan stops at the right page)."""

@@ -134,9 +134,7 @@ class WorkerSettings(BaseModel):
 
 
 class FeedWorkerSettings(WorkerSettings):
-    # Smaller than the largest follower lists on purpose: the next page is fetched while this one is
-    # written (feed_worker.sources.FollowGraph.follower_pages).
-    followers_page_size: int = 2_500
+    followers_page_size: int = 10_000
     redis_batch_size: int = 1_000
     backfill_limit: int = 200
 
