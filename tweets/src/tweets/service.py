@@ -17,7 +17,7 @@ from shared.db.raw import raw_connection
 from shared.errors import Conflict, Forbidden, NotFound
 from shared.ids import uuid7, uuid7_time_ms
 from shared.messaging.events import TweetEvent
-from shared.messaging.outbox import RABBITMQ, OutboxMessage, enqueue_message
+from shared.messaging.outbox import RABBITMQ, OutboxMessage, enqueue
 from shared.messaging.topology import TWEET_CREATE, TWEET_DELETE, TWEET_EVENTS, TWEET_UPDATE
 from tweets.author_counters import increment_message
 from tweets.models import ReplyTweet, Tweet, TweetLike, TweetMark, TweetRepost
@@ -129,7 +129,7 @@ class TweetService:
         # The delete event carries the last content and the deletion time as updated_at, so it
         # orders after every earlier version of the tweet.
         await self._announce(TWEET_DELETE, tweet, updated_at=_now_after(tweet.updated_at))
-        await enqueue_message(self.session, increment_message(tweet.user_id, -1))
+        await enqueue(self.session, increment_message(tweet.user_id, -1))
 
     async def _own_tweet(self, caller_id: uuid.UUID, tweet_id: uuid.UUID) -> Tweet:
         """The caller's tweet, locked for the change; 404 if missing, 403 if someone else's."""
@@ -142,7 +142,7 @@ class TweetService:
 
     async def _announce(self, event_type: str, tweet: Tweet, updated_at: datetime | None = None) -> None:
         """Write the tweet event to the outbox in the same transaction as the change."""
-        await enqueue_message(self.session, tweet_event_message(event_type, tweet, updated_at))
+        await enqueue(self.session, tweet_event_message(event_type, tweet, updated_at))
 
     # Replies
 

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from shared.auth import TokenCodec
 from shared.errors import BadRequest, Conflict, InvalidInput, NotFound, Unauthorized
 from shared.messaging.events import UserFollowEvent
-from shared.messaging.outbox import RABBITMQ, enqueue
+from shared.messaging.outbox import RABBITMQ, OutboxMessage, enqueue
 from shared.messaging.topology import USER_EVENTS, USER_FOLLOW, USER_UNFOLLOW
 from users.models import Actor
 from users.repository import TweetCountChange, TweetCountResult, UserRepository
@@ -115,14 +115,14 @@ class UserService:
             follower_id=follower_id,
             following_id=following_id,
         )
-        await enqueue(
-            self.session,
+        message = OutboxMessage(
             RABBITMQ,
-            event,
+            event.model_dump(mode="json"),
             message_id=str(event.event_id),
             exchange=USER_EVENTS,
             routing_key=event_type,
         )
+        await enqueue(self.session, message)
 
     async def followers(self, user_id: uuid.UUID, limit: int, offset: int) -> tuple[list[Actor], int]:
         await self.get(user_id)

@@ -141,36 +141,16 @@ def message_params(messages: Sequence[OutboxMessage]) -> tuple[Any, ...]:
     )
 
 
-async def enqueue_message(session: AsyncSession, message: OutboxMessage) -> None:
-    await enqueue(
-        session,
-        message.destination,
-        message.payload,
-        message_id=message.message_id,
-        exchange=message.exchange,
-        routing_key=message.routing_key,
-    )
-
-
-async def enqueue(
-    session: AsyncSession,
-    destination: str,
-    payload: dict[str, Any] | Any,
-    *,
-    message_id: str,
-    exchange: str = "",
-    routing_key: str = "",
-) -> None:
+async def enqueue(session: AsyncSession, message: OutboxMessage) -> None:
     """Add a message to the outbox in the session's transaction; the relay is notified on commit."""
-    body = payload if isinstance(payload, dict) else payload.model_dump(mode="json")
     await session.execute(
         _INSERT,
         {
-            "destination": destination,
-            "exchange": exchange,
-            "routing_key": routing_key,
-            "message_id": message_id,
-            "payload": orjson.dumps(body).decode(),
+            "destination": message.destination,
+            "exchange": message.exchange,
+            "routing_key": message.routing_key,
+            "message_id": message.message_id,
+            "payload": orjson.dumps(message.payload).decode(),
             "headers": orjson.dumps(inject_context()).decode(),
             "channel": NOTIFY_CHANNEL,
         },
