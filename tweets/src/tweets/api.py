@@ -59,14 +59,16 @@ async def _reader(session: ReadSessionDep) -> TweetService:
 
 
 async def _composer(request: Request) -> TweetComposer:
-    return TweetComposer(request.app.state.raw_pool)
+    composer: TweetComposer = request.app.state.tweet_composer
+    return composer
 
 
 Composer = Annotated[TweetComposer, Depends(_composer)]
 
 
 async def _timelines(request: Request) -> TimelineReader:
-    return TimelineReader(request.app.state.raw_pool)
+    reader: TimelineReader = request.app.state.timeline_reader
+    return reader
 
 
 Timelines = Annotated[TimelineReader, Depends(_timelines)]

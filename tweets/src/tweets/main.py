@@ -25,6 +25,7 @@ from shared.tweetcache import TweetCache
 from tweets import author_counters
 from tweets.api import router
 from tweets.grpc_servicer import SERVICE_NAME, TweetServicer
+from tweets.service import TimelineReader, TweetComposer
 
 SERVICE = "tweet-service"
 ALEMBIC_DIR = Path(__file__).parent / "alembic"
@@ -44,7 +45,9 @@ def create_app(settings: Settings) -> FastAPI:
             stack.push_async_callback(users_channel.close, None)
             engine, sessions = await stack.enter_async_context(database(settings.database, section.database))
             pool = await stack.enter_async_context(raw_pool(settings.database, section.database))
-            app.state.raw_pool = pool
+            # The hot paths on the raw pool, built once: POST /tweet and user timelines.
+            app.state.tweet_composer = TweetComposer(pool)
+            app.state.timeline_reader = TimelineReader(pool)
             redis = await stack.enter_async_context(redis_client(settings.redis))
             tweet_cache = TweetCache(redis)
             stack.push_async_callback(tweet_cache.close)
