@@ -1,6 +1,8 @@
 """OpenTelemetry: one tracer provider per process, OTLP export when an endpoint is configured.
 
-Without an endpoint spans are still made (trace ids reach logs and message headers) but not exported.
+Without an endpoint the spans that carry the context between processes (HTTP, gRPC, messages) are
+still made, sampled out (trace ids reach logs and message headers); the leaf spans (Redis, SQL) are
+not made at all.
 """
 
 from __future__ import annotations
@@ -56,7 +58,7 @@ def setup_tracing(
 def _instrument_libraries(exporting: bool) -> None:
     """gRPC always: it carries the trace context from process to process (so trace ids in logs
     match across services). Redis (and SQLAlchemy, per engine) only when spans are exported: their
-    spans are leaves, which nobody sees otherwise, and they cost ~10% of a feed read."""
+    spans are leaves, which nobody sees otherwise, and they cost ~30% of a cached feed read."""
     from opentelemetry.instrumentation.grpc import GrpcAioInstrumentorClient, GrpcAioInstrumentorServer
 
     GrpcAioInstrumentorServer().instrument()
