@@ -60,6 +60,21 @@ async def _wait_published(dsn: str, after_id: int) -> tuple[int, float]:
         await connection.close()
 
 
+async def _relay_batches(dsn: str, after_id: int) -> dict[str, float]:
+    """Mean rows per relay pass, per destination: a pass marks its whole batch sent with one
+    now(), so the distinct published_at values are the passes."""
+    connection = await asyncpg.connect(dsn)
+    try:
+        rows = await connection.fetch(
+            "SELECT destination, count(*)::float / count(DISTINCT published_at) FROM outbox"
+            " WHERE id > $1 AND published_at IS NOT NULL GROUP BY destination",
+            after_id,
+        )
+        return {row[0]: round(row[1], 1) for row in rows}
+    finally:
+        await connection.close()
+
+
 async def fleet_run(ctx: Context) -> dict[str, Any]:
     dsn = ctx.fleet.dsn("tweets")
     after = await _outbox_high_water(dsn)
@@ -91,6 +106,7 @@ async def fleet_run(ctx: Context) -> dict[str, Any]:
         )
         http = sweep["steps"][0]
     published, seconds = await _wait_published(dsn, after)
+    batches = await _relay_batches(dsn, after)
     usage = cpu.usage(before, cpu.snapshot(pids))
     # users is on the write path too: the outbox relay calls its IncrementTweetsBatch once per batch.
     app_cores = usage.processes.get("tweets", 0.0) + usage.processes.get("users", 0.0)
@@ -101,6 +117,7 @@ async def fleet_run(ctx: Context) -> dict[str, Any]:
         "seconds": round(seconds, 3),
         "rate": published / seconds,
         "http": http,
+        "rows_per_relay_pass": batches,
         "cpu": usage.as_dict(),
     }
 
@@ -149,7 +166,8 @@ async def run(ctx: Context) -> Metric:
         runs.append({"fleet": ours, "baseline": theirs, "drain_seconds": round(drained, 1)})
         ctx.log(
             f"  fleet {ours['rate']:,.0f} tweets/s ({ours['http']['rps']:,.0f} HTTP 201/s, "
-            f"p99 {ours['http']['latency_ms'].get('p99')} ms); raw publish {theirs['rate']:,.0f} msg/s"
+            f"p99 {ours['http']['latency_ms'].get('p99')} ms, rows per relay pass "
+            f"{ours['rows_per_relay_pass']}); raw publish {theirs['rate']:,.0f} msg/s"
         )
     metric.details = {
         "concurrency": ctx.profile.compose_concurrency,

@@ -6,14 +6,22 @@ follows for fan-out are written straight into the users database so that large a
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import uuid
+from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
 from redis.asyncio import Redis
+from sqlalchemy import text
 
+from feed_worker.fanout import FeedFanout
+from feed_worker.sources import FollowGraph, TweetSource
+from fleet_proto import tweet_service_pb2_grpc, user_service_pb2_grpc
 from shared.auth import TokenCodec
-from shared.feedstore import feed_key
+from shared.feedstore import FeedStore, feed_key
+from shared.grpc.channels import open_channel
 from shared.ids import uuid7
 from shared.messaging.topology import TWEET_CREATE, TWEET_DELETE, TWEET_EVENTS, USER_FOLLOW, USER_UNFOLLOW
 from shared.testing import wait_for
@@ -171,3 +179,110 @@ async def test_a_malformed_message_is_dead_lettered_and_the_next_one_handled(kit
 
 async def _equals(actual: Any, expected: list[str]) -> bool:
     return bool(await actual == expected)
+
+
+class _PausedTweets(TweetSource):
+    """The real tweets source, which stops after reading a followee's ids until let go: another
+    worker process can then handle the opposite follow event in between."""
+
+    def __init__(self, inner: TweetSource) -> None:
+        self._inner = inner
+        self.reached = asyncio.Event()
+        self.go_on = asyncio.Event()
+
+    async def recent_ids(self, user_id: str, limit: int) -> list[str]:
+        ids = await self._inner.recent_ids(user_id, limit)
+        if not self.go_on.is_set():
+            self.reached.set()
+            await self.go_on.wait()
+        return ids
+
+
+@contextlib.asynccontextmanager
+async def _two_workers(kit: Any, redis: Redis) -> AsyncIterator[tuple[FeedFanout, FeedFanout, _PausedTweets]]:
+    """Two fan-outs as two feed_worker processes run them (separate locks), over the same Redis and
+    the real users and tweets gRPC services; the first one pauses inside its handler."""
+    settings = kit.settings
+    users = open_channel(settings.userservice.grpc_target, "users", settings.userservice.grpc_timeout_seconds)
+    tweets = open_channel(
+        settings.tweetservice.grpc_target, "tweets", settings.tweetservice.grpc_timeout_seconds
+    )
+    try:
+        store = FeedStore(redis, batch_size=100)
+        graph = FollowGraph(user_service_pb2_grpc.UserStub(users), 250)
+        source = TweetSource(tweet_service_pb2_grpc.TweetStub(tweets))
+        paused = _PausedTweets(source)
+        yield (
+            FeedFanout(store, graph, paused, settings.feedworker),
+            FeedFanout(store, graph, source, settings.feedworker),
+            paused,
+        )
+    finally:
+        await users.close(None)
+        await tweets.close(None)
+
+
+async def _delete_follow(kit: Any, follower: str, followee: str) -> None:
+    async with kit.users_engine.begin() as connection:
+        await connection.execute(
+            text("DELETE FROM follows WHERE follower_id = :follower AND following_id = :followee"),
+            {"follower": uuid.UUID(follower), "followee": uuid.UUID(followee)},
+        )
+
+
+async def _tweets_of(kit: Any, tweets_service: Any, author: str, count: int) -> list[str]:
+    token = TokenCodec(kit.settings.jwt).issue(uuid.UUID(author), "someone")
+    ids = []
+    for index in range(count):
+        response = await tweets_service.client.post(
+            "/tweet", json={"content": f"tweet {index}"}, headers={"Authorization": f"Bearer {token}"}
+        )
+        assert response.status_code == 201, response.text
+        ids.append(str(response.json()["id"]))
+    return ids[::-1]  # newest first, as feeds hold them
+
+
+async def test_a_follow_overtaken_by_an_unfollow_in_another_worker_leaves_no_tweets(
+    kit: Any, redis: Redis, tweets_service: Any
+) -> None:
+    followee, follower = await kit.insert_users(2)
+    await _tweets_of(kit, tweets_service, followee, 2)
+    await kit.wait_until_drained("general_tweets")
+    await kit.insert_follows(followee, [follower])
+    async with _two_workers(kit, redis) as (first, second, paused):
+        # The first worker sees the follow and reads the followee's tweets...
+        follow = asyncio.create_task(first.followed(follower, followee))
+        await asyncio.wait_for(paused.reached.wait(), 10)
+        # ...the unfollow commits and the second worker handles its event (nothing to remove yet)...
+        await _delete_follow(kit, follower, followee)
+        await second.unfollowed(follower, followee)
+        # ...then the first one merges what it had read.
+        paused.go_on.set()
+        await asyncio.wait_for(follow, 10)
+    assert await feed(redis, follower) == []
+
+
+async def test_an_unfollow_overtaken_by_a_refollow_in_another_worker_keeps_the_backfill(
+    kit: Any, redis: Redis, tweets_service: Any
+) -> None:
+    followee, follower = await kit.insert_users(2)
+    newest = await _tweets_of(kit, tweets_service, followee, 4)
+    await kit.wait_until_drained("general_tweets")
+    backfill = newest[: kit.settings.feedworker.backfill_limit]
+    await kit.insert_follows(followee, [follower])
+    async with _two_workers(kit, redis) as (first, second, paused):
+        paused.go_on.set()
+        await first.followed(follower, followee)
+        assert await feed(redis, follower) == backfill
+        paused.go_on.clear()
+        # The unfollow commits and the first worker reads the tweets to remove...
+        await _delete_follow(kit, follower, followee)
+        unfollow = asyncio.create_task(first.unfollowed(follower, followee))
+        await asyncio.wait_for(paused.reached.wait(), 10)
+        # ...a re-follow commits and the second worker backfills (already there)...
+        await kit.insert_follows(followee, [follower])
+        await second.followed(follower, followee)
+        # ...then the first one removes what it had read.
+        paused.go_on.set()
+        await asyncio.wait_for(unfollow, 10)
+    assert await feed(redis, follower) == backfill

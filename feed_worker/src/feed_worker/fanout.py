@@ -19,7 +19,9 @@ class KeyedLocks:
     """One FIFO lock per key, dropped when nobody holds or waits for it.
 
     Messages are handled concurrently (prefetch); events about the same follower are applied one
-    at a time in delivery order, so a quick follow + unfollow cannot interleave their reads and writes.
+    at a time in delivery order, so a quick follow + unfollow cannot interleave their reads and
+    writes in this process. Across processes the follow handlers check the graph again after
+    writing instead (FeedFanout.followed).
     """
 
     def __init__(self) -> None:
@@ -94,6 +96,12 @@ class FeedFanout:
             with _tracer.start_as_current_span("feed backfill") as span:
                 span.set_attribute("feed.tweets", len(ids))
                 await self._store.merge(follower_id, ids)
+            # The lock is per process: another worker may have handled an unfollow meanwhile, after
+            # the check above but before this merge. Checking again after the write closes that gap
+            # (that unfollow committed before its handler read the graph, so it shows here).
+            if not await self._graph.is_following(follower_id, followee_id):
+                await self._remove_followee(follower_id, followee_id)
+                return 0
             return len(ids)
 
     async def unfollowed(self, follower_id: str, followee_id: str) -> int:
@@ -101,8 +109,17 @@ class FeedFanout:
         async with self._follower_locks.hold(follower_id):
             if await self._graph.is_following(follower_id, followee_id):
                 return 0  # followed again since: the feed keeps the followee's tweets
-            # A feed holds at most FEED_LENGTH ids, so the followee's newest FEED_LENGTH cover it.
-            ids = await self._tweets.recent_ids(followee_id, FEED_LENGTH)
-            with _tracer.start_as_current_span("feed unfollow") as span:
-                span.set_attribute("feed.tweets", len(ids))
-                return await self._store.remove(ids, [follower_id])
+            removed = await self._remove_followee(follower_id, followee_id)
+            # As in `followed`: a re-follow handled by another worker before this removal landed
+            # would lose its backfill, so it is done again here.
+            if await self._graph.is_following(follower_id, followee_id):
+                ids = await self._tweets.recent_ids(followee_id, self._settings.backfill_limit)
+                await self._store.merge(follower_id, ids)
+            return removed
+
+    async def _remove_followee(self, follower_id: str, followee_id: str) -> int:
+        # A feed holds at most FEED_LENGTH ids, so the followee's newest FEED_LENGTH cover it.
+        ids = await self._tweets.recent_ids(followee_id, FEED_LENGTH)
+        with _tracer.start_as_current_span("feed unfollow") as span:
+            span.set_attribute("feed.tweets", len(ids))
+            return await self._store.remove(ids, [follower_id])

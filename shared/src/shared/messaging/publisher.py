@@ -27,6 +27,9 @@ class RabbitPublisher:
         self._lock = asyncio.Lock()
 
     async def _ready_channel(self) -> AbstractChannel:
+        channel = self._channel
+        if channel is not None and not channel.is_closed:
+            return channel  # the common case, without queueing on the lock once per message
         async with self._lock:
             if self._connection is None or self._connection.is_closed:
                 self._connection = await aio_pika.connect_robust(self._url, timeout=5)
