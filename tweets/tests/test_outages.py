@@ -62,11 +62,25 @@ async def test_writes_succeed_quickly_while_users_rabbitmq_and_redis_are_down(
         assert ready["dependencies"]["postgresql"] == "ok"
         assert ready["dependencies"]["rabbitmq"] != "ok" and ready["dependencies"]["redis"] != "ok"
 
+        # /ready also says that the relays cannot deliver what the writes left in the outbox.
+        async def relays_retrying() -> bool:
+            background = (await client.get("/ready")).json()["background"]
+            return all(
+                background[f"outbox.{name}"].startswith("retrying: ") for name in ("rabbitmq", USER_COUNTERS)
+            )
+
+        await wait_for(relays_retrying, timeout=20)
+
 
 async def test_ready_checks_postgresql_rabbitmq_and_redis(client: httpx.AsyncClient) -> None:
     response = await client.get("/ready")
     assert response.status_code == 200, response.text
     assert response.json()["dependencies"] == {"postgresql": "ok", "rabbitmq": "ok", "redis": "ok"}
+    # One process: its relays lead (hold their destinations' locks) and deliver.
+    assert response.json()["background"] == {
+        "outbox.rabbitmq": "delivering",
+        f"outbox.{USER_COUNTERS}": "delivering",
+    }
     assert (await client.get("/health")).status_code == 200
     paths = (await client.get("/openapi.json")).json()["paths"]
     assert {"/tweet", "/tweet/{tweet_id}", "/tweet/like", "/tweet/repost/{tweet_id}"} <= set(paths)

@@ -118,6 +118,12 @@ async def test_outbox_delivers_follows_made_while_the_broker_was_down_exactly_on
     ready = await client.get("/ready")
     assert ready.status_code == 503 and "rabbitmq" in ready.json()["detail"]
 
+    async def relay_retrying() -> bool:
+        state: str = (await client.get("/ready")).json()["background"]["outbox.rabbitmq"]
+        return state.startswith("retrying: ")
+
+    await wait_for(relay_retrying, timeout=20)
+
     await proxy.start()  # the broker is back
     messages = await _drain(user_events, 3, timeout=30)
     followers = sorted(orjson.loads(m.body)["follower_id"] for m in messages)

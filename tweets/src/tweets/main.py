@@ -60,7 +60,8 @@ def create_app(settings: Settings) -> FastAPI:
                 author_counters.increment_tweets_deliverer(user_service_pb2_grpc.UserStub(users_channel)),
             )
             app.state.tweet_cache = tweet_cache
-            app.state.outbox_relays = {relay.destination: relay for relay in (events_relay, counters_relay)}
+            for relay in (events_relay, counters_relay):
+                app.state.background[relay.background_name] = relay.state
             await install_writer_state(
                 app, settings, engine=engine, sessions=sessions, redis=redis, publisher=publisher
             )

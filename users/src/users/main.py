@@ -40,7 +40,7 @@ def create_app(settings: Settings) -> FastAPI:
             relay = OutboxRelay(
                 pool, settings.database.dsn(section.database), RABBITMQ, rabbitmq_deliverer(publisher)
             )
-            app.state.outbox_relay = relay
+            app.state.background[relay.background_name] = relay.state
             await install_writer_state(
                 app, settings, engine=engine, sessions=sessions, redis=redis, publisher=publisher
             )

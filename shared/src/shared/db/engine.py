@@ -54,6 +54,11 @@ def is_connection_error(exc: BaseException) -> bool:
         return True  # includes the pool having no free connection in time: overload, answered 503
     if isinstance(exc, DBAPIError) and exc.connection_invalidated:
         return True
+    if isinstance(exc, asyncpg.InterfaceError):
+        # asyncpg raises its InterfaceError both for a connection or pool that is gone and for
+        # misuse (a value it cannot encode, an operation already in progress): only the first is
+        # the database being unavailable; the others are bugs, answered 500.
+        return not isinstance(exc, ValueError) and any(word in str(exc) for word in _GONE)
     return isinstance(exc, _UNREACHABLE)
 
 
@@ -63,10 +68,12 @@ _UNREACHABLE = (
     OSError,
     TimeoutError,
     asyncpg.PostgresConnectionError,
-    asyncpg.InterfaceError,
     asyncpg.exceptions.OperatorInterventionError,
     asyncpg.exceptions.TooManyConnectionsError,
 )
+# How asyncpg's InterfaceError says a connection or pool is gone ("connection is closed",
+# "pool is closing", "connection was closed in the middle of operation").
+_GONE = ("closed", "closing")
 
 
 @contextlib.asynccontextmanager

@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from shared.http.problems import PROBLEM_RESPONSES, install_problem_handlers, problem
-from shared.http.readiness import ReadinessCheck, run_checks
+from shared.http.readiness import BackgroundState, ReadinessCheck, run_checks
 from shared.telemetry import fastapi_telemetry
 
 
@@ -34,11 +34,13 @@ def create_app(
 ) -> FastAPI:
     """A service app: its routers plus health, readiness and the error mapping.
 
-    The lifespan must set `app.state.readiness` to the list of ReadinessCheck of its dependencies.
+    The lifespan must set `app.state.readiness` to the list of ReadinessCheck of its dependencies,
+    and may add to `app.state.background` (name -> BackgroundState) what /ready also reports.
     """
     app = FastAPI(title=title, version=version, lifespan=lifespan, telemetry=fastapi_telemetry())
     install_problem_handlers(app)
     app.state.readiness = []
+    app.state.background = {}
 
     @app.get("/health", tags=["ops"], summary="Liveness: 200 while the process runs")
     async def health() -> dict[str, str]:
@@ -54,6 +56,8 @@ def create_app(
     async def ready(request: Request) -> Any:
         checks: list[ReadinessCheck] = request.app.state.readiness
         results = await run_checks(checks)
+        states: dict[str, BackgroundState] = request.app.state.background
+        background = {name: state() for name, state in states.items()}
         down = {name: reason for name, reason in results.items() if reason != "ok"}
         if down:
             return problem(
@@ -63,8 +67,9 @@ def create_app(
                 "not-ready",
                 request.url.path,
                 dependencies=results,
+                background=background,
             )
-        return JSONResponse({"status": "ready", "dependencies": results})
+        return JSONResponse({"status": "ready", "dependencies": results, "background": background})
 
     for router in routers:
         app.include_router(router)

@@ -7,6 +7,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 Probe = Callable[[], Awaitable[object]]
+# The state of a background task (an outbox relay), shown by /ready but never making it fail: a
+# process whose relay cannot deliver still takes writes, which wait in the outbox.
+BackgroundState = Callable[[], str]
 
 
 @dataclass(frozen=True)

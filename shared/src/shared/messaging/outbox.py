@@ -196,9 +196,20 @@ class OutboxRelay:
         self._poll_seconds = poll_seconds
         self._keep_sent_seconds = keep_sent_seconds
         self._wake = asyncio.Event()
-        self.healthy = True
+        # Why the last delivery failed; None once one succeeds.
+        self.last_error: str | None = None
         # True while this process holds the destination's lock (the relay delivering it).
         self.leading = False
+
+    @property
+    def background_name(self) -> str:
+        return f"outbox.{self.destination}"
+
+    def state(self) -> str:
+        """For /ready: "standby" (another process delivers), "delivering", or "retrying: <why>"."""
+        if not self.leading:
+            return "standby"
+        return "delivering" if self.last_error is None else f"retrying: {self.last_error}"
 
     async def relay_once(self) -> int:
         """Deliver one batch; returns how many rows were sent. Raises if delivery failed."""
@@ -247,10 +258,10 @@ class OutboxRelay:
                 try:
                     sent = await self.relay_once()
                     failures = 0
-                    self.healthy = True
+                    self.last_error = None
                 except Exception as exc:
                     failures += 1
-                    self.healthy = False
+                    self.last_error = f"{type(exc).__name__}: {exc}"[:200]
                     delay = min(5.0, 0.1 * 2**failures)
                     logger.warning(
                         "outbox %s: delivery failed (%r); retrying in %.1fs", self.destination, exc, delay
