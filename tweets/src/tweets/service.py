@@ -128,8 +128,11 @@ class TweetService:
         self.changed_tweets.add(tweet_id)
         # The delete event carries the last content and the deletion time as updated_at, so it
         # orders after every earlier version of the tweet.
-        await self._announce(TWEET_DELETE, tweet, updated_at=_now_after(tweet.updated_at))
-        await enqueue(self.session, increment_message(tweet.user_id, -1))
+        await enqueue(
+            self.session,
+            tweet_event_message(TWEET_DELETE, tweet, _now_after(tweet.updated_at)),
+            increment_message(tweet.user_id, -1),
+        )
 
     async def _own_tweet(self, caller_id: uuid.UUID, tweet_id: uuid.UUID) -> Tweet:
         """The caller's tweet, locked for the change; 404 if missing, 403 if someone else's."""

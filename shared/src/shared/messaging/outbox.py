@@ -86,16 +86,6 @@ class OutboxRecord:
     attempts: int
 
 
-# One round trip: the row and the NOTIFY that wakes the relay when the transaction commits.
-_INSERT = text(
-    "WITH added AS ("
-    " INSERT INTO outbox (destination, exchange, routing_key, message_id, payload, headers)"
-    " VALUES (:destination, :exchange, :routing_key, :message_id, CAST(:payload AS jsonb), CAST(:headers AS jsonb))"
-    " RETURNING destination"
-    ") SELECT pg_notify(:channel, destination) FROM added"
-)
-
-
 @dataclass(frozen=True)
 class OutboxMessage:
     """A message to write to the outbox beside the change it announces."""
@@ -107,6 +97,21 @@ class OutboxMessage:
     routing_key: str = ""
 
 
+def _queue_messages(first: int) -> str:
+    """The outbox rows of a statement's messages (parameters $first..$first+5, from
+    `message_params`) and the NOTIFY that wakes their relays when it commits."""
+    arrays = ", ".join(f"${first + offset}::text[]" for offset in range(5))
+    return (
+        "queued AS ("
+        " INSERT INTO outbox (destination, exchange, routing_key, message_id, payload, headers)"
+        f" SELECT destination, exchange, routing_key, message_id, payload::jsonb, ${first + 5}::jsonb"
+        f" FROM unnest({arrays}) WITH ORDINALITY"
+        " AS message(destination, exchange, routing_key, message_id, payload, position)"
+        " ORDER BY position RETURNING destination"
+        f") SELECT pg_notify('{NOTIFY_CHANNEL}', destination) FROM (SELECT DISTINCT destination FROM queued) AS woken"
+    )
+
+
 def with_messages(change_sql: str, change_params: int) -> str:
     """One statement: a data-modifying `change_sql` (parameters $1..$change_params), then the outbox
     rows of its messages and the NOTIFY that wakes their relays.
@@ -115,17 +120,7 @@ def with_messages(change_sql: str, change_params: int) -> str:
     its messages together in one round trip (no BEGIN/COMMIT). Its remaining parameters come from
     `message_params`.
     """
-    first = change_params + 1
-    arrays = ", ".join(f"${first + offset}::text[]" for offset in range(5))
-    return (
-        f"WITH change AS ({change_sql}), queued AS ("
-        " INSERT INTO outbox (destination, exchange, routing_key, message_id, payload, headers)"
-        f" SELECT destination, exchange, routing_key, message_id, payload::jsonb, ${first + 5}::jsonb"
-        f" FROM unnest({arrays}) WITH ORDINALITY"
-        " AS message(destination, exchange, routing_key, message_id, payload, position)"
-        " ORDER BY position RETURNING destination"
-        f") SELECT pg_notify('{NOTIFY_CHANNEL}', destination) FROM (SELECT DISTINCT destination FROM queued) AS woken"
-    )
+    return f"WITH change AS ({change_sql}), {_queue_messages(change_params + 1)}"
 
 
 def message_params(messages: Sequence[OutboxMessage]) -> tuple[Any, ...]:
@@ -141,20 +136,14 @@ def message_params(messages: Sequence[OutboxMessage]) -> tuple[Any, ...]:
     )
 
 
-async def enqueue(session: AsyncSession, message: OutboxMessage) -> None:
-    """Add a message to the outbox in the session's transaction; the relay is notified on commit."""
-    await session.execute(
-        _INSERT,
-        {
-            "destination": message.destination,
-            "exchange": message.exchange,
-            "routing_key": message.routing_key,
-            "message_id": message.message_id,
-            "payload": orjson.dumps(message.payload).decode(),
-            "headers": orjson.dumps(inject_context()).decode(),
-            "channel": NOTIFY_CHANNEL,
-        },
-    )
+_ENQUEUE = f"WITH {_queue_messages(1)}"
+
+
+async def enqueue(session: AsyncSession, *messages: OutboxMessage) -> None:
+    """Add messages to the outbox in the session's transaction (one statement, the same rows as
+    `with_messages` writes); their relays are notified on commit."""
+    connection = await session.connection()
+    await connection.exec_driver_sql(_ENQUEUE, message_params(messages))
 
 
 Deliver = Callable[[Sequence[OutboxRecord]], Awaitable[None]]
