@@ -1,5 +1,6 @@
 """The outbox relay when a service runs several processes: one relay per destination delivers (the
-holder of its advisory lock), in id order, and a standby takes over when the leader goes."""
+holder of its advisory lock), in id order, and a standby takes over when the leader goes. And the
+waker of the hot write path: a burst shares few NOTIFYs, and none of its rows waits for a poll."""
 
 from __future__ import annotations
 
@@ -12,7 +13,15 @@ import pytest
 
 from shared.db.raw import raw_pool
 from shared.lifecycle import background
-from shared.messaging.outbox import NOTIFY_CHANNEL, OutboxRecord, OutboxRelay
+from shared.messaging.outbox import (
+    NOTIFY_CHANNEL,
+    OutboxMessage,
+    OutboxRecord,
+    OutboxRelay,
+    RelayWaker,
+    message_params,
+    with_messages,
+)
 from shared.settings import Settings
 from shared.testing import StartedService, wait_for
 
@@ -80,3 +89,37 @@ async def test_one_of_several_relays_delivers_in_order_and_a_standby_takes_over(
         )
         await connection.execute("DELETE FROM outbox WHERE destination = $1", destination)
     assert pending == 0
+
+
+async def test_a_burst_of_writes_shares_few_notifications_and_every_row_still_wakes_the_relay(
+    settings: Settings, pool: asyncpg.Pool, destination: str
+) -> None:
+    dsn = settings.database.dsn(settings.tweetservice.database)
+    recorder = Recorder()
+    # A poll far longer than the test: only a NOTIFY can get the rows delivered in time.
+    relay = OutboxRelay(pool, dsn, destination, recorder, batch_size=500, poll_seconds=120)
+    waker = RelayWaker(pool, window_seconds=0.05)
+    statements = {notify: with_messages("SELECT 1", 0, notify=notify) for notify in (True, False)}
+    heard: list[str] = []
+    listener = await asyncpg.connect(dsn)
+    await listener.add_listener(NOTIFY_CHANNEL, lambda *args: heard.append(args[3]))
+    try:
+        async with background("relay", relay.run):
+            await wait_for(lambda: relay.leading, timeout=10)
+            sent = []
+            for index in range(30):
+                message = OutboxMessage(destination, {"n": index}, message_id=f"burst-{index:02d}")
+                notify = waker.notify_inline()
+                async with pool.acquire() as connection:
+                    await connection.execute(statements[notify], *message_params([message]))
+                if not notify:
+                    waker.committed_quietly([destination])
+                sent.append(message.message_id)
+            await wait_for(lambda: recorder.delivered == sent, timeout=10)
+        await waker.close()
+    finally:
+        await listener.close()
+        async with pool.acquire() as connection:
+            await connection.execute("DELETE FROM outbox WHERE destination = $1", destination)
+    ours = [payload for payload in heard if destination in payload.split(",")]
+    assert 1 <= len(ours) <= 10, f"{len(ours)} notifications for 30 writes in a burst"

@@ -18,7 +18,7 @@ from shared.grpc.server import service_grpc_server
 from shared.http.app import create_app as create_service_app
 from shared.http.writer_state import install_writer_state
 from shared.lifecycle import background, database, redis_client
-from shared.messaging.outbox import RABBITMQ, OutboxRelay, rabbitmq_deliverer
+from shared.messaging.outbox import RABBITMQ, OutboxRelay, RelayWaker, rabbitmq_deliverer
 from shared.messaging.publisher import RabbitPublisher
 from shared.settings import Settings
 from shared.tweetcache import TweetCache
@@ -46,7 +46,9 @@ def create_app(settings: Settings) -> FastAPI:
             engine, sessions = await stack.enter_async_context(database(settings.database, section.database))
             pool = await stack.enter_async_context(raw_pool(settings.database, section.database))
             # The hot paths on the raw pool, built once: POST /tweet and user timelines.
-            app.state.tweet_composer = TweetComposer(pool)
+            waker = RelayWaker(pool)
+            stack.push_async_callback(waker.close)  # before the pool closes
+            app.state.tweet_composer = TweetComposer(pool, waker)
             app.state.timeline_reader = TimelineReader(pool)
             redis = await stack.enter_async_context(redis_client(settings.redis))
             tweet_cache = TweetCache(redis)

@@ -19,11 +19,12 @@ from tweets.models import ReplyTweet, Tweet, TweetMark
 
 Counter = Literal["num_likes", "num_replys", "num_reposts"]
 
-_INSERT_TWEET = with_messages(
+_NEW_TWEET = (
     "INSERT INTO tweets (id, user_id, content, created_at, updated_at, num_likes, num_replys, num_reposts)"
-    " VALUES ($1, $2, $3, $4, $4, 0, 0, 0)",
-    change_params=4,
+    " VALUES ($1, $2, $3, $4, $4, 0, 0, 0)"
 )
+_INSERT_TWEET = with_messages(_NEW_TWEET, change_params=4)
+_INSERT_TWEET_QUIETLY = with_messages(_NEW_TWEET, change_params=4, notify=False)
 
 
 _TWEET_COLUMNS = "id, user_id, content, num_likes, num_replys, num_reposts, created_at, updated_at"
@@ -47,12 +48,14 @@ async def user_timeline(
 
 
 async def insert_tweet(
-    connection: asyncpg.Connection, tweet: TweetOut, messages: Sequence[OutboxMessage]
+    connection: asyncpg.Connection, tweet: TweetOut, messages: Sequence[OutboxMessage], *, notify: bool
 ) -> None:
-    """A new tweet and its outbox messages, committed together by one statement."""
-    with statement_span("INSERT tweets", _INSERT_TWEET):
+    """A new tweet and its outbox messages, committed together by one statement (which wakes the
+    relays itself if `notify`)."""
+    statement = _INSERT_TWEET if notify else _INSERT_TWEET_QUIETLY
+    with statement_span("INSERT tweets", statement):
         await connection.execute(
-            _INSERT_TWEET, tweet.id, tweet.user_id, tweet.content, tweet.created_at, *message_params(messages)
+            statement, tweet.id, tweet.user_id, tweet.content, tweet.created_at, *message_params(messages)
         )
 
 

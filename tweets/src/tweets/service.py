@@ -17,7 +17,7 @@ from shared.db.raw import raw_connection
 from shared.errors import Conflict, Forbidden, NotFound
 from shared.ids import uuid7, uuid7_time_ms
 from shared.messaging.events import TweetEvent
-from shared.messaging.outbox import RABBITMQ, OutboxMessage, enqueue
+from shared.messaging.outbox import RABBITMQ, OutboxMessage, RelayWaker, enqueue
 from shared.messaging.topology import TWEET_CREATE, TWEET_DELETE, TWEET_EVENTS, TWEET_UPDATE
 from tweets.author_counters import increment_message
 from tweets.models import ReplyTweet, Tweet, TweetLike, TweetMark, TweetRepost
@@ -62,10 +62,11 @@ def tweet_event_message(
 class TweetComposer:
     """Posts tweets. The hottest write, so it runs straight on the asyncpg pool, with no ORM
     session: the tweet, its tweet.create event and the author's counter change are one statement,
-    committed in one round trip."""
+    committed in one round trip; the relays are woken through `waker`."""
 
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: asyncpg.Pool, waker: RelayWaker) -> None:
         self.pool = pool
+        self.waker = waker
 
     async def create(self, author_id: uuid.UUID, content: str) -> TweetOut:
         tweet_id, at = new_id()
@@ -80,8 +81,11 @@ class TweetComposer:
             updated_at=at,
         )
         messages = [tweet_event_message(TWEET_CREATE, tweet), increment_message(author_id, +1)]
+        notify = self.waker.notify_inline()
         async with raw_connection(self.pool) as connection:
-            await insert_tweet(connection, tweet, messages)
+            await insert_tweet(connection, tweet, messages, notify=notify)
+        if not notify:
+            self.waker.committed_quietly([message.destination for message in messages])
         return tweet
 
 

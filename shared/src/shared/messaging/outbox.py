@@ -1,7 +1,8 @@
 """Transactional outbox: a message is written in the same transaction as the change it announces,
 then a relay delivers it and marks it sent, so a committed change never goes without its message.
 
-The relay is woken by NOTIFY (sent on commit), falls back to a slow poll, and keeps retrying while
+The relay is woken by NOTIFY (sent on commit; on the hottest write path at most one per few
+milliseconds per process, see RelayWaker), falls back to a slow poll, and keeps retrying while
 its destination (RabbitMQ, another service) is down. Every process of a service (workers, replicas)
 runs the relays, but only one delivers a destination at a time: the one whose LISTEN connection
 holds that destination's advisory lock, so rows go out in id order; the others stand by and take
@@ -97,10 +98,16 @@ class OutboxMessage:
     routing_key: str = ""
 
 
-def _queue_messages(first: int) -> str:
+def _queue_messages(first: int, notify: bool = True) -> str:
     """The outbox rows of a statement's messages (parameters $first..$first+5, from
-    `message_params`) and the NOTIFY that wakes their relays when it commits."""
+    `message_params`) and, with `notify`, the one NOTIFY that wakes their relays when it commits
+    (its payload names their destinations, comma-separated)."""
     arrays = ", ".join(f"${first + offset}::text[]" for offset in range(5))
+    woken = (
+        f"pg_notify('{NOTIFY_CHANNEL}', string_agg(DISTINCT destination, ',' ORDER BY destination))"
+        if notify
+        else "count(*)"
+    )
     return (
         "queued AS ("
         " INSERT INTO outbox (destination, exchange, routing_key, message_id, payload, headers)"
@@ -108,19 +115,20 @@ def _queue_messages(first: int) -> str:
         f" FROM unnest({arrays}) WITH ORDINALITY"
         " AS message(destination, exchange, routing_key, message_id, payload, position)"
         " ORDER BY position RETURNING destination"
-        f") SELECT pg_notify('{NOTIFY_CHANNEL}', destination) FROM (SELECT DISTINCT destination FROM queued) AS woken"
+        f") SELECT {woken} FROM queued HAVING count(*) > 0"
     )
 
 
-def with_messages(change_sql: str, change_params: int) -> str:
+def with_messages(change_sql: str, change_params: int, *, notify: bool = True) -> str:
     """One statement: a data-modifying `change_sql` (parameters $1..$change_params), then the outbox
-    rows of its messages and the NOTIFY that wakes their relays.
+    rows of its messages and (unless `notify` is False: see RelayWaker) the NOTIFY that wakes
+    their relays.
 
     A single statement is atomic on its own, so run outside a transaction it commits the change and
     its messages together in one round trip (no BEGIN/COMMIT). Its remaining parameters come from
     `message_params`.
     """
-    return f"WITH change AS ({change_sql}), {_queue_messages(change_params + 1)}"
+    return f"WITH change AS ({change_sql}), {_queue_messages(change_params + 1, notify)}"
 
 
 def message_params(messages: Sequence[OutboxMessage]) -> tuple[Any, ...]:
@@ -144,6 +152,70 @@ async def enqueue(session: AsyncSession, *messages: OutboxMessage) -> None:
     `with_messages` writes); their relays are notified on commit."""
     connection = await session.connection()
     await connection.exec_driver_sql(_ENQUEUE, message_params(messages))
+
+
+class RelayWaker:
+    """Wakes the relays after the statements of one hot write path (`with_messages`), with at most
+    one NOTIFY per `window_seconds` from this process.
+
+    PostgreSQL serialises every committing transaction that sent a NOTIFY on one lock, and wakes
+    every listener for each: under a burst of writes a NOTIFY per statement cost more than the
+    insert it announced (bench/FINDINGS.md). So the first write after a quiet window carries its
+    NOTIFY in its own statement (no delay when writes are sparse); later writes within the window
+    are written without one, and share one NOTIFY sent when the window ends — after they
+    committed, so the relay that it wakes sees them. A lost NOTIFY (a crash, PostgreSQL down) costs
+    latency only: the relays also poll.
+    """
+
+    def __init__(self, pool: asyncpg.Pool, window_seconds: float = 0.005) -> None:
+        self._pool = pool
+        self._window = window_seconds
+        self._quiet_until = 0.0
+        self._pending: set[str] = set()
+        self._timer: asyncio.TimerHandle | None = None
+        self._sending: set[asyncio.Task[None]] = set()
+
+    def notify_inline(self) -> bool:
+        """Whether the statement about to run should carry its own NOTIFY."""
+        now = asyncio.get_running_loop().time()
+        if now < self._quiet_until:
+            return False
+        self._quiet_until = now + self._window
+        return True
+
+    def committed_quietly(self, destinations: Sequence[str]) -> None:
+        """A statement run without its NOTIFY has committed: wake these destinations' relays at
+        the end of the window."""
+        self._pending.update(destinations)
+        if self._timer is None:
+            loop = asyncio.get_running_loop()
+            self._timer = loop.call_at(max(self._quiet_until, loop.time()), self._send_pending)
+
+    def _send_pending(self) -> None:
+        self._timer = None
+        payload = ",".join(sorted(self._pending))
+        self._pending.clear()
+        self._quiet_until = asyncio.get_running_loop().time() + self._window
+        task = asyncio.create_task(self._notify(payload))
+        self._sending.add(task)
+        task.add_done_callback(self._sending.discard)
+
+    async def _notify(self, payload: str) -> None:
+        try:
+            async with self._pool.acquire(timeout=5) as connection:
+                await connection.execute("SELECT pg_notify($1, $2)", NOTIFY_CHANNEL, payload)
+        except Exception as exc:
+            logger.info(
+                "outbox: NOTIFY %s failed (%r); the relays will find the rows when they poll", payload, exc
+            )
+
+    async def close(self) -> None:
+        """Send what is pending now (before the pool closes)."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._send_pending()
+        if self._sending:
+            await asyncio.gather(*self._sending, return_exceptions=True)
 
 
 Deliver = Callable[[Sequence[OutboxRecord]], Awaitable[None]]
@@ -280,7 +352,7 @@ class OutboxRelay:
         for this destination wakes the relay."""
 
         def on_notify(_conn: object, _pid: int, _channel: str, payload: str) -> None:
-            if payload == self.destination:
+            if self.destination in payload.split(","):
                 self._wake.set()
 
         while not stop.is_set():
