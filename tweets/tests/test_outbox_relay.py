@@ -17,11 +17,11 @@ from shared.messaging.outbox import (
     NOTIFY_CHANNEL,
     OutboxMessage,
     OutboxRecord,
-    OutboxRelay,
     RelayWaker,
     message_params,
     with_messages,
 )
+from shared.messaging.relay import OutboxRelay
 from shared.settings import Settings
 from shared.testing import StartedService, wait_for
 

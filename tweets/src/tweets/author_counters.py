@@ -21,7 +21,8 @@ from fleet_proto import user_service_pb2 as users_pb
 from fleet_proto import user_service_pb2_grpc as users_grpc
 from shared.errors import DependencyUnavailable, InvalidInput, NotFound
 from shared.ids import uuid7
-from shared.messaging.outbox import Deliver, OutboxMessage, OutboxRecord
+from shared.messaging.outbox import OutboxMessage, OutboxRecord
+from shared.messaging.relay import Deliver
 from shared.telemetry import extract_context, tracer
 
 logger = logging.getLogger(__name__)

@@ -16,8 +16,9 @@ from shared.grpc.server import service_grpc_server
 from shared.http.app import create_app as create_service_app
 from shared.http.writer_state import install_writer_state
 from shared.lifecycle import background, database, redis_client
-from shared.messaging.outbox import RABBITMQ, OutboxRelay, rabbitmq_deliverer
+from shared.messaging.outbox import RABBITMQ
 from shared.messaging.publisher import RabbitPublisher
+from shared.messaging.relay import OutboxRelay, rabbitmq_deliverer
 from shared.settings import Settings
 from users.api import router
 from users.grpc_servicer import SERVICE_NAME, UserServicer
