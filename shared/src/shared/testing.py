@@ -27,7 +27,8 @@ from shared.cli import ServiceSpec
 from shared.db.migrations import migrate
 from shared.settings import Settings
 
-TEST_JWT_SECRET = "test-secret-" + "x" * 40
+# 64 bytes: long enough for every HMAC algorithm, including the HS512 a token test signs with.
+TEST_JWT_SECRET = "test-secret-" + "x" * 52
 
 
 def free_port() -> int:
