@@ -92,17 +92,14 @@ class FeedFanout:
         async with self._follower_locks.hold(follower_id):
             if not await self._graph.is_following(follower_id, followee_id):
                 return 0
-            ids = await self._tweets.recent_ids(followee_id, self._settings.backfill_limit)
-            with _tracer.start_as_current_span("feed backfill") as span:
-                span.set_attribute("feed.tweets", len(ids))
-                await self._store.merge(follower_id, ids)
+            backfilled = await self._backfill(follower_id, followee_id)
             # The lock is per process: another worker may have handled an unfollow meanwhile, after
             # the check above but before this merge. Checking again after the write closes that gap
             # (that unfollow committed before its handler read the graph, so it shows here).
             if not await self._graph.is_following(follower_id, followee_id):
                 await self._remove_followee(follower_id, followee_id)
                 return 0
-            return len(ids)
+            return backfilled
 
     async def unfollowed(self, follower_id: str, followee_id: str) -> int:
         """Remove the followee's tweets from the follower's feed; returns how many entries went."""
@@ -113,9 +110,15 @@ class FeedFanout:
             # As in `followed`: a re-follow handled by another worker before this removal landed
             # would lose its backfill, so it is done again here.
             if await self._graph.is_following(follower_id, followee_id):
-                ids = await self._tweets.recent_ids(followee_id, self._settings.backfill_limit)
-                await self._store.merge(follower_id, ids)
+                await self._backfill(follower_id, followee_id)
             return removed
+
+    async def _backfill(self, follower_id: str, followee_id: str) -> int:
+        ids = await self._tweets.recent_ids(followee_id, self._settings.backfill_limit)
+        with _tracer.start_as_current_span("feed backfill") as span:
+            span.set_attribute("feed.tweets", len(ids))
+            await self._store.merge(follower_id, ids)
+        return len(ids)
 
     async def _remove_followee(self, follower_id: str, followee_id: str) -> int:
         # A feed holds at most FEED_LENGTH ids, so the followee's newest FEED_LENGTH cover it.

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
 
 import asyncpg
 import orjson
@@ -223,7 +224,21 @@ def rabbitmq_deliverer(publisher: RabbitPublisher) -> Deliver:
     """Publish a batch to RabbitMQ with confirms in flight together (a window), each in its trace."""
     publish_tracer = tracer("shared.outbox")
 
+    async def send(record: OutboxRecord, headers: dict[str, Any]) -> None:
+        await publisher.publish(
+            record.exchange,
+            record.routing_key,
+            orjson.dumps(record.payload),
+            headers=headers,
+            message_id=record.message_id,
+        )
+
     async def publish_one(record: OutboxRecord) -> None:
+        if not spans_exported():
+            # A producer span would be unsampled: the message carries the trace context stored
+            # with the row, the same trace id the producer span would give.
+            await send(record, record.headers)
+            return
         with publish_tracer.start_as_current_span(
             f"{record.exchange} publish",
             context=extract_context(record.headers),
@@ -233,28 +248,10 @@ def rabbitmq_deliverer(publisher: RabbitPublisher) -> Deliver:
                 "messaging.rabbitmq.routing_key": record.routing_key,
             },
         ):
-            await publisher.publish(
-                record.exchange,
-                record.routing_key,
-                orjson.dumps(record.payload),
-                headers=inject_context(),
-                message_id=record.message_id,
-            )
-
-    async def publish_untraced(record: OutboxRecord) -> None:
-        # With nothing exporting spans, a producer span would be unsampled: the message carries
-        # the trace context stored with the row, the same trace id the producer span would give.
-        await publisher.publish(
-            record.exchange,
-            record.routing_key,
-            orjson.dumps(record.payload),
-            headers=record.headers,
-            message_id=record.message_id,
-        )
+            await send(record, inject_context())
 
     async def deliver(records: Sequence[OutboxRecord]) -> None:
-        send = publish_one if spans_exported() else publish_untraced
-        results = await asyncio.gather(*(send(record) for record in records), return_exceptions=True)
+        results = await asyncio.gather(*(publish_one(record) for record in records), return_exceptions=True)
         errors = [result for result in results if isinstance(result, BaseException)]
         if errors:
             raise errors[0]
