@@ -12,6 +12,7 @@ ARG PACKAGE
 COPY pyproject.toml uv.lock ./
 COPY proto/pyproject.toml proto/
 COPY shared/pyproject.toml shared/
+COPY devtools/pyproject.toml devtools/
 COPY users/pyproject.toml users/
 COPY tweets/pyproject.toml tweets/
 COPY feed/pyproject.toml feed/

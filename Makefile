@@ -4,7 +4,7 @@ UV := $(shell command -v uv 2>/dev/null || echo "$(HOME)/.local/bin/uv")
 
 .DEFAULT_GOAL := help
 # Every package source folder that has Python in it.
-MYPY_TARGETS = $(shell find shared users tweets feed search feed_worker search_worker -path '*/src/*' -name '*.py' 2>/dev/null | cut -d/ -f1-2 | sort -u)
+MYPY_TARGETS = $(shell find shared devtools users tweets feed search feed_worker search_worker -path '*/src/*' -name '*.py' 2>/dev/null | cut -d/ -f1-2 | sort -u)
 .PHONY: help install services run demo test test-fast test-faults lint typecheck proto proto-check migrate bench replay-dlq compose-check
 
 help: ## List the targets
@@ -18,7 +18,7 @@ services: ## Install (if absent) and start PostgreSQL, Redis and RabbitMQ on thi
 	@bash scripts/ensure-services.sh
 
 run: install services ## Start the whole fleet (embedded defaults; Ctrl-C stops it)
-	@$(UV) run python -m shared.fleet
+	@$(UV) run python -m devtools.fleet
 
 demo: install ## Seed a small social graph against a running fleet and show a feed and a search
 	@$(UV) run python scripts/demo.py

@@ -18,10 +18,10 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from redis.asyncio import Redis
 
+from devtools.testing import StartedService, delete_vhost, started_service, test_settings, vhost_of
 from shared.db.migrations import drop_database
 from shared.settings import Settings
 from shared.telemetry import setup_tracing
-from shared.testing import StartedService, delete_vhost, started_service, test_settings, vhost_of
 
 os.environ.setdefault("ENVIRONMENT", "test")
 

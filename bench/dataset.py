@@ -110,8 +110,8 @@ def _distribution(values: np.ndarray) -> dict[str, float]:
 
 @dataclass
 class _Graph:
-    followers: np.ndarray  # edge i: followers[i] follows followees[i] (user indexes)
-    followees: np.ndarray
+    followers: np.ndarray  # edge i: followers[i] follows followed_users[i] (user indexes)
+    followed_users: np.ndarray
 
 
 def build_graph(profile: Profile, rng: np.random.Generator) -> _Graph:
@@ -122,12 +122,12 @@ def build_graph(profile: Profile, rng: np.random.Generator) -> _Graph:
     following = rng.lognormal(np.log(profile.mean_following) - 0.5, 1.0, users)
     counts = np.minimum(np.maximum(1, np.round(following)).astype(np.int64), users // 4)
     followers = np.repeat(np.arange(users), counts)
-    followees = rng.choice(ranks, size=int(counts.sum()), p=weights / weights.sum())
+    followed_users = rng.choice(ranks, size=int(counts.sum()), p=weights / weights.sum())
     followers = np.concatenate([followers, celebrity_fans])
-    followees = np.concatenate([followees, np.zeros(len(celebrity_fans), dtype=np.int64)])
-    keep = followers != followees
-    pairs = np.unique(followers[keep].astype(np.int64) * users + followees[keep])
-    return _Graph(followers=pairs // users, followees=pairs % users)
+    followed_users = np.concatenate([followed_users, np.zeros(len(celebrity_fans), dtype=np.int64)])
+    keep = followers != followed_users
+    pairs = np.unique(followers[keep].astype(np.int64) * users + followed_users[keep])
+    return _Graph(followers=pairs // users, followed_users=pairs % users)
 
 
 def tweet_counts(profile: Profile, rng: np.random.Generator) -> np.ndarray:
@@ -141,11 +141,11 @@ def feeds(graph: _Graph, authors: np.ndarray, users: int, counts: np.ndarray) ->
     by_author = np.split(np.argsort(authors, kind="stable"), np.cumsum(counts)[:-1])
     order = np.argsort(graph.followers, kind="stable")
     following = np.split(
-        graph.followees[order], np.cumsum(np.bincount(graph.followers, minlength=users))[:-1]
+        graph.followed_users[order], np.cumsum(np.bincount(graph.followers, minlength=users))[:-1]
     )
     result = []
     for user in range(users):
-        parts = [by_author[user], *(by_author[followee] for followee in following[user])]
+        parts = [by_author[user], *(by_author[followed_user] for followed_user in following[user])]
         merged = np.concatenate(parts)
         merged.sort()
         result.append(merged[::-1][:FEED_LENGTH])
@@ -176,7 +176,7 @@ async def generate(profile: Profile, settings: Settings, redis_url: str, seed: i
     seconds["generate"] = time.perf_counter() - started
 
     started = time.perf_counter()
-    in_degree = np.bincount(graph.followees, minlength=users)
+    in_degree = np.bincount(graph.followed_users, minlength=users)
     out_degree = np.bincount(graph.followers, minlength=users)
     await _load_users(settings, user_ids, usernames, graph, in_degree, out_degree, counts, user_ms)
     contents = [sentence(pick, 5, 25) for _ in tweet_ids]
@@ -189,7 +189,7 @@ async def generate(profile: Profile, settings: Settings, redis_url: str, seed: i
 
     codec = TokenCodec(settings.jwt)
     tokens = [codec.issue(uuid.UUID(user), name) for user, name in zip(user_ids, usernames, strict=True)]
-    fans = sorted(user_ids[index] for index in graph.followers[graph.followees == 0])
+    fans = sorted(user_ids[index] for index in graph.followers[graph.followed_users == 0])
     return Dataset(
         user_ids=user_ids,
         usernames=usernames,
@@ -271,8 +271,10 @@ async def _load_users(
     )
     followed_at = _at(int(time.time() * 1000) - 35 * 86_400_000)
     follows = [
-        (user_ids[follower], user_ids[followee], followed_at)
-        for follower, followee in zip(graph.followers.tolist(), graph.followees.tolist(), strict=True)
+        (user_ids[follower], user_ids[followed_user], followed_at)
+        for follower, followed_user in zip(
+            graph.followers.tolist(), graph.followed_users.tolist(), strict=True
+        )
     ]
     await _copy(dsn, "follows", ("follower_id", "following_id", "created_at"), follows)
 

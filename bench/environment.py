@@ -1,5 +1,5 @@
 """The benchmark's own fleet: the six real processes with their own databases, RabbitMQ vhost and
-Redis database, started like `make run` (shared.fleet.Fleet) and torn down completely at the end."""
+Redis database, started like `make run` (devtools.fleet.Fleet) and torn down completely at the end."""
 
 from __future__ import annotations
 
@@ -17,10 +17,10 @@ import asyncpg
 from redis.asyncio import Redis
 
 from bench import cpu
+from devtools.fleet import Fleet
+from devtools.testing import delete_vhost, settings_env, test_settings, vhost_of
 from shared.db.migrations import drop_database
-from shared.fleet import Fleet
 from shared.settings import Settings
-from shared.testing import delete_vhost, settings_env, test_settings, vhost_of
 
 # Redis databases the benchmark may take (the tests use 9, the end-to-end tests 10); the first
 # empty one is used and flushed at the end.

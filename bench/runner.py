@@ -26,7 +26,7 @@ from bench.environment import BenchFleet
 from bench.loadgen import REPO_ROOT, wrk_available
 from bench.metrics import compose, fanout, feed_reads, mixed, search_lag, tweet_to_feed
 from bench.model import Metric
-from shared.fleet import unreachable_dependencies
+from devtools.fleet import unreachable_dependencies
 from shared.settings import Settings
 
 RESULTS = Path(__file__).parent / "results"

@@ -13,12 +13,12 @@ import pytest
 from redis.asyncio import Redis
 from sqlalchemy import text
 
+from devtools.testing import StartedService, delete_feed_keys
 from feed_worker.main import run
 from shared.auth import TokenCodec
 from shared.ids import uuid7
 from shared.messaging.topology import QUEUES, declare_topology
 from shared.settings import Settings
-from shared.testing import StartedService, delete_feed_keys
 
 
 @pytest.fixture(autouse=True)
@@ -79,8 +79,8 @@ class People:
         body: dict[str, Any] = response.json()
         return body
 
-    async def follow(self, headers: dict[str, str], followee: str) -> None:
-        response = await self.users.client.post(f"/users/{followee}/follow", headers=headers)
+    async def follow(self, headers: dict[str, str], followed_user: str) -> None:
+        response = await self.users.client.post(f"/users/{followed_user}/follow", headers=headers)
         assert response.status_code == 201, response.text
 
     async def delete_created(self) -> None:

@@ -7,9 +7,9 @@ from typing import Any
 import pytest
 from redis.asyncio import Redis
 
-from shared.feedstore import FeedStore
+from devtools.testing import StartedService, wait_for
+from feed.feedstore import FeedStore
 from shared.ids import uuid7
-from shared.testing import StartedService, wait_for
 
 TWEET_FIELDS = {
     "id",

@@ -7,12 +7,12 @@ from typing import Any
 
 import pytest
 
+from devtools.testing import StartedService, wait_for
 from fleet_proto import feed_service_pb2 as pb
 from fleet_proto import feed_service_pb2_grpc as pb_grpc
 from shared.errors import InvalidInput
 from shared.grpc.channels import open_channel
 from shared.settings import Settings
-from shared.testing import StartedService, wait_for
 
 
 @pytest.fixture

@@ -8,11 +8,11 @@ from typing import Any
 import pytest
 from redis.asyncio import Redis
 
+from devtools.testing import StartedService, free_port, started_service
+from feed.feedstore import FeedStore
 from feed.main import SPEC
-from shared.feedstore import FeedStore
 from shared.ids import uuid7
 from shared.settings import Settings
-from shared.testing import StartedService, free_port, started_service
 
 
 def with_fresh_ports(settings: Settings, **changes: Any) -> Settings:

@@ -6,7 +6,7 @@ from typing import Any
 
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from shared.testing import wait_for
+from devtools.testing import wait_for
 
 
 async def test_post_tweet_trace_reaches_the_feed_fanout(

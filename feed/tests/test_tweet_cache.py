@@ -13,13 +13,16 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 from redis.asyncio import Redis
 
-from shared.contract import TweetOut, tweet_json, tweet_reply
+from devtools.testing import StartedService, wait_for
+from feed.rendering import to_proto, tweet_json
+from feed.tweetcache import tweet_key
 from shared.ids import uuid7
 from shared.messaging.events import TweetEvent
 from shared.messaging.topology import TWEET_EVENTS, TWEET_UPDATE
 from shared.settings import Settings
-from shared.testing import StartedService, wait_for
-from shared.tweetcache import tweet_key
+from tweets.grpc_servicer import to_proto as tweet_to_proto
+from tweets.repository import TweetRow
+from tweets.schemas import TweetResponse
 
 
 async def read_feed(feed: StartedService, headers: dict[str, str]) -> list[dict[str, Any]]:
@@ -121,16 +124,16 @@ async def test_an_update_event_drops_a_stale_entry(
 def test_a_cached_tweet_is_the_same_json_the_tweets_api_writes(
     content: str, created: datetime, likes: int
 ) -> None:
-    reply = tweet_reply(
-        TweetOut(
-            id=uuid7(),
-            user_id=uuid7(),
-            content=content,
-            num_likes=likes,
-            num_replys=3,
-            num_reposts=0,
-            created_at=created.replace(tzinfo=UTC),
-            updated_at=created.replace(tzinfo=UTC, microsecond=0),
-        )
+    row = TweetRow(
+        id=uuid7(),
+        user_id=uuid7(),
+        content=content,
+        num_likes=likes,
+        num_replys=3,
+        num_reposts=0,
+        created_at=created.replace(tzinfo=UTC),
+        updated_at=created.replace(tzinfo=UTC, microsecond=0),
     )
-    assert tweet_json(reply) == TweetOut.from_reply(reply).model_dump_json()
+    reply = tweet_to_proto(row)
+    assert tweet_json(reply) == TweetResponse.model_validate(row).model_dump_json()
+    assert to_proto(tweet_json(reply)) == reply

@@ -19,14 +19,14 @@ from redis.asyncio import Redis
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from devtools.testing import StartedService, delete_feed_keys, vhost_of, wait_for
+from feed.feedstore import FeedStore
 from feed_worker.main import run
-from shared.feedstore import FeedStore
 from shared.ids import uuid7
 from shared.messaging.events import TweetEvent, UserFollowEvent
 from shared.messaging.topology import QUEUES, TWEET_EVENTS, USER_EVENTS, declare_topology
 from shared.settings import Settings
 from shared.telemetry import inject_context
-from shared.testing import StartedService, delete_feed_keys, vhost_of, wait_for
 
 
 @pytest.fixture(autouse=True)
@@ -191,12 +191,13 @@ class FeedKit:
                 text("DELETE FROM actors WHERE id = ANY(:ids)"), {"ids": self.created_users}
             )
 
-    async def insert_follows(self, followee: str, followers: list[str]) -> None:
+    async def insert_follows(self, followed_user: str, followers: list[str]) -> None:
         """Follow rows written straight into the users database: no user.follow events, so no backfill."""
-        rows = [{"follower": uuid.UUID(f), "followee": uuid.UUID(followee)} for f in followers]
+        rows = [{"follower": uuid.UUID(f), "followed_user": uuid.UUID(followed_user)} for f in followers]
         async with self.users_engine.begin() as connection:
             await connection.execute(
-                text("INSERT INTO follows (follower_id, following_id) VALUES (:follower, :followee)"), rows
+                text("INSERT INTO follows (follower_id, following_id) VALUES (:follower, :followed_user)"),
+                rows,
             )
 
 

@@ -16,15 +16,15 @@ import orjson
 from redis.asyncio import Redis
 from sqlalchemy import text
 
+from devtools.testing import wait_for
+from feed.feedstore import FeedStore, feed_key
 from feed_worker.fanout import FeedFanout
 from feed_worker.sources import FollowGraph, TweetSource
 from fleet_proto import tweet_service_pb2_grpc, user_service_pb2_grpc
 from shared.auth import TokenCodec
-from shared.feedstore import FeedStore, feed_key
 from shared.grpc.channels import open_channel
 from shared.ids import uuid7
 from shared.messaging.topology import TWEET_CREATE, TWEET_DELETE, TWEET_EVENTS, USER_FOLLOW, USER_UNFOLLOW
-from shared.testing import wait_for
 
 
 async def feed(redis: Redis, user_id: str) -> list[str]:
@@ -107,11 +107,11 @@ async def test_a_create_redelivered_around_its_delete_does_not_bring_the_tweet_b
 async def test_follow_backfills_recent_tweets_and_unfollow_removes_them(
     kit: Any, redis: Redis, users_service: Any, tweets_service: Any
 ) -> None:
-    followee, follower = await kit.insert_users(2)
+    followed_user, follower = await kit.insert_users(2)
     codec = TokenCodec(kit.settings.jwt)
     headers = {
         uid: {"Authorization": f"Bearer {codec.issue(uuid.UUID(uid), 'someone')}"}
-        for uid in (followee, follower)
+        for uid in (followed_user, follower)
     }
 
     async def post_tweet(author: str, content: str) -> str:
@@ -121,39 +121,39 @@ async def test_follow_backfills_recent_tweets_and_unfollow_removes_them(
         assert response.status_code == 201, response.text
         return str(response.json()["id"])
 
-    theirs_1 = await post_tweet(followee, "first of theirs")
+    theirs_1 = await post_tweet(followed_user, "first of theirs")
     mine_1 = await post_tweet(follower, "first of mine")
-    theirs_2 = await post_tweet(followee, "second of theirs")
-    theirs_3 = await post_tweet(followee, "third of theirs")
+    theirs_2 = await post_tweet(followed_user, "second of theirs")
+    theirs_3 = await post_tweet(followed_user, "third of theirs")
     mine_2 = await post_tweet(follower, "second of mine")
-    theirs_4 = await post_tweet(followee, "fourth of theirs")
+    theirs_4 = await post_tweet(followed_user, "fourth of theirs")
     await wait_for(lambda: _equals(feed(redis, follower), [mine_2, mine_1]), timeout=30)
 
-    response = await users_service.client.post(f"/users/{followee}/follow", headers=headers[follower])
+    response = await users_service.client.post(f"/users/{followed_user}/follow", headers=headers[follower])
     assert response.status_code == 201, response.text
-    # backfill_limit is 3 in these tests: the followee's three newest, merged in id order.
+    # backfill_limit is 3 in these tests: the followed account's three newest, merged in id order.
     await wait_for(
         lambda: _equals(feed(redis, follower), [theirs_4, mine_2, theirs_3, theirs_2, mine_1]), timeout=30
     )
     assert theirs_1 not in await feed(redis, follower)
 
-    response = await users_service.client.delete(f"/users/{followee}/follow", headers=headers[follower])
+    response = await users_service.client.delete(f"/users/{followed_user}/follow", headers=headers[follower])
     assert response.status_code == 204, response.text
     await wait_for(lambda: _equals(feed(redis, follower), [mine_2, mine_1]), timeout=30)
 
 
 async def test_follow_events_out_of_order_follow_the_current_graph(kit: Any, redis: Redis) -> None:
-    followee, follower, stranger = await kit.insert_users(3)
+    followed_user, follower, stranger = await kit.insert_users(3)
     mine, theirs = str(uuid7()), str(uuid7())
     await kit.publish_tweet(TWEET_CREATE, mine, follower)
     await wait_for(lambda: feed(redis, follower), timeout=30)
-    await kit.insert_follows(followee, [follower])
-    await kit.publish_tweet(TWEET_CREATE, theirs, followee)
+    await kit.insert_follows(followed_user, [follower])
+    await kit.publish_tweet(TWEET_CREATE, theirs, followed_user)
     await wait_for(lambda: _equals(feed(redis, follower), [theirs, mine]), timeout=30)
     # An unfollow that arrives while the follow still exists (a re-follow) removes nothing;
     # a follow whose follow no longer exists (an unfollow overtook it) backfills nothing.
-    await kit.publish_follow(USER_UNFOLLOW, follower, followee)
-    await kit.publish_follow(USER_FOLLOW, stranger, followee)
+    await kit.publish_follow(USER_UNFOLLOW, follower, followed_user)
+    await kit.publish_follow(USER_FOLLOW, stranger, followed_user)
     await kit.wait_until_drained("feed_follows")
     assert await feed(redis, follower) == [theirs, mine]
     assert await feed(redis, stranger) == []
@@ -182,7 +182,7 @@ async def _equals(actual: Any, expected: list[str]) -> bool:
 
 
 class _PausedTweets(TweetSource):
-    """The real tweets source, which stops after reading a followee's ids until let go: another
+    """The real tweets source, which stops after reading a followed_user's ids until let go: another
     worker process can then handle the opposite follow event in between."""
 
     def __init__(self, inner: TweetSource) -> None:
@@ -222,11 +222,11 @@ async def _two_workers(kit: Any, redis: Redis) -> AsyncIterator[tuple[FeedFanout
         await tweets.close(None)
 
 
-async def _delete_follow(kit: Any, follower: str, followee: str) -> None:
+async def _delete_follow(kit: Any, follower: str, followed_user: str) -> None:
     async with kit.users_engine.begin() as connection:
         await connection.execute(
-            text("DELETE FROM follows WHERE follower_id = :follower AND following_id = :followee"),
-            {"follower": uuid.UUID(follower), "followee": uuid.UUID(followee)},
+            text("DELETE FROM follows WHERE follower_id = :follower AND following_id = :followed_user"),
+            {"follower": uuid.UUID(follower), "followed_user": uuid.UUID(followed_user)},
         )
 
 
@@ -245,17 +245,17 @@ async def _tweets_of(kit: Any, tweets_service: Any, author: str, count: int) -> 
 async def test_a_follow_overtaken_by_an_unfollow_in_another_worker_leaves_no_tweets(
     kit: Any, redis: Redis, tweets_service: Any
 ) -> None:
-    followee, follower = await kit.insert_users(2)
-    await _tweets_of(kit, tweets_service, followee, 2)
+    followed_user, follower = await kit.insert_users(2)
+    await _tweets_of(kit, tweets_service, followed_user, 2)
     await kit.wait_until_drained("general_tweets")
-    await kit.insert_follows(followee, [follower])
+    await kit.insert_follows(followed_user, [follower])
     async with _two_workers(kit, redis) as (first, second, paused):
-        # The first worker sees the follow and reads the followee's tweets...
-        follow = asyncio.create_task(first.followed(follower, followee))
+        # The first worker sees the follow and reads the followed account's tweets...
+        follow = asyncio.create_task(first.followed(follower, followed_user))
         await asyncio.wait_for(paused.reached.wait(), 10)
         # ...the unfollow commits and the second worker handles its event (nothing to remove yet)...
-        await _delete_follow(kit, follower, followee)
-        await second.unfollowed(follower, followee)
+        await _delete_follow(kit, follower, followed_user)
+        await second.unfollowed(follower, followed_user)
         # ...then the first one merges what it had read.
         paused.go_on.set()
         await asyncio.wait_for(follow, 10)
@@ -265,23 +265,23 @@ async def test_a_follow_overtaken_by_an_unfollow_in_another_worker_leaves_no_twe
 async def test_an_unfollow_overtaken_by_a_refollow_in_another_worker_keeps_the_backfill(
     kit: Any, redis: Redis, tweets_service: Any
 ) -> None:
-    followee, follower = await kit.insert_users(2)
-    newest = await _tweets_of(kit, tweets_service, followee, 4)
+    followed_user, follower = await kit.insert_users(2)
+    newest = await _tweets_of(kit, tweets_service, followed_user, 4)
     await kit.wait_until_drained("general_tweets")
     backfill = newest[: kit.settings.feedworker.backfill_limit]
-    await kit.insert_follows(followee, [follower])
+    await kit.insert_follows(followed_user, [follower])
     async with _two_workers(kit, redis) as (first, second, paused):
         paused.go_on.set()
-        await first.followed(follower, followee)
+        await first.followed(follower, followed_user)
         assert await feed(redis, follower) == backfill
         paused.go_on.clear()
         # The unfollow commits and the first worker reads the tweets to remove...
-        await _delete_follow(kit, follower, followee)
-        unfollow = asyncio.create_task(first.unfollowed(follower, followee))
+        await _delete_follow(kit, follower, followed_user)
+        unfollow = asyncio.create_task(first.unfollowed(follower, followed_user))
         await asyncio.wait_for(paused.reached.wait(), 10)
         # ...a re-follow commits and the second worker backfills (already there)...
-        await kit.insert_follows(followee, [follower])
-        await second.followed(follower, followee)
+        await kit.insert_follows(followed_user, [follower])
+        await second.followed(follower, followed_user)
         # ...then the first one removes what it had read.
         paused.go_on.set()
         await asyncio.wait_for(unfollow, 10)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from redis.asyncio import Redis
 
-from shared.feedstore import FEED_LENGTH, FeedStore, feed_key
+from feed.feedstore import FEED_LENGTH, FeedStore, feed_key
 from shared.ids import uuid7
 
 

@@ -8,10 +8,10 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from shared.feedstore import feed_key
+from devtools.testing import free_port, started_service, wait_for
+from feed.feedstore import feed_key
 from shared.ids import uuid7
 from shared.messaging.topology import TWEET_CREATE
-from shared.testing import free_port, started_service, wait_for
 from users.main import SPEC as USERS_SPEC
 
 

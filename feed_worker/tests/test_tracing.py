@@ -7,9 +7,9 @@ from typing import Any
 from opentelemetry import trace
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from devtools.testing import wait_for
 from shared.ids import uuid7
 from shared.messaging.topology import TWEET_CREATE
-from shared.testing import wait_for
 
 
 async def test_fanout_span_joins_the_publishers_trace(kit: Any, finished_spans: InMemorySpanExporter) -> None:

@@ -26,6 +26,7 @@ from aio_pika.abc import AbstractChannel, AbstractConnection
 from elasticsearch import AsyncElasticsearch
 from pydantic import SecretStr
 
+from devtools.testing import StartedService, create_vhost, delete_vhost, free_port, started_service, wait_for
 from search.backends import IndexDocument, SearchBackend, create_backend, microseconds
 from search.backends.elasticsearch import ElasticsearchBackend
 from search.main import SPEC
@@ -33,7 +34,6 @@ from search_worker.main import run
 from shared.messaging.events import TweetEvent
 from shared.messaging.topology import QUEUES, SEARCH_QUEUE, TWEET_EVENTS, declare_topology
 from shared.settings import Settings
-from shared.testing import StartedService, create_vhost, delete_vhost, free_port, started_service, wait_for
 
 ES_UNREACHABLE = "Elasticsearch not reachable: set ELASTICSEARCH_URL (no Docker engine here to start one)"
 

@@ -10,10 +10,11 @@ from typing import Any
 import httpx
 from sqlalchemy import text
 
+from devtools.tcp_proxy import TcpProxy
+from devtools.testing import StartedService, register_and_login, wait_for
 from search_worker.main import reindex
 from shared.messaging.topology import QUEUES, SEARCH_QUEUE
 from shared.settings import Settings
-from shared.testing import StartedService, TcpProxy, register_and_login, wait_for
 
 from .conftest import Broker, SearchStack, document, running_worker, tweet_event
 

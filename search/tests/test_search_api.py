@@ -10,11 +10,11 @@ import httpx
 import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from devtools.testing import assert_problem, free_port
 from fleet_proto import search_service_pb2 as pb
 from fleet_proto import search_service_pb2_grpc
 from search.main import create_app
 from shared.settings import Settings
-from shared.testing import assert_problem, free_port
 
 from .conftest import SearchStack, document, with_new_ports
 

@@ -13,13 +13,13 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from devtools.testing import StartedService, free_port
 from search.backends import IndexDocument
 from search.backends.postgres import PostgresBackend
 from search_worker.batcher import WRITE_SPAN, IndexBatcher
 from shared.db.engine import build_engine
 from shared.errors import DependencyUnavailable
 from shared.settings import Settings
-from shared.testing import StartedService, free_port
 
 
 @pytest.fixture

@@ -9,10 +9,10 @@ from collections.abc import AsyncIterator, Iterator
 import httpx
 import pytest
 
+from devtools.fleet import Fleet
+from devtools.testing import delete_vhost, settings_env, test_settings, vhost_of
 from shared.db.migrations import drop_database
-from shared.fleet import Fleet
 from shared.settings import Settings
-from shared.testing import delete_vhost, settings_env, test_settings, vhost_of
 
 pytestmark = pytest.mark.e2e
 

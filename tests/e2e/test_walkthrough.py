@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
-from shared.testing import Account, assert_problem, register_and_login, wait_for
+from devtools.testing import Account, assert_problem, register_and_login, wait_for
 
 pytestmark = pytest.mark.e2e
 Clients = dict[str, httpx.AsyncClient]

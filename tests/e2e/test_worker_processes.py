@@ -15,9 +15,9 @@ import httpx
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from devtools.testing import settings_env, wait_for
+from devtools.testing import test_settings as isolated_settings
 from shared.settings import Settings
-from shared.testing import settings_env, wait_for
-from shared.testing import test_settings as isolated_settings
 
 pytestmark = pytest.mark.e2e
 WORKERS = 3

@@ -24,20 +24,20 @@ import httpx
 import pytest
 from redis.asyncio import Redis
 
-from shared.db.migrations import drop_database
-from shared.fleet import Fleet, fleet_processes
-from shared.messaging.topology import QUEUES, declare_topology
-from shared.settings import DatabaseSettings, Settings
-from shared.testing import (
+from devtools.fleet import Fleet, fleet_processes
+from devtools.tcp_proxy import TcpProxy
+from devtools.testing import (
     TEST_JWT_SECRET,
     Account,
-    TcpProxy,
     delete_vhost,
     register_and_login,
     settings_env,
     test_settings,
     wait_for,
 )
+from shared.db.migrations import drop_database
+from shared.messaging.topology import QUEUES, declare_topology
+from shared.settings import DatabaseSettings, Settings
 
 # The in-process suites use Redis database 9 and the end-to-end suite 10.
 REDIS_DB = 11
@@ -140,8 +140,10 @@ class FaultyFleet:
         self.accounts.append(account)
         return account
 
-    async def follow(self, follower: Account, followee: Account) -> None:
-        response = await self.http["users"].post(f"/users/{followee.id}/follow", headers=follower.headers)
+    async def follow(self, follower: Account, followed_user: Account) -> None:
+        response = await self.http["users"].post(
+            f"/users/{followed_user.id}/follow", headers=follower.headers
+        )
         assert response.status_code == 201, response.text
 
     async def post(self, author: Account, content: str) -> dict[str, Any]:

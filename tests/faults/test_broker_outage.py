@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import pytest
 
-from shared.testing import Account, wait_for
+from devtools.testing import Account, wait_for
 
 if TYPE_CHECKING:
     from tests.faults.conftest import FaultyFleet

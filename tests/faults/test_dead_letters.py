@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING
 import aio_pika
 import pytest
 
+from devtools.testing import wait_for
 from shared.messaging.consumer import replay_dead_letters
 from shared.messaging.topology import TWEET_CREATE, TWEET_EVENTS
-from shared.testing import wait_for
 
 if TYPE_CHECKING:
     from tests.faults.conftest import FaultyFleet

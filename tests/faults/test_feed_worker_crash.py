@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from shared.testing import wait_for
+from devtools.testing import wait_for
 
 if TYPE_CHECKING:
     from tests.faults.conftest import FaultyFleet

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from shared.testing import assert_problem, wait_for
+from devtools.testing import assert_problem, wait_for
 
 if TYPE_CHECKING:
     from tests.faults.conftest import FaultyFleet

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import jwt
 import pytest
 
-from shared.testing import TEST_JWT_SECRET, TEST_PASSWORD, assert_problem
+from devtools.testing import TEST_JWT_SECRET, TEST_PASSWORD, assert_problem
 
 if TYPE_CHECKING:
     from tests.faults.conftest import FaultyFleet

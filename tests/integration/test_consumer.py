@@ -8,10 +8,10 @@ from typing import Any
 import aio_pika
 import orjson
 
+from devtools.testing import wait_for
 from shared.messaging.consumer import EventConsumer, Subscription
 from shared.messaging.topology import FEED_FOLLOWS_QUEUE, QUEUES, USER_EVENTS, declare_topology
 from shared.settings import Settings, WorkerSettings
-from shared.testing import wait_for
 
 
 async def test_a_hanging_attempt_is_cancelled_and_the_message_handled_on_retry(settings: Settings) -> None:

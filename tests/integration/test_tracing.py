@@ -12,10 +12,10 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind
 from redis.asyncio import Redis
 
+from devtools.testing import StartedService, register_and_login, wait_for
 from feed_worker.main import run as run_feed_worker
 from search_worker.main import run as run_search_worker
 from shared.settings import Settings
-from shared.testing import StartedService, register_and_login, wait_for
 
 
 @pytest.fixture

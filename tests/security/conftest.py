@@ -12,9 +12,9 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from devtools.testing import Account, StartedService, register_and_login, truncate_all, wait_for
 from shared.messaging.topology import QUEUES, declare_topology
 from shared.settings import Settings
-from shared.testing import Account, StartedService, register_and_login, truncate_all, wait_for
 
 AccountFactory = Callable[[], Awaitable[Account]]
 

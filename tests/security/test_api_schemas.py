@@ -29,7 +29,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from shared.testing import Account
+from devtools.testing import Account
 
 pytestmark = [
     pytest.mark.faults,  # slow: a few hundred requests per service

@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from shared.testing import Account, assert_problem
+from devtools.testing import Account, assert_problem
 
 TWO_MB = 2 * 1024 * 1024
 # Unicode a client may send; none of it may become a 500.

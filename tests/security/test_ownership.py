@@ -7,7 +7,7 @@ from typing import Any
 
 import httpx
 
-from shared.testing import Account, assert_problem
+from devtools.testing import Account, assert_problem
 
 DENIED = (403, 404)
 

@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 import httpx
 import pytest
 
-from shared.testing import TEST_JWT_SECRET, TEST_PASSWORD, Account
+from devtools.testing import TEST_JWT_SECRET, TEST_PASSWORD, Account
 
 
 async def test_email_is_visible_to_its_owner_only(

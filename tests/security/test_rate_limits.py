@@ -13,8 +13,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import httpx
 import pytest
 
-from shared.settings import Settings
-from shared.testing import (
+from devtools.testing import (
     TEST_PASSWORD,
     Account,
     StartedService,
@@ -22,6 +21,7 @@ from shared.testing import (
     register_and_login,
     started_service,
 )
+from shared.settings import Settings
 from tweets.main import SPEC as TWEETS_SPEC
 from users.main import SPEC as USERS_SPEC
 

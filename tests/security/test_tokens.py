@@ -16,7 +16,7 @@ import httpx
 import jwt
 import pytest
 
-from shared.testing import TEST_JWT_SECRET, Account, assert_problem
+from devtools.testing import TEST_JWT_SECRET, Account, assert_problem
 
 # The HS512/HS384 tokens reuse the HS256 secret on purpose.
 pytestmark = pytest.mark.filterwarnings("ignore::jwt.warnings.InsecureKeyLengthWarning")

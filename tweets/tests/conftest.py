@@ -22,19 +22,19 @@ from pydantic import SecretStr
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from fleet_proto import tweet_service_pb2_grpc, user_service_pb2_grpc
-from shared.db.migrations import drop_database
-from shared.messaging.topology import FEED_TWEETS_QUEUE, SEARCH_QUEUE, TWEET_EVENTS, declare_topology
-from shared.settings import Settings
-from shared.testing import (
+from devtools.tcp_proxy import TcpProxy
+from devtools.testing import (
     Account,
     StartedService,
-    TcpProxy,
     register_and_login,
     started_service,
     truncate_all,
     wait_for,
 )
+from fleet_proto import tweet_service_pb2_grpc, user_service_pb2_grpc
+from shared.db.migrations import drop_database
+from shared.messaging.topology import FEED_TWEETS_QUEUE, SEARCH_QUEUE, TWEET_EVENTS, declare_topology
+from shared.settings import Settings
 from tweets.main import SPEC
 
 AccountFactory = Callable[[], Awaitable[Account]]

@@ -15,6 +15,7 @@ import pytest
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 
+from devtools.testing import Account, StartedService
 from fleet_proto import user_service_pb2 as users_pb
 from fleet_proto import user_service_pb2_grpc
 from shared.errors import DependencyUnavailable, InvalidInput
@@ -23,7 +24,6 @@ from shared.grpc.server import grpc_server
 from shared.ids import uuid7
 from shared.messaging.outbox import OutboxRecord
 from shared.settings import Settings
-from shared.testing import Account, StartedService
 from tweets.author_counters import DESTINATION, MAX_BATCH, increment_tweets_deliverer
 from users.grpc_servicer import SERVICE_NAME, UserServicer
 

@@ -14,7 +14,7 @@ import httpx
 import pytest
 from sqlalchemy import text
 
-from shared.testing import Account, StartedService, assert_problem
+from devtools.testing import Account, StartedService, assert_problem
 from tweets.tests.conftest import engine_of
 
 CREATE_FUNCTION = """

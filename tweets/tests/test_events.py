@@ -14,10 +14,10 @@ import aio_pika
 import httpx
 from pydantic import SecretStr
 
+from devtools.testing import Account, create_vhost, delete_vhost, started_service
 from shared.db.migrations import drop_database
 from shared.messaging.topology import QUEUES
 from shared.settings import Settings
-from shared.testing import Account, create_vhost, delete_vhost, started_service
 from tweets.main import SPEC
 
 EVENT_FIELDS = {"event_id", "event_type", "tweet_id", "user_id", "content", "created_at", "updated_at"}

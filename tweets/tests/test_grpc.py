@@ -12,10 +12,10 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from sqlalchemy import event
 
+from devtools.testing import Account, StartedService
 from fleet_proto import tweet_service_pb2 as pb
 from fleet_proto import tweet_service_pb2_grpc
 from shared.settings import Settings
-from shared.testing import Account, StartedService
 
 Post = Callable[..., Awaitable[dict[str, Any]]]
 Stub = tweet_service_pb2_grpc.TweetStub

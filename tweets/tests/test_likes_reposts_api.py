@@ -13,10 +13,10 @@ import httpx
 import pytest
 from sqlalchemy import text
 
+from devtools.testing import Account, StartedService, assert_problem
 from shared.auth import TokenCodec
 from shared.ids import uuid7
 from shared.settings import Settings
-from shared.testing import Account, StartedService, assert_problem
 
 Post = Callable[..., Awaitable[dict[str, Any]]]
 

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Sequence
 import asyncpg
 import pytest
 
+from devtools.testing import StartedService, wait_for
 from shared.db.raw import raw_pool
 from shared.lifecycle import background
 from shared.messaging.outbox import (
@@ -23,7 +24,6 @@ from shared.messaging.outbox import (
 )
 from shared.messaging.relay import OutboxRelay
 from shared.settings import Settings
-from shared.testing import StartedService, wait_for
 
 
 class Recorder:

@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from shared.testing import Account, assert_problem
+from devtools.testing import Account, assert_problem
 
 Post = Callable[..., Awaitable[dict[str, Any]]]
 REPLY_FIELDS = {"id", "parent_id", "user_id", "content", "created_at", "updated_at"}

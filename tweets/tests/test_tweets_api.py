@@ -13,9 +13,9 @@ import pytest
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 
+from devtools.testing import Account, assert_problem, wait_for
 from fleet_proto import user_service_pb2 as users_pb
 from fleet_proto import user_service_pb2_grpc
-from shared.testing import Account, assert_problem, wait_for
 
 TWEET_FIELDS = {
     "id",

@@ -5,7 +5,7 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from shared.testing import Account, StartedService, register_and_login, truncate_all
+from devtools.testing import Account, StartedService, register_and_login, truncate_all
 
 
 @pytest.fixture(autouse=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from shared.testing import Account, assert_problem
+from devtools.testing import Account, assert_problem
 
 
 async def test_register_returns_the_new_user_with_email(client: httpx.AsyncClient) -> None:

@@ -14,17 +14,11 @@ from aio_pika.abc import AbstractIncomingMessage, AbstractQueue
 from pydantic import SecretStr
 from sqlalchemy import text
 
+from devtools.tcp_proxy import TcpProxy
+from devtools.testing import Account, StartedService, register_and_login, started_service, wait_for
 from shared.db.migrations import drop_database
 from shared.messaging.topology import USER_EVENTS, declare_exchanges
 from shared.settings import Settings
-from shared.testing import (
-    Account,
-    StartedService,
-    TcpProxy,
-    register_and_login,
-    started_service,
-    wait_for,
-)
 from users.main import SPEC
 
 

@@ -8,9 +8,9 @@ import uuid
 import httpx
 from sqlalchemy import text
 
+from devtools.testing import Account, StartedService, assert_problem, register_and_login
 from shared.auth import TokenCodec
 from shared.settings import Settings
-from shared.testing import Account, StartedService, assert_problem, register_and_login
 
 
 async def _counts(client: httpx.AsyncClient, account: Account) -> tuple[int, int]:

@@ -12,10 +12,10 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from sqlalchemy import text
 
+from devtools.testing import Account, StartedService
 from fleet_proto import user_service_pb2 as pb
 from fleet_proto import user_service_pb2_grpc as pb_grpc
 from shared.settings import Settings
-from shared.testing import Account, StartedService
 
 
 @pytest.fixture

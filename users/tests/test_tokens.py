@@ -10,7 +10,7 @@ import httpx
 import jwt
 import pytest
 
-from shared.testing import TEST_JWT_SECRET, Account, assert_problem
+from devtools.testing import TEST_JWT_SECRET, Account, assert_problem
 
 
 def _b64(data: dict) -> str:

@@ -7,7 +7,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
-from feed.schemas import FeedResponse, render
+from feed.rendering import render_page
+from feed.schemas import FeedResponse
 from feed.service import DEFAULT_LIMIT, MAX_LIMIT, MAX_OFFSET, FeedService
 from shared.auth import CurrentUser
 from shared.http.problems import PROBLEM_RESPONSES
@@ -35,4 +36,5 @@ async def get_feed(
 ) -> Response:
     """The caller's feed: their own tweets and those of everyone they follow, newest first."""
     page = await feed.page(caller.user_id, limit, offset, before)
-    return Response(render(page), media_type="application/json")
+    body = render_page(page.tweets, page.total, page.limit, page.offset, page.has_more)
+    return Response(body, media_type="application/json")

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import grpc
 
+from feed.rendering import to_proto
 from feed.service import DEFAULT_LIMIT, FeedService
 from fleet_proto import feed_service_pb2 as pb
 from fleet_proto import feed_service_pb2_grpc as pb_grpc
-from shared.contract import TweetOut, tweet_reply
 from shared.grpc.fields import parse_uuid
 
 SERVICE_NAME = "feed_service.Feed"
@@ -23,7 +23,7 @@ class FeedServicer(pb_grpc.FeedServicer):
         # proto3 cannot tell 0 from unset: a zero limit means the default page size.
         page = await self._feed.page(user_id, request.limit or DEFAULT_LIMIT, request.offset, before)
         return pb.GetFeedReply(
-            tweets=[tweet_reply(TweetOut.model_validate_json(tweet)) for tweet in page.tweets],
+            tweets=[to_proto(tweet) for tweet in page.tweets],
             total=page.total,
             limit=page.limit,
             offset=page.offset,

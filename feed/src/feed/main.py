@@ -10,20 +10,20 @@ from fastapi import FastAPI
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from feed.api import router
+from feed.feedstore import FeedStore
 from feed.grpc_servicer import SERVICE_NAME, FeedServicer
 from feed.service import FeedService
+from feed.tweetcache import TweetCache
 from fleet_proto import feed_service_pb2_grpc, tweet_service_pb2_grpc
 from shared.auth import TokenCodec
 from shared.cli import ServiceSpec, service_main
 from shared.errors import DependencyUnavailable
-from shared.feedstore import FeedStore
 from shared.grpc.channels import open_channel
 from shared.grpc.server import service_grpc_server
 from shared.http.app import create_app as create_service_app
 from shared.http.readiness import ReadinessCheck
 from shared.lifecycle import redis_client
 from shared.settings import Settings
-from shared.tweetcache import TweetCache
 
 SERVICE = "feed-service"
 

@@ -1,27 +1,31 @@
-"""Response bodies of the feed REST API."""
+"""Response bodies of the feed REST API (documentation: `rendering` writes the same JSON)."""
 
 from __future__ import annotations
 
+import uuid
+from datetime import datetime
+
 from pydantic import BaseModel
 
-from feed.service import FeedPage
-from shared.contract import TweetOut
+
+class FeedTweet(BaseModel):
+    """A tweet as a feed item."""
+
+    id: uuid.UUID
+    user_id: uuid.UUID
+    content: str
+    num_likes: int
+    num_replys: int
+    num_reposts: int
+    created_at: datetime
+    updated_at: datetime
 
 
 class FeedResponse(BaseModel):
-    """The documented shape of a page; `render` writes the same JSON without building this model."""
+    """The documented shape of a page; `rendering.render_page` writes the same JSON without this model."""
 
-    tweets: list[TweetOut]
+    tweets: list[FeedTweet]
     total: int
     limit: int
     offset: int
     has_more: bool
-
-
-def render(page: FeedPage) -> bytes:
-    """A page as FeedResponse JSON: the tweets' cached JSON joined as they are, never re-parsed."""
-    has_more = "true" if page.has_more else "false"
-    return (
-        f'{{"tweets":[{",".join(page.tweets)}],"total":{page.total},"limit":{page.limit},'
-        f'"offset":{page.offset},"has_more":{has_more}}}'
-    ).encode()

@@ -7,12 +7,12 @@ import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, cast
 
+from feed import tweetcache
+from feed.feedstore import FEED_LENGTH, FeedSlice, FeedStore
+from feed.rendering import tweet_json
+from feed.tweetcache import TweetCache
 from fleet_proto import tweet_service_pb2
-from shared import tweetcache
-from shared.contract import tweet_json
 from shared.errors import InvalidInput
-from shared.feedstore import FEED_LENGTH, FeedSlice, FeedStore
-from shared.tweetcache import TweetCache
 
 if TYPE_CHECKING:
     from fleet_proto.tweet_service_pb2_grpc import TweetAsyncStub

@@ -8,8 +8,8 @@ from contextlib import asynccontextmanager
 
 from opentelemetry import trace
 
+from feed.feedstore import FEED_LENGTH, FeedStore
 from feed_worker.sources import FollowGraph, TweetSource
-from shared.feedstore import FEED_LENGTH, FeedStore
 from shared.settings import FeedWorkerSettings
 
 _tracer = trace.get_tracer("feed_worker")
@@ -83,46 +83,46 @@ class FeedFanout:
             span.set_attribute("feed.followers", followers)
             return followers
 
-    async def followed(self, follower_id: str, followee_id: str) -> int:
-        """Backfill the followee's recent tweets into the follower's feed; returns how many were read.
+    async def followed(self, follower_id: str, following_id: str) -> int:
+        """Backfill the followed account's recent tweets into the follower's feed; returns how many were read.
 
         Follow events can arrive out of order (a quick follow + unfollow), so each handler acts on the
         follow graph as it is now: the last event handled leaves the feed matching the final state.
         """
         async with self._follower_locks.hold(follower_id):
-            if not await self._graph.is_following(follower_id, followee_id):
+            if not await self._graph.is_following(follower_id, following_id):
                 return 0
-            backfilled = await self._backfill(follower_id, followee_id)
+            backfilled = await self._backfill(follower_id, following_id)
             # The lock is per process: another worker may have handled an unfollow meanwhile, after
             # the check above but before this merge. Checking again after the write closes that gap
             # (that unfollow committed before its handler read the graph, so it shows here).
-            if not await self._graph.is_following(follower_id, followee_id):
-                await self._remove_followee(follower_id, followee_id)
+            if not await self._graph.is_following(follower_id, following_id):
+                await self._remove_followed_tweets(follower_id, following_id)
                 return 0
             return backfilled
 
-    async def unfollowed(self, follower_id: str, followee_id: str) -> int:
-        """Remove the followee's tweets from the follower's feed; returns how many entries went."""
+    async def unfollowed(self, follower_id: str, following_id: str) -> int:
+        """Remove the followed account's tweets from the follower's feed; returns how many entries went."""
         async with self._follower_locks.hold(follower_id):
-            if await self._graph.is_following(follower_id, followee_id):
-                return 0  # followed again since: the feed keeps the followee's tweets
-            removed = await self._remove_followee(follower_id, followee_id)
+            if await self._graph.is_following(follower_id, following_id):
+                return 0  # followed again since: the feed keeps the followed account's tweets
+            removed = await self._remove_followed_tweets(follower_id, following_id)
             # As in `followed`: a re-follow handled by another worker before this removal landed
             # would lose its backfill, so it is done again here.
-            if await self._graph.is_following(follower_id, followee_id):
-                await self._backfill(follower_id, followee_id)
+            if await self._graph.is_following(follower_id, following_id):
+                await self._backfill(follower_id, following_id)
             return removed
 
-    async def _backfill(self, follower_id: str, followee_id: str) -> int:
-        ids = await self._tweets.recent_ids(followee_id, self._settings.backfill_limit)
+    async def _backfill(self, follower_id: str, following_id: str) -> int:
+        ids = await self._tweets.recent_ids(following_id, self._settings.backfill_limit)
         with _tracer.start_as_current_span("feed backfill") as span:
             span.set_attribute("feed.tweets", len(ids))
             await self._store.merge(follower_id, ids)
         return len(ids)
 
-    async def _remove_followee(self, follower_id: str, followee_id: str) -> int:
-        # A feed holds at most FEED_LENGTH ids, so the followee's newest FEED_LENGTH cover it.
-        ids = await self._tweets.recent_ids(followee_id, FEED_LENGTH)
+    async def _remove_followed_tweets(self, follower_id: str, following_id: str) -> int:
+        # A feed holds at most FEED_LENGTH ids, so the followed account's newest FEED_LENGTH cover it.
+        ids = await self._tweets.recent_ids(following_id, FEED_LENGTH)
         with _tracer.start_as_current_span("feed unfollow") as span:
             span.set_attribute("feed.tweets", len(ids))
             return await self._store.remove(ids, [follower_id])

@@ -5,10 +5,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from feed.tweetcache import TweetCache
 from feed_worker.fanout import FeedFanout
 from shared.messaging.events import TweetEvent, UserFollowEvent
 from shared.messaging.topology import TWEET_CREATE, TWEET_DELETE, TWEET_UPDATE, USER_FOLLOW, USER_UNFOLLOW
-from shared.tweetcache import TweetCache
 
 logger = logging.getLogger(__name__)
 
@@ -34,8 +34,8 @@ class FeedHandlers:
 
     async def on_follow_event(self, body: dict[str, Any]) -> None:
         event = UserFollowEvent.model_validate(body)
-        follower_id, followee_id = str(event.follower_id), str(event.following_id)
+        follower_id, following_id = str(event.follower_id), str(event.following_id)
         if event.event_type == USER_FOLLOW:
-            await self._fanout.followed(follower_id, followee_id)
+            await self._fanout.followed(follower_id, following_id)
         elif event.event_type == USER_UNFOLLOW:
-            await self._fanout.unfollowed(follower_id, followee_id)
+            await self._fanout.unfollowed(follower_id, following_id)

@@ -2,21 +2,22 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 
+from feed.feedstore import FeedStore
+from feed.tweetcache import TweetCache
 from feed_worker.fanout import FeedFanout
 from feed_worker.handlers import FeedHandlers
 from feed_worker.sources import FollowGraph, TweetSource
 from fleet_proto import tweet_service_pb2_grpc, user_service_pb2_grpc
 from shared.cli import load_settings_or_exit
-from shared.feedstore import FeedStore
 from shared.grpc.channels import open_channel
 from shared.lifecycle import redis_client
 from shared.messaging.consumer import EventConsumer, Subscription
 from shared.messaging.topology import FEED_FOLLOWS_QUEUE, FEED_TWEETS_QUEUE
 from shared.runner import prepare_process, run_worker
 from shared.settings import Settings
-from shared.tweetcache import TweetCache
 
 SERVICE = "feed-worker"
 
@@ -54,7 +55,9 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
         await tweets_channel.close(None)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog=SERVICE, description="Consume general_tweets and feed_follows.")
+    parser.parse_args(argv)
     settings = load_settings_or_exit()
     prepare_process(SERVICE, settings)
     run_worker(lambda stop: run(settings, stop))

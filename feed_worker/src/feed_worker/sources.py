@@ -27,14 +27,12 @@ class FollowGraph:
         async for page in self._pages(self._users.GetFollowers, user_id):
             yield page
 
-    async def is_following(self, follower_id: str, followee_id: str) -> bool:
-        """Whether the follow exists now (pages come in id order, so the scan stops at the right page)."""
-        async for page in self._pages(self._users.GetFollowing, follower_id):
-            if followee_id in page:
-                return True
-            if page[-1] > followee_id:
-                return False
-        return False
+    async def is_following(self, follower_id: str, following_id: str) -> bool:
+        """Whether the follow exists now."""
+        reply = await self._users.IsFollowing(
+            user_service_pb2.IsFollowingRequest(follower_id=follower_id, following_id=following_id)
+        )
+        return reply.following
 
     async def _pages(self, method: Any, user_id: str) -> AsyncIterator[list[str]]:
         token = ""

@@ -104,3 +104,17 @@ class FollowPageReply(_message.Message):
     user_ids: _containers.RepeatedScalarFieldContainer[str]
     next_page_token: str
     def __init__(self, user_ids: _Optional[_Iterable[str]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class IsFollowingRequest(_message.Message):
+    __slots__ = ("follower_id", "following_id")
+    FOLLOWER_ID_FIELD_NUMBER: _ClassVar[int]
+    FOLLOWING_ID_FIELD_NUMBER: _ClassVar[int]
+    follower_id: str
+    following_id: str
+    def __init__(self, follower_id: _Optional[str] = ..., following_id: _Optional[str] = ...) -> None: ...
+
+class IsFollowingReply(_message.Message):
+    __slots__ = ("following",)
+    FOLLOWING_FIELD_NUMBER: _ClassVar[int]
+    following: bool
+    def __init__(self, following: _Optional[bool] = ...) -> None: ...

@@ -65,6 +65,11 @@ class UserStub:
                 request_serializer=user__service__pb2.FollowPageRequest.SerializeToString,
                 response_deserializer=user__service__pb2.FollowPageReply.FromString,
                 _registered_method=True)
+        self.IsFollowing = channel.unary_unary(
+                '/user_service.User/IsFollowing',
+                request_serializer=user__service__pb2.IsFollowingRequest.SerializeToString,
+                response_deserializer=user__service__pb2.IsFollowingReply.FromString,
+                _registered_method=True)
 
 
 class UserServicer:
@@ -108,6 +113,13 @@ class UserServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def IsFollowing(self, request, context):
+        """Whether follower_id follows following_id now (one indexed lookup).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_UserServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -140,6 +152,11 @@ def add_UserServicer_to_server(servicer, server):
                     servicer.GetFollowing,
                     request_deserializer=user__service__pb2.FollowPageRequest.FromString,
                     response_serializer=user__service__pb2.FollowPageReply.SerializeToString,
+            ),
+            'IsFollowing': grpc.unary_unary_rpc_method_handler(
+                    servicer.IsFollowing,
+                    request_deserializer=user__service__pb2.IsFollowingRequest.FromString,
+                    response_serializer=user__service__pb2.IsFollowingReply.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -305,6 +322,33 @@ class User:
             '/user_service.User/GetFollowing',
             user__service__pb2.FollowPageRequest.SerializeToString,
             user__service__pb2.FollowPageReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def IsFollowing(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/user_service.User/IsFollowing',
+            user__service__pb2.IsFollowingRequest.SerializeToString,
+            user__service__pb2.IsFollowingReply.FromString,
             options,
             channel_credentials,
             insecure,

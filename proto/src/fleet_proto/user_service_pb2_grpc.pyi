@@ -40,6 +40,8 @@ class UserStub:
     """Many IncrementTweets in one call and one transaction (the tweets counter relay's batches)."""
     GetFollowers: _grpc.UnaryUnaryMultiCallable[_user_service_pb2.FollowPageRequest, _user_service_pb2.FollowPageReply]
     GetFollowing: _grpc.UnaryUnaryMultiCallable[_user_service_pb2.FollowPageRequest, _user_service_pb2.FollowPageReply]
+    IsFollowing: _grpc.UnaryUnaryMultiCallable[_user_service_pb2.IsFollowingRequest, _user_service_pb2.IsFollowingReply]
+    """Whether follower_id follows following_id now (one indexed lookup)."""
 
 @_typing.type_check_only
 class UserAsyncStub(UserStub):
@@ -53,6 +55,8 @@ class UserAsyncStub(UserStub):
     """Many IncrementTweets in one call and one transaction (the tweets counter relay's batches)."""
     GetFollowers: _aio.UnaryUnaryMultiCallable[_user_service_pb2.FollowPageRequest, _user_service_pb2.FollowPageReply]  # type: ignore[assignment]
     GetFollowing: _aio.UnaryUnaryMultiCallable[_user_service_pb2.FollowPageRequest, _user_service_pb2.FollowPageReply]  # type: ignore[assignment]
+    IsFollowing: _aio.UnaryUnaryMultiCallable[_user_service_pb2.IsFollowingRequest, _user_service_pb2.IsFollowingReply]  # type: ignore[assignment]
+    """Whether follower_id follows following_id now (one indexed lookup)."""
 
 class UserServicer(metaclass=_abc_1.ABCMeta):
     """The users service: profiles, counters and the follow graph."""
@@ -99,5 +103,13 @@ class UserServicer(metaclass=_abc_1.ABCMeta):
         request: _user_service_pb2.FollowPageRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_user_service_pb2.FollowPageReply, _abc.Awaitable[_user_service_pb2.FollowPageReply]]: ...
+
+    @_abc_1.abstractmethod
+    def IsFollowing(
+        self,
+        request: _user_service_pb2.IsFollowingRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_user_service_pb2.IsFollowingReply, _abc.Awaitable[_user_service_pb2.IsFollowingReply]]:
+        """Whether follower_id follows following_id now (one indexed lookup)."""
 
 def add_UserServicer_to_server(servicer: UserServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -113,7 +113,7 @@ class FeedServiceSettings(ServiceSettings):
     rest_port: int = 5002
     grpc_port: int = 50054
     # How long a hydrated tweet stays in the cache (`tweet:<id>`) at most: the staleness a lost
-    # invalidation can cause (see shared.tweetcache).
+    # invalidation can cause (see feed.tweetcache).
     tweet_cache_ttl_seconds: float = Field(default=300.0, gt=0)
 
 

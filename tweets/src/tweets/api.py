@@ -13,12 +13,12 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 
+from feed.client import FeedCacheClient
 from shared.auth import CurrentUser, TokenClaims
 from shared.db.engine import ReadSessionDep, transaction
 from shared.http.problems import PROBLEM_RESPONSES
 from shared.ratelimit import RateLimiter
 from shared.settings import RateLimitSettings
-from shared.tweetcache import TweetCache
 from tweets.models import Tweet, TweetLike, TweetMark, TweetRepost
 from tweets.schemas import (
     ContentRequest,
@@ -29,8 +29,8 @@ from tweets.schemas import (
     ReplyOut,
     ReplyPage,
     RepostPage,
-    TweetOut,
     TweetPage,
+    TweetResponse,
 )
 from tweets.service import TimelineReader, TweetComposer, TweetService
 
@@ -47,8 +47,8 @@ async def _service(request: Request) -> AsyncIterator[TweetService]:
     async with transaction(request.app.state.session_factory) as session:
         service = TweetService(session)
         yield service
-    cache: TweetCache = request.app.state.tweet_cache
-    await cache.drop_after_change(service.changed_tweets)
+    feed_cache: FeedCacheClient = request.app.state.feed_cache
+    await feed_cache.tweets_changed(service.changed_tweets)
 
 
 Tweets = Annotated[TweetService, Depends(_service, scope="function")]
@@ -91,9 +91,9 @@ Limit = Annotated[PageLimit, Query()]
 Offset = Annotated[PageOffset, Query()]
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=TweetOut, tags=["tweets"])
-async def create_tweet(body: ContentRequest, caller: Writer, composer: Composer) -> TweetOut:
-    return await composer.create(caller.user_id, body.content)
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=TweetResponse, tags=["tweets"])
+async def create_tweet(body: ContentRequest, caller: Writer, composer: Composer) -> TweetResponse:
+    return TweetResponse.model_validate(await composer.create(caller.user_id, body.content))
 
 
 @router.get("/user/{user_id}", response_model=TweetPage, tags=["tweets"])
@@ -163,7 +163,7 @@ def _mark_out(mark: TweetMark, tweet: Tweet) -> MarkOut:
         user_id=mark.user_id,
         tweet_id=mark.tweet_id,
         created_at=mark.created_at,
-        tweet=TweetOut.model_validate(tweet),
+        tweet=TweetResponse.model_validate(tweet),
     )
 
 
@@ -243,14 +243,16 @@ async def unrepost(tweet_id: uuid.UUID, caller: Writer, tweets: Tweets) -> Respo
 # A single tweet (last: `/tweet/{tweet_id}` would match `/tweet/like` too)
 
 
-@router.get("/{tweet_id}", response_model=TweetOut, tags=["tweets"], responses=NOT_FOUND)
-async def get_tweet(tweet_id: uuid.UUID, tweets: TweetReader) -> TweetOut:
-    return TweetOut.model_validate(await tweets.get(tweet_id))
+@router.get("/{tweet_id}", response_model=TweetResponse, tags=["tweets"], responses=NOT_FOUND)
+async def get_tweet(tweet_id: uuid.UUID, tweets: TweetReader) -> TweetResponse:
+    return TweetResponse.model_validate(await tweets.get(tweet_id))
 
 
-@router.patch("/{tweet_id}", response_model=TweetOut, tags=["tweets"], responses=NOT_FOUND | FORBIDDEN)
-async def update_tweet(tweet_id: uuid.UUID, body: ContentRequest, caller: Writer, tweets: Tweets) -> TweetOut:
-    return TweetOut.model_validate(await tweets.update(caller.user_id, tweet_id, body.content))
+@router.patch("/{tweet_id}", response_model=TweetResponse, tags=["tweets"], responses=NOT_FOUND | FORBIDDEN)
+async def update_tweet(
+    tweet_id: uuid.UUID, body: ContentRequest, caller: Writer, tweets: Tweets
+) -> TweetResponse:
+    return TweetResponse.model_validate(await tweets.update(caller.user_id, tweet_id, body.content))
 
 
 @router.delete(

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 import grpc
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from fleet_proto import tweet_service_pb2 as pb
 from fleet_proto import tweet_service_pb2_grpc as pb_grpc
-from shared.contract import tweet_reply
 from shared.db.engine import read_only_sessions, transaction
 from shared.errors import InvalidInput
 from shared.grpc.fields import parse_uuid
@@ -20,6 +20,21 @@ MAX_BATCH = 10_000
 MAX_PAGE = 1_000
 DEFAULT_USER_PAGE = 20
 DEFAULT_LIST_PAGE = 500
+
+
+def to_proto(tweet: Any) -> pb.TweetReply:
+    """The gRPC form of anything with a tweet's attributes (an ORM row, a Core row, a TweetRow)."""
+    reply = pb.TweetReply(
+        id=str(tweet.id),
+        user_id=str(tweet.user_id),
+        content=tweet.content,
+        num_likes=tweet.num_likes,
+        num_replys=tweet.num_replys,
+        num_reposts=tweet.num_reposts,
+    )
+    reply.created_at.FromDatetime(tweet.created_at)
+    reply.updated_at.FromDatetime(tweet.updated_at)
+    return reply
 
 
 def parse_optional_uuid(value: str, field: str) -> uuid.UUID | None:
@@ -58,7 +73,7 @@ class TweetServicer(pb_grpc.TweetServicer):
         ids = _valid_ids(list(request.tweet_ids))
         async with transaction(self._sessions) as session:
             found = {tweet.id: tweet for tweet in await TweetRepository(session).get_tweets(list(set(ids)))}
-        return pb.GetTweetsReply(tweets=[tweet_reply(found[i]) for i in ids if i in found])
+        return pb.GetTweetsReply(tweets=[to_proto(found[i]) for i in ids if i in found])
 
     async def GetUserTweets(
         self, request: pb.GetUserTweetsRequest, context: grpc.aio.ServicerContext
@@ -69,7 +84,7 @@ class TweetServicer(pb_grpc.TweetServicer):
         limit = page_size(request.limit, DEFAULT_USER_PAGE)
         async with transaction(self._sessions) as session:
             tweets = await TweetRepository(session).user_tweets_before(user_id, before, limit)
-        return pb.GetTweetsReply(tweets=[tweet_reply(tweet) for tweet in tweets])
+        return pb.GetTweetsReply(tweets=[to_proto(tweet) for tweet in tweets])
 
     async def ListTweets(
         self, request: pb.ListTweetsRequest, context: grpc.aio.ServicerContext
@@ -79,4 +94,4 @@ class TweetServicer(pb_grpc.TweetServicer):
         limit = page_size(request.limit, DEFAULT_LIST_PAGE)
         async with transaction(self._sessions) as session:
             tweets = await TweetRepository(session).tweets_after(after, limit)
-        return pb.GetTweetsReply(tweets=[tweet_reply(tweet) for tweet in tweets])
+        return pb.GetTweetsReply(tweets=[to_proto(tweet) for tweet in tweets])

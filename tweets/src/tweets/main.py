@@ -10,6 +10,7 @@ from pathlib import Path
 import grpc
 from fastapi import FastAPI
 
+from feed.client import FeedCacheClient
 from fleet_proto import tweet_service_pb2_grpc, user_service_pb2_grpc
 from shared.cli import ServiceSpec, service_main
 from shared.db.raw import raw_pool
@@ -22,7 +23,6 @@ from shared.messaging.outbox import RABBITMQ, RelayWaker
 from shared.messaging.publisher import RabbitPublisher
 from shared.messaging.relay import OutboxRelay, rabbitmq_deliverer
 from shared.settings import Settings
-from shared.tweetcache import TweetCache
 from tweets import author_counters
 from tweets.api import router
 from tweets.grpc_servicer import SERVICE_NAME, TweetServicer
@@ -52,8 +52,8 @@ def create_app(settings: Settings) -> FastAPI:
             app.state.tweet_composer = TweetComposer(pool, waker)
             app.state.timeline_reader = TimelineReader(pool)
             redis = await stack.enter_async_context(redis_client(settings.redis))
-            tweet_cache = TweetCache(redis)
-            stack.push_async_callback(tweet_cache.close)
+            feed_cache = FeedCacheClient(redis)
+            stack.push_async_callback(feed_cache.close)
             listen_dsn = settings.database.dsn(section.database)
             events_relay = OutboxRelay(pool, listen_dsn, RABBITMQ, rabbitmq_deliverer(publisher))
             counters_relay = OutboxRelay(
@@ -62,7 +62,7 @@ def create_app(settings: Settings) -> FastAPI:
                 author_counters.DESTINATION,
                 author_counters.increment_tweets_deliverer(user_service_pb2_grpc.UserStub(users_channel)),
             )
-            app.state.tweet_cache = tweet_cache
+            app.state.feed_cache = feed_cache
             for relay in (events_relay, counters_relay):
                 app.state.background[relay.background_name] = relay.state
             await install_writer_state(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
@@ -12,7 +13,6 @@ from sqlalchemy import Row, Select, delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared.contract import TweetOut
 from shared.db.raw import statement_span
 from shared.messaging.outbox import OutboxMessage, message_params, with_messages
 from tweets.models import ReplyTweet, Tweet, TweetMark
@@ -34,6 +34,20 @@ _TIMELINE_COUNT = f"SELECT count(*) FROM tweets {_TIMELINE_FILTER}"
 _TIMELINE_PAGE = f"SELECT {_TWEET_COLUMNS} FROM tweets {_TIMELINE_FILTER} ORDER BY id DESC LIMIT $3 OFFSET $4"
 
 
+@dataclass(frozen=True, slots=True)
+class TweetRow:
+    """A tweet as the raw (non-ORM) paths write and read it: the hot create and timeline reads."""
+
+    id: uuid.UUID
+    user_id: uuid.UUID
+    content: str
+    num_likes: int
+    num_replys: int
+    num_reposts: int
+    created_at: datetime
+    updated_at: datetime
+
+
 async def user_timeline(
     connection: asyncpg.Connection, user_id: uuid.UUID, limit: int, offset: int, before: uuid.UUID | None
 ) -> tuple[list[asyncpg.Record], int]:
@@ -48,7 +62,7 @@ async def user_timeline(
 
 
 async def insert_tweet(
-    connection: asyncpg.Connection, tweet: TweetOut, messages: Sequence[OutboxMessage], *, notify: bool
+    connection: asyncpg.Connection, tweet: TweetRow, messages: Sequence[OutboxMessage], *, notify: bool
 ) -> None:
     """A new tweet and its outbox messages, committed together by one statement (which wakes the
     relays itself if `notify`)."""

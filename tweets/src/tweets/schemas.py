@@ -8,7 +8,6 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from shared.contract import TweetOut
 from shared.text import StorableText
 from tweets.models import CONTENT_MAX_LENGTH
 
@@ -19,6 +18,20 @@ Content = Annotated[
 ]
 PageLimit = Annotated[int, Field(ge=1, le=100)]
 PageOffset = Annotated[int, Field(ge=0, le=1_000_000)]
+
+
+class TweetResponse(BaseModel):
+    """A tweet as the REST API shows it."""
+
+    model_config = ConfigDict(from_attributes=True)
+    id: uuid.UUID
+    user_id: uuid.UUID
+    content: str
+    num_likes: int
+    num_replys: int
+    num_reposts: int
+    created_at: datetime
+    updated_at: datetime
 
 
 class ContentRequest(BaseModel):
@@ -44,7 +57,7 @@ class MarkOut(BaseModel):
     user_id: uuid.UUID
     tweet_id: uuid.UUID
     created_at: datetime
-    tweet: TweetOut
+    tweet: TweetResponse
 
 
 class Page(BaseModel):
@@ -55,7 +68,7 @@ class Page(BaseModel):
 
 
 class TweetPage(Page):
-    tweets: list[TweetOut]
+    tweets: list[TweetResponse]
 
 
 class ReplyPage(Page):

@@ -12,7 +12,6 @@ from datetime import UTC, datetime
 import asyncpg
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared.contract import TweetOut
 from shared.db.raw import raw_connection
 from shared.errors import Conflict, Forbidden, NotFound
 from shared.ids import uuid7, uuid7_time_ms
@@ -21,7 +20,7 @@ from shared.messaging.outbox import RABBITMQ, OutboxMessage, RelayWaker, enqueue
 from shared.messaging.topology import TWEET_CREATE, TWEET_DELETE, TWEET_EVENTS, TWEET_UPDATE
 from tweets.author_counters import increment_message
 from tweets.models import ReplyTweet, Tweet, TweetLike, TweetMark, TweetRepost
-from tweets.repository import Counter, TweetRepository, insert_tweet, user_timeline
+from tweets.repository import Counter, TweetRepository, TweetRow, insert_tweet, user_timeline
 
 _COUNTER_OF: dict[type[TweetMark], Counter] = {TweetLike: "num_likes", TweetRepost: "num_reposts"}
 _NAME_OF: dict[type[TweetMark], str] = {TweetLike: "liked", TweetRepost: "reposted"}
@@ -39,7 +38,7 @@ def _now_after(earlier: datetime) -> datetime:
 
 
 def tweet_event_message(
-    event_type: str, tweet: Tweet | TweetOut, updated_at: datetime | None = None
+    event_type: str, tweet: Tweet | TweetRow, updated_at: datetime | None = None
 ) -> OutboxMessage:
     """The outbox message of a tweet event (published to tweet_events under its type)."""
     event = TweetEvent(
@@ -68,9 +67,9 @@ class TweetComposer:
         self.pool = pool
         self.waker = waker
 
-    async def create(self, author_id: uuid.UUID, content: str) -> TweetOut:
+    async def create(self, author_id: uuid.UUID, content: str) -> TweetRow:
         tweet_id, at = new_id()
-        tweet = TweetOut(
+        tweet = TweetRow(
             id=tweet_id,
             user_id=author_id,
             content=content,
@@ -98,10 +97,10 @@ class TimelineReader:
 
     async def user_tweets(
         self, user_id: uuid.UUID, limit: int, offset: int, before: uuid.UUID | None
-    ) -> tuple[list[TweetOut], int]:
+    ) -> tuple[list[TweetRow], int]:
         async with raw_connection(self.pool) as connection:
             rows, total = await user_timeline(connection, user_id, limit, offset, before)
-        return [TweetOut(**row) for row in rows], total
+        return [TweetRow(**row) for row in rows], total
 
 
 class TweetService:
@@ -109,7 +108,7 @@ class TweetService:
         self.session = session
         self.tweets = TweetRepository(session)
         # Tweets whose shown state (content, counters, existence) this transaction changed: their
-        # cached copies (shared.tweetcache) are dropped once it commits.
+        # cached copies (feed.tweetcache) are dropped once it commits.
         self.changed_tweets: set[uuid.UUID] = set()
 
     async def get(self, tweet_id: uuid.UUID) -> Tweet:

@@ -93,6 +93,16 @@ class UserServicer(pb_grpc.UserServicer):
     ) -> pb.FollowPageReply:
         return await self._page(request, following=True)
 
+    async def IsFollowing(
+        self, request: pb.IsFollowingRequest, context: grpc.aio.ServicerContext
+    ) -> pb.IsFollowingReply:
+        follower_id = parse_uuid(request.follower_id, "follower_id")
+        following_id = parse_uuid(request.following_id, "following_id")
+        async with transaction(self._sessions) as session:
+            return pb.IsFollowingReply(
+                following=await UserService(session).is_following(follower_id, following_id)
+            )
+
     async def _page(self, request: pb.FollowPageRequest, *, following: bool) -> pb.FollowPageReply:
         user_id = parse_uuid(request.user_id, "user_id")
         async with transaction(self._reads) as session:

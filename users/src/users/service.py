@@ -132,6 +132,10 @@ class UserService:
         await self.get(user_id)
         return await self.users.list_following(user_id, limit, offset)
 
+    async def is_following(self, follower_id: uuid.UUID, following_id: uuid.UUID) -> bool:
+        """Whether the follow exists now."""
+        return await self.users.is_following(follower_id, following_id)
+
     async def follower_ids_page(
         self, user_id: uuid.UUID, page_size: int, page_token: str, *, following: bool = False
     ) -> tuple[list[str], str]:

@@ -40,7 +40,7 @@ class QueueSpec:
 QUEUES: dict[str, QueueSpec] = {
     spec.name: spec
     for spec in (
-        # tweet.update changes no feed, but the worker drops the cached copy (shared.tweetcache).
+        # tweet.update changes no feed, but the worker drops the cached copy (feed.tweetcache).
         QueueSpec(FEED_TWEETS_QUEUE, ((TWEET_EVENTS, "tweet.*"),)),
         QueueSpec(FEED_FOLLOWS_QUEUE, ((USER_EVENTS, USER_FOLLOW), (USER_EVENTS, USER_UNFOLLOW))),
         QueueSpec(SEARCH_QUEUE, ((TWEET_EVENTS, "tweet.*"),)),

@@ -18,6 +18,7 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from itertools import islice
+from pathlib import Path
 from typing import TypeVar, cast
 
 from redis.asyncio import Redis
@@ -31,147 +32,19 @@ TOMBSTONE_PREFIX = "deleted-tweet:"
 TOMBSTONE_SECONDS = 24 * 3600
 T = TypeVar("T")
 
-# KEYS[1]: the tweet's tombstone; ARGV[1]: the tweet id; ARGV[2]: the maximum length; ARGV[3]: the
-# feed key prefix; ARGV[4]: the feeds' user ids, space-separated. Returns how many feeds changed. A
-# deleted tweet (tombstone set) is never inserted again. The feed keys are built here rather than
-# declared in KEYS: packing 1000 separate arguments per call cost the worker more CPU than Redis
-# spends running the script (fine on one Redis server, not on a Redis Cluster).
-_INSERT = """
-local WINDOW = 64
-local id = ARGV[1]
-local max = tonumber(ARGV[2])
-local changed = 0
-if redis.call('EXISTS', KEYS[1]) == 1 then
-  return 0
-end
-for user in string.gmatch(ARGV[4], '%S+') do
-  local key = ARGV[3] .. user
-  local head = redis.call('LINDEX', key, 0)
-  if not head or id > head then
-    -- LPUSH returns the new length: trim only a feed that actually grew past the maximum, by
-    -- popping the one id it grew by (RPOP costs a third of an LTRIM of a full feed).
-    local length = redis.call('LPUSH', key, id)
-    if length == max + 1 then
-      redis.call('RPOP', key)
-    elseif length > max then
-      redis.call('LTRIM', key, 0, max - 1)
-    end
-    changed = changed + 1
-  elseif id ~= head then
-    -- Older than the head (a late or redelivered event). Feeds are sorted newest first, so the
-    -- id belongs before the first older element, and a duplicate can only sit ahead of it:
-    -- look in the newest WINDOW entries first, and scan the whole list only past them.
-    local items = redis.call('LRANGE', key, 0, WINDOW - 1)
-    local whole = #items < WINDOW
-    if not whole then
-      local found = false
-      for _, item in ipairs(items) do
-        if item <= id then found = true break end
-      end
-      if not found then
-        items = redis.call('LRANGE', key, 0, -1)
-        whole = true
-      end
-    end
-    local pivot = false
-    local duplicate = false
-    for _, item in ipairs(items) do
-      if item == id then duplicate = true break end
-      if item < id then pivot = item break end
-    end
-    if not duplicate then
-      if pivot then
-        redis.call('LINSERT', key, 'BEFORE', pivot, id)
-        redis.call('LTRIM', key, 0, max - 1)
-        changed = changed + 1
-      elseif whole and #items < max then
-        redis.call('RPUSH', key, id)
-        changed = changed + 1
-      end
-    end
-  end
-end
-return changed
-"""
+# The scripts live in lua/ (one file each, read once at import); their headers say what KEYS and
+# ARGV hold. Page scripts are prefixed with cached.lua, their shared helper.
+_LUA = Path(__file__).parent / "lua"
 
-# KEYS[1]: a feed; ARGV[1]: the maximum length; ARGV[2..]: ids. Returns the feed's new length.
-_MERGE = """
-local max = tonumber(ARGV[1])
-local seen = {}
-local ids = {}
-for _, item in ipairs(redis.call('LRANGE', KEYS[1], 0, -1)) do
-  if not seen[item] then
-    seen[item] = true
-    ids[#ids + 1] = item
-  end
-end
-local before = #ids
-for i = 2, #ARGV do
-  local item = ARGV[i]
-  if not seen[item] then
-    seen[item] = true
-    ids[#ids + 1] = item
-  end
-end
-if #ids == before then
-  return before
-end
-table.sort(ids, function(a, b) return a > b end)
-local keep = math.min(#ids, max)
-redis.call('DEL', KEYS[1])
-for first = 1, keep, 500 do
-  redis.call('RPUSH', KEYS[1], unpack(ids, first, math.min(first + 499, keep)))
-end
-return keep
-"""
 
-# Both page scripts end with the cached copies of the page's tweets (MGET of ARGV[3] .. id, nil where
-# absent; none when ARGV[3] is empty), so a hydrated page is one round trip. Those keys are not
-# declared in KEYS: fine on one Redis server, not on a Redis Cluster.
-_CACHED = """
-local function cached(prefix, ids)
-  if prefix == '' or #ids == 0 then
-    return {}
-  end
-  local keys = {}
-  for i, id in ipairs(ids) do
-    keys[i] = prefix .. id
-  end
-  return redis.call('MGET', unpack(keys))
-end
-"""
+def _script(*names: str) -> str:
+    return "".join((_LUA / f"{name}.lua").read_text() for name in names)
 
-# KEYS[1]: the feed; ARGV[1]: offset; ARGV[2]: limit. Returns {length, offset, ids, cached}.
-_PAGE = (
-    _CACHED
-    + """
-local offset = tonumber(ARGV[1])
-local ids = redis.call('LRANGE', KEYS[1], offset, offset + tonumber(ARGV[2]) - 1)
-return {redis.call('LLEN', KEYS[1]), offset, ids, cached(ARGV[3], ids)}
-"""
-)
 
-# KEYS[1]: a feed; ARGV[1]: an id; ARGV[2]: page size. Returns {length, offset, ids strictly older,
-# cached}. Scans for the first older element, so it works even when ARGV[1] is no longer in the feed.
-_PAGE_BEFORE = (
-    _CACHED
-    + """
-local items = redis.call('LRANGE', KEYS[1], 0, -1)
-local limit = tonumber(ARGV[2])
-local start = #items
-for i, item in ipairs(items) do
-  if item < ARGV[1] then
-    start = i - 1
-    break
-  end
-end
-local page = {}
-for i = start + 1, math.min(start + limit, #items) do
-  page[#page + 1] = items[i]
-end
-return {#items, start, page, cached(ARGV[3], page)}
-"""
-)
+_INSERT = _script("fan_out")
+_MERGE = _script("merge")
+_PAGE = _script("cached", "page")
+_PAGE_BEFORE = _script("cached", "page_before")
 
 
 def feed_key(user_id: uuid.UUID | str) -> str:

@@ -10,7 +10,6 @@ import asyncio
 import contextlib
 import os
 import secrets
-import socket
 import subprocess
 import urllib.parse
 import uuid
@@ -23,18 +22,13 @@ from fastapi import FastAPI
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from devtools.tcp_proxy import free_port
 from shared.cli import ServiceSpec
 from shared.db.migrations import migrate
 from shared.settings import Settings
 
 # 64 bytes: long enough for every HMAC algorithm, including the HS512 a token test signs with.
 TEST_JWT_SECRET = "test-secret-" + "x" * 52
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def test_settings(run_id: str | None = None, **overrides: Any) -> Settings:
@@ -184,56 +178,6 @@ async def register_and_login(users_client: httpx.AsyncClient, username: str | No
     login = await users_client.post("/login", json={"username": username, "password": TEST_PASSWORD})
     assert login.status_code == 200, login.text
     return Account(uuid.UUID(created.json()["id"]), username, email, login.json()["access_token"])
-
-
-class TcpProxy:
-    """A loopback TCP proxy a test can cut and restore, to take a dependency "down" for one app
-    only (the real broker or database keeps serving every other test)."""
-
-    def __init__(self, target_host: str, target_port: int) -> None:
-        self.target = (target_host, target_port)
-        self.port = free_port()
-        self._server: asyncio.AbstractServer | None = None
-        self._pipes: set[asyncio.Task[None]] = set()
-        self._writers: set[asyncio.StreamWriter] = set()
-
-    async def start(self) -> None:
-        self._server = await asyncio.start_server(self._accept, "127.0.0.1", self.port, reuse_address=True)
-
-    async def stop(self) -> None:
-        """Refuse new connections and cut the open ones, like a crashed server."""
-        if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
-            self._server = None
-        for writer in list(self._writers):
-            writer.transport.abort()
-        for task in list(self._pipes):
-            task.cancel()
-        self._writers.clear()
-
-    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            upstream_reader, upstream_writer = await asyncio.open_connection(*self.target)
-        except OSError:
-            writer.transport.abort()
-            return
-        self._writers.update({writer, upstream_writer})
-        for source, sink in ((reader, upstream_writer), (upstream_reader, writer)):
-            task = asyncio.create_task(self._pipe(source, sink))
-            self._pipes.add(task)
-            task.add_done_callback(self._pipes.discard)
-
-    async def _pipe(self, source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
-        try:
-            while data := await source.read(65536):
-                sink.write(data)
-                await sink.drain()
-        except (OSError, asyncio.CancelledError):
-            pass
-        finally:
-            sink.transport.abort()
-            self._writers.discard(sink)
 
 
 def settings_env(settings: Settings) -> dict[str, str]:

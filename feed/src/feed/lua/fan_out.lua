@@ -1,0 +1,60 @@
+-- KEYS[1]: the tweet's tombstone; ARGV[1]: the tweet id; ARGV[2]: the maximum length; ARGV[3]: the
+-- feed key prefix; ARGV[4]: the feeds' user ids, space-separated. Returns how many feeds changed. A
+-- deleted tweet (tombstone set) is never inserted again. The feed keys are built here rather than
+-- declared in KEYS: packing 1000 separate arguments per call cost the worker more CPU than Redis
+-- spends running the script (fine on one Redis server, not on a Redis Cluster).
+local WINDOW = 64
+local id = ARGV[1]
+local max = tonumber(ARGV[2])
+local changed = 0
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  return 0
+end
+for user in string.gmatch(ARGV[4], '%S+') do
+  local key = ARGV[3] .. user
+  local head = redis.call('LINDEX', key, 0)
+  if not head or id > head then
+    -- LPUSH returns the new length: trim only a feed that actually grew past the maximum, by
+    -- popping the one id it grew by (RPOP costs a third of an LTRIM of a full feed).
+    local length = redis.call('LPUSH', key, id)
+    if length == max + 1 then
+      redis.call('RPOP', key)
+    elseif length > max then
+      redis.call('LTRIM', key, 0, max - 1)
+    end
+    changed = changed + 1
+  elseif id ~= head then
+    -- Older than the head (a late or redelivered event). Feeds are sorted newest first, so the
+    -- id belongs before the first older element, and a duplicate can only sit ahead of it:
+    -- look in the newest WINDOW entries first, and scan the whole list only past them.
+    local items = redis.call('LRANGE', key, 0, WINDOW - 1)
+    local whole = #items < WINDOW
+    if not whole then
+      local found = false
+      for _, item in ipairs(items) do
+        if item <= id then found = true break end
+      end
+      if not found then
+        items = redis.call('LRANGE', key, 0, -1)
+        whole = true
+      end
+    end
+    local pivot = false
+    local duplicate = false
+    for _, item in ipairs(items) do
+      if item == id then duplicate = true break end
+      if item < id then pivot = item break end
+    end
+    if not duplicate then
+      if pivot then
+        redis.call('LINSERT', key, 'BEFORE', pivot, id)
+        redis.call('LTRIM', key, 0, max - 1)
+        changed = changed + 1
+      elseif whole and #items < max then
+        redis.call('RPUSH', key, id)
+        changed = changed + 1
+      end
+    end
+  end
+end
+return changed
