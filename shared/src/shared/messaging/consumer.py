@@ -22,7 +22,7 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 from pydantic import ValidationError
 
-from shared.errors import DependencyUnavailable
+from shared.errors import is_transient
 from shared.messaging.topology import QUEUES, declare_exchanges, declare_queue
 from shared.settings import WorkerSettings
 from shared.telemetry import extract_context, tracer
@@ -33,20 +33,6 @@ Handler = Callable[[dict[str, Any]], Awaitable[None]]
 
 class MalformedMessage(Exception):
     """The message can never be handled: dead-letter it without retrying."""
-
-
-def is_transient(exc: BaseException) -> bool:
-    """A failure of a dependency rather than of the message."""
-    if isinstance(exc, (DependencyUnavailable, ConnectionError, TimeoutError, OSError)):
-        return True
-    try:
-        import redis.exceptions
-
-        if isinstance(exc, (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)):
-            return True
-    except ImportError:  # pragma: no cover
-        pass
-    return False
 
 
 def backoff_seconds(attempt: int, settings: WorkerSettings) -> float:
