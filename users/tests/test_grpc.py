@@ -289,4 +289,6 @@ async def test_counters_stay_below_the_ceiling_even_from_an_overflowed_value(
     assert [(found, applied) for _, found, applied in results] == [(True, True), (True, True)]
     assert all(MAX_TWEET_COUNT - 1 <= count <= MAX_TWEET_COUNT for count, _, _ in results)
     assert await _num_tweets(stub, bob) <= MAX_TWEET_COUNT
-    assert (await stub.IncrementTweets(_change(alice, 1_000_000, "a2"), timeout=5)).num_tweets == MAX_TWEET_COUNT
+    assert (
+        await stub.IncrementTweets(_change(alice, 1_000_000, "a2"), timeout=5)
+    ).num_tweets == MAX_TWEET_COUNT

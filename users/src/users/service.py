@@ -34,7 +34,9 @@ MAX_INCREMENT_DELTA = 1_000_000
 
 def _check_delta(delta: int) -> None:
     if abs(delta) > MAX_INCREMENT_DELTA:
-        raise InvalidInput(f"delta must be between -{MAX_INCREMENT_DELTA} and {MAX_INCREMENT_DELTA}", field="delta")
+        raise InvalidInput(
+            f"delta must be between -{MAX_INCREMENT_DELTA} and {MAX_INCREMENT_DELTA}", field="delta"
+        )
 
 
 @dataclass(frozen=True)
