@@ -46,7 +46,7 @@ def engine_of(service: StartedService) -> AsyncEngine:
 
 
 async def pending_outbox_rows(engine: AsyncEngine, destination: str | None = None) -> int:
-    query = "SELECT count(*) FROM outbox WHERE published_at IS NULL"
+    query = "SELECT count(*) FROM outbox WHERE published_at IS NULL AND parked_at IS NULL"
     if destination is not None:
         query += " AND destination = :destination"
     async with engine.connect() as connection:

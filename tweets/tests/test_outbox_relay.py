@@ -13,6 +13,7 @@ import pytest
 
 from devtools.testing import StartedService, wait_for
 from shared.db.raw import raw_pool
+from shared.errors import DependencyUnavailable, InvalidInput
 from shared.lifecycle import background
 from shared.messaging.outbox import (
     NOTIFY_CHANNEL,
@@ -123,3 +124,59 @@ async def test_a_burst_of_writes_shares_few_notifications_and_every_row_still_wa
             await connection.execute("DELETE FROM outbox WHERE destination = $1", destination)
     ours = [payload for payload in heard if destination in payload.split(",")]
     assert 1 <= len(ours) <= 10, f"{len(ours)} notifications for 30 writes in a burst"
+
+
+class Refusing(Recorder):
+    """Refuses any batch holding a poisoned row (as a destination validating the batch as a whole
+    does), and fails the first `outages` calls as if the destination were down."""
+
+    def __init__(self, poisoned: set[str], outages: int = 0) -> None:
+        super().__init__()
+        self.poisoned = poisoned
+        self.outages = outages
+
+    async def __call__(self, records: Sequence[OutboxRecord]) -> None:
+        if self.outages:
+            self.outages -= 1
+            raise DependencyUnavailable("destination is unavailable")
+        if any(record.message_id in self.poisoned for record in records):
+            raise InvalidInput("refused")
+        await super().__call__(records)
+
+
+async def test_a_refused_batch_is_split_and_only_the_rows_refused_alone_are_parked(
+    settings: Settings, pool: asyncpg.Pool, destination: str
+) -> None:
+    async with pool.acquire() as connection:  # the first row of the batch, refused too
+        await connection.execute(
+            "INSERT INTO outbox (destination, message_id, payload) VALUES ($1, 'zz-odd', '[]'::jsonb)",
+            destination,
+        )
+    sent = await _enqueue(pool, destination, 30)
+    poisoned = {sent[3], sent[17]}
+    recorder = Refusing(poisoned | {"zz-odd"}, outages=2)
+    relay = OutboxRelay(
+        pool, settings.database.dsn(settings.tweetservice.database), destination, recorder, batch_size=50
+    )
+    try:
+        async with background("relay", relay.run):
+            await wait_for(lambda: len(recorder.delivered) == 28, timeout=10)
+            await wait_for(lambda: relay.state() == "delivering, 3 parked", timeout=5)
+        # Everything else, in id order; the outages were retried whole, nothing parked for them.
+        assert recorder.delivered == [message_id for message_id in sent if message_id not in poisoned]
+        async with pool.acquire() as connection:
+            parked = await connection.fetch(
+                "SELECT message_id, last_error FROM outbox WHERE destination = $1 AND parked_at IS NOT NULL"
+                " ORDER BY id",
+                destination,
+            )
+            pending = await connection.fetchval(
+                "SELECT count(*) FROM outbox WHERE destination = $1 AND published_at IS NULL AND parked_at IS NULL",
+                destination,
+            )
+    finally:
+        async with pool.acquire() as connection:
+            await connection.execute("DELETE FROM outbox WHERE destination = $1", destination)
+    assert [row["message_id"] for row in parked] == ["zz-odd", sent[3], sent[17]]
+    assert {row["last_error"] for row in parked} == {"InvalidInput: refused"}
+    assert pending == 0

@@ -16,6 +16,7 @@ from devtools.testing import Account, StartedService
 from fleet_proto import user_service_pb2 as pb
 from fleet_proto import user_service_pb2_grpc as pb_grpc
 from shared.settings import Settings
+from users.repository import MAX_TWEET_COUNT
 
 
 @pytest.fixture
@@ -252,3 +253,42 @@ async def test_increment_tweets_batch_of_hundreds_and_concurrent_single_calls_ar
     results, *_ = await asyncio.gather(batch, *singles)
     assert all(found and applied for _, found, applied in results)
     assert await _num_tweets(stub, alice) == 540
+
+
+@pytest.mark.parametrize("delta", [2**63 - 1, -(2**63), 1_000_001, -1_000_001])
+async def test_a_delta_beyond_the_bound_is_invalid_and_changes_nothing(
+    stub: pb_grpc.UserStub, alice: Account, delta: int
+) -> None:
+    with pytest.raises(grpc.aio.AioRpcError) as single:
+        await stub.IncrementTweets(_change(alice, delta, "huge"), timeout=5)
+    assert single.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    with pytest.raises(grpc.aio.AioRpcError) as batch:
+        await _batch(stub, _change(alice, 1, "fine"), _change(alice, delta, "huge"))
+    assert batch.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert await _num_tweets(stub, alice) == 0
+    # The keys stayed unused: nothing was recorded for the refused calls.
+    assert await _batch(stub, _change(alice, 1_000_000, "huge"), _change(alice, 1, "fine")) == [
+        (1_000_000, True, True),
+        (1_000_001, True, True),
+    ]
+
+
+async def test_counters_stay_below_the_ceiling_even_from_an_overflowed_value(
+    stub: pb_grpc.UserStub, users_service: StartedService, alice: Account, bob: Account
+) -> None:
+    """A counter at bigint's maximum (written before the bound existed) neither overflows nor
+    fails the statements that move it: it comes back under the ceiling."""
+    assert users_service.engine is not None
+    async with users_service.engine.begin() as connection:
+        await connection.execute(
+            text("UPDATE actors SET num_tweets = :n WHERE id = ANY(:ids)"),
+            {"n": 2**63 - 1, "ids": [alice.id, bob.id]},
+        )
+    assert (await stub.IncrementTweets(_change(alice, 1, "a"), timeout=5)).num_tweets == MAX_TWEET_COUNT
+    results = await _batch(stub, _change(bob, 1, "b1"), _change(bob, -1, "b2"))
+    assert [(found, applied) for _, found, applied in results] == [(True, True), (True, True)]
+    assert all(MAX_TWEET_COUNT - 1 <= count <= MAX_TWEET_COUNT for count, _, _ in results)
+    assert await _num_tweets(stub, bob) <= MAX_TWEET_COUNT
+    assert (
+        await stub.IncrementTweets(_change(alice, 1_000_000, "a2"), timeout=5)
+    ).num_tweets == MAX_TWEET_COUNT

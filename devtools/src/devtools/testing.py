@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from devtools.tcp_proxy import free_port
 from shared.cli import ServiceSpec
 from shared.db.migrations import migrate
-from shared.settings import Settings
+from shared.settings import Settings, to_environment
 
 # 64 bytes: long enough for every HMAC algorithm, including the HS512 a token test signs with.
 TEST_JWT_SECRET = "test-secret-" + "x" * 52
@@ -182,35 +182,7 @@ async def register_and_login(users_client: httpx.AsyncClient, username: str | No
 
 def settings_env(settings: Settings) -> dict[str, str]:
     """Environment variables that make a child process read the same settings."""
-    env = {
-        "ENVIRONMENT": settings.environment,
-        "JWT__SECRET": settings.jwt.secret.get_secret_value(),
-        "DATABASE__HOST": settings.database.host,
-        "DATABASE__PORT": str(settings.database.port),
-        "DATABASE__USER": settings.database.user,
-        "DATABASE__PASSWORD": settings.database.password.get_secret_value(),
-        "DATABASE__NAME_SUFFIX": settings.database.name_suffix,
-        "DATABASE__POOL_SIZE": str(settings.database.pool_size),
-        "REDIS__URL": settings.redis.url,
-        "RABBITMQ__URL": settings.rabbitmq.url.get_secret_value(),
-        "ELASTICSEARCH__URL": settings.elasticsearch.url,
-        "RATELIMIT__ENABLED": str(settings.ratelimit.enabled).lower(),
-        "OTEL_EXPORTER_OTLP_ENDPOINT": settings.otlp_endpoint,
-        "LOG_LEVEL": settings.log_level,
-    }
-    for section in ("userservice", "tweetservice", "feedservice", "searchservice"):
-        service = getattr(settings, section)
-        prefix = section.upper()
-        env[f"{prefix}__HOST"] = service.host
-        env[f"{prefix}__BIND_HOST"] = service.bind_host
-        env[f"{prefix}__REST_PORT"] = str(service.rest_port)
-        env[f"{prefix}__GRPC_PORT"] = str(service.grpc_port)
-        env[f"{prefix}__WORKERS"] = str(service.workers)
-    for section in ("feedworker", "searchworker"):
-        worker = getattr(settings, section)
-        for key in ("retry_base_seconds", "retry_max_seconds", "handler_timeout_seconds"):
-            env[f"{section.upper()}__{key.upper()}"] = str(getattr(worker, key))
-    return env
+    return {**to_environment(settings), "OTEL_EXPORTER_OTLP_ENDPOINT": settings.otlp_endpoint}
 
 
 async def delete_feed_keys(redis: Any) -> None:

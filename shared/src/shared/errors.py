@@ -14,6 +14,9 @@ class DomainError(Exception):
     grpc_code: ClassVar[grpc.StatusCode] = grpc.StatusCode.INTERNAL
     title: ClassVar[str] = "Internal error"
     type_slug: ClassVar[str] = "internal-error"
+    # Whether trying again later may succeed (a dependency was down), rather than the request
+    # itself being at fault: only transient failures are retried by the relay and the consumers.
+    transient: ClassVar[bool] = False
 
     def __init__(self, detail: str, **extra: Any) -> None:
         super().__init__(detail)
@@ -81,6 +84,19 @@ class DependencyUnavailable(DomainError):
     grpc_code = grpc.StatusCode.UNAVAILABLE
     title = "Service unavailable"
     type_slug = "dependency-unavailable"
+    transient = True
+
+
+class DependencyFailed(DomainError):
+    """A dependency answered, with an error that says nothing about the caller's request and that
+    trying again will not cure (its bug, a method it lacks): a 500, never retried."""
+
+
+# The only gRPC codes that say "try again later"; every other code is the dependency's verdict on
+# the request (or its own fault) and maps to the domain error of the same meaning.
+TRANSIENT_GRPC_CODES = frozenset(
+    {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.RESOURCE_EXHAUSTED}
+)
 
 
 _BY_GRPC_CODE: dict[grpc.StatusCode, type[DomainError]] = {
@@ -90,16 +106,41 @@ _BY_GRPC_CODE: dict[grpc.StatusCode, type[DomainError]] = {
     grpc.StatusCode.PERMISSION_DENIED: Forbidden,
     grpc.StatusCode.NOT_FOUND: NotFound,
     grpc.StatusCode.ALREADY_EXISTS: Conflict,
-    grpc.StatusCode.UNAVAILABLE: DependencyUnavailable,
-    grpc.StatusCode.DEADLINE_EXCEEDED: DependencyUnavailable,
-    grpc.StatusCode.RESOURCE_EXHAUSTED: DependencyUnavailable,
-    grpc.StatusCode.CANCELLED: DependencyUnavailable,
+    grpc.StatusCode.OUT_OF_RANGE: InvalidInput,
 }
 
 
 def from_grpc_error(code: grpc.StatusCode, details: str | None, service: str) -> DomainError:
     """The domain error a failed gRPC call to `service` stands for."""
-    error_cls = _BY_GRPC_CODE.get(code, DependencyUnavailable)
-    if error_cls is DependencyUnavailable:
+    if code in TRANSIENT_GRPC_CODES:
         return DependencyUnavailable(f"{service} is unavailable ({code.name})", dependency=service)
+    error_cls = _BY_GRPC_CODE.get(code)
+    if error_cls is None:
+        # INTERNAL, UNKNOWN, UNIMPLEMENTED, DATA_LOSS, ABORTED, CANCELLED: the dependency failed.
+        return DependencyFailed(f"{service} failed ({code.name})", dependency=service)
     return error_cls(details or code.name)
+
+
+def is_transient(exc: BaseException) -> bool:
+    """A failure of a dependency (down, slow, overloaded) rather than of the request or message:
+    the only kind worth retrying unchanged."""
+    if isinstance(exc, DomainError):
+        return exc.transient
+    if isinstance(exc, (ConnectionError, TimeoutError, OSError)):
+        return True
+    try:
+        import redis.exceptions
+
+        if isinstance(exc, (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)):
+            return True
+    except ImportError:  # pragma: no cover
+        pass
+    try:
+        import aiormq.exceptions
+
+        # The broker's connection or channel went (publishing while RabbitMQ restarts).
+        if isinstance(exc, aiormq.exceptions.AMQPError):
+            return True
+    except ImportError:  # pragma: no cover
+        pass
+    return False

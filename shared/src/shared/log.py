@@ -1,27 +1,28 @@
-"""Process logging: one line per record with the service name and the current trace id."""
+"""Process logging: one line per record with the service name and the current trace id.
+
+The trace id is put on every record by opentelemetry-instrumentation-logging (its record
+factory; "0" outside a trace)."""
 
 from __future__ import annotations
 
 import logging
 import sys
 
-from opentelemetry import trace
+from opentelemetry.instrumentation.logging import LoggingInstrumentor
 
-
-class _TraceIdFilter(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
-        span_context = trace.get_current_span().get_span_context()
-        record.trace_id = format(span_context.trace_id, "032x") if span_context.is_valid else "-"
-        return True
+LOG_FORMAT = "%(asctime)s %(levelname)s {service} [trace=%(otelTraceID)s] %(name)s: %(message)s"
 
 
 def configure_logging(service_name: str, level: str = "INFO") -> None:
+    instrumentor = LoggingInstrumentor()
+    if not instrumentor.is_instrumented_by_opentelemetry:
+        # The trace fields only; the handler and format are ours (set_logging_format would add
+        # logging.basicConfig's).
+        instrumentor.instrument(inject_trace_context=True, set_logging_format=False)
     handler = logging.StreamHandler(sys.stderr)
-    handler.addFilter(_TraceIdFilter())
+    # The default covers records made without the factory (logging.makeLogRecord).
     handler.setFormatter(
-        logging.Formatter(
-            f"%(asctime)s %(levelname)s {service_name} [trace=%(trace_id)s] %(name)s: %(message)s"
-        )
+        logging.Formatter(LOG_FORMAT.format(service=service_name), defaults={"otelTraceID": "0"})
     )
     root = logging.getLogger()
     root.handlers[:] = [handler]

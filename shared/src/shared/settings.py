@@ -1,23 +1,24 @@
 """Fleet settings: defaults < config.toml < .env < environment variables.
 
 Environment variables use `__` between section and key, e.g. `DATABASE__HOST`, `JWT__SECRET`,
-`USERSERVICE__REST_PORT`. `CONFIG_FILE` points at another TOML file.
+`USERSERVICE__REST_PORT`. `CONFIG_FILE` points at another TOML file. Every source is one of
+pydantic-settings' own; `to_environment` is the way back, for child processes.
 """
 
 from __future__ import annotations
 
+import json
 import os
-import tomllib
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import (
     BaseSettings,
-    InitSettingsSource,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
+    TomlConfigSettingsSource,
 )
 
 DEV_JWT_SECRET = "dev-only-insecure-jwt-secret-change-me-outside-development"
@@ -199,7 +200,9 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        toml_settings = InitSettingsSource(settings_cls, init_kwargs=_read_config_toml())
+        # config.toml's section names are the contract's ([Database], [UserService]): matched
+        # case-insensitively, like the environment's.
+        toml_settings = TomlConfigSettingsSource(settings_cls, toml_file=_find_config_file())
         # Earlier sources win: init > environment > .env > config.toml > defaults.
         return init_settings, env_settings, dotenv_settings, toml_settings
 
@@ -207,6 +210,8 @@ class Settings(BaseSettings):
 def _find_config_file() -> Path | None:
     explicit = os.environ.get("CONFIG_FILE")
     if explicit:
+        if not Path(explicit).is_file():
+            raise FileNotFoundError(f"CONFIG_FILE={explicit} is not a file")
         return Path(explicit)
     for folder in (Path.cwd(), *Path.cwd().parents):
         candidate = folder / "config.toml"
@@ -215,14 +220,24 @@ def _find_config_file() -> Path | None:
     return None
 
 
-def _read_config_toml() -> dict[str, Any]:
-    path = _find_config_file()
-    if path is None:
-        return {}
-    with path.open("rb") as fh:
-        raw = tomllib.load(fh)
-    # config.toml uses the contract's section names ([Database], [UserService]); fields are lower case.
-    return {key.lower(): value for key, value in raw.items()}
+def to_environment(settings: BaseModel, prefix: str = "") -> dict[str, str]:
+    """Environment variables (SECTION__KEY, secrets in clear) that make a child process read the
+    same settings: every field of the model, so a new setting needs no list kept by hand."""
+    env: dict[str, str] = {}
+    for name in type(settings).model_fields:
+        value = getattr(settings, name)
+        key = f"{prefix}{name.upper()}"
+        if isinstance(value, BaseModel):
+            env.update(to_environment(value, f"{key}__"))
+        elif isinstance(value, SecretStr):
+            env[key] = value.get_secret_value()
+        elif isinstance(value, bool):
+            env[key] = "true" if value else "false"
+        elif isinstance(value, (list, dict)):
+            env[key] = json.dumps(value)
+        elif value is not None:
+            env[key] = str(value)
+    return env
 
 
 @lru_cache

@@ -3,8 +3,9 @@
 Creating (deleting) a tweet writes a `users.increment_tweets` outbox row in the same transaction;
 a relay hands the pending rows to `increment_tweets_deliverer` in batches (outbox order), which
 sends each batch to users as one IncrementTweetsBatch call (one RPC, one users transaction); while
-users is down the call fails and the relay retries the whole batch. Each row carries its own
-idempotency key, so a redelivered row changes the counter once.
+users is down the call fails and the relay retries the whole batch. A batch users refuses (a row
+with a bad id or delta) raises too, and the relay splits it until the bad row is parked alone.
+Each row carries its own idempotency key, so a redelivered row changes the counter once.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from opentelemetry.context import Context
 
 from fleet_proto import user_service_pb2 as users_pb
 from fleet_proto import user_service_pb2_grpc as users_grpc
-from shared.errors import DependencyUnavailable, InvalidInput, NotFound
+from shared.errors import DependencyFailed, InvalidInput, NotFound
 from shared.ids import uuid7
 from shared.messaging.outbox import OutboxMessage, OutboxRecord
 from shared.messaging.relay import Deliver
@@ -46,8 +47,8 @@ def idempotency_key(record: OutboxRecord) -> str:
 
 def increment_tweets_deliverer(users: users_grpc.UserAsyncStub) -> Deliver:
     """Deliver a relay batch in outbox order (the counter is clamped at zero, so order matters):
-    one IncrementTweetsBatch call per MAX_BATCH rows. A change users cannot apply (the account is
-    gone, the id is not one) is logged and dropped; a failed call raises, so the relay retries."""
+    one IncrementTweetsBatch call per MAX_BATCH rows. A change for an account that is gone is
+    logged and dropped; a failed or refused call raises (the relay retries, or splits and parks)."""
 
     async def deliver(records: Sequence[OutboxRecord]) -> None:
         for start in range(0, len(records), MAX_BATCH):
@@ -57,7 +58,7 @@ def increment_tweets_deliverer(users: users_grpc.UserAsyncStub) -> Deliver:
 
 
 async def _deliver_batch(users: users_grpc.UserAsyncStub, records: Sequence[OutboxRecord]) -> None:
-    requests = [request for record in records if (request := _request(record)) is not None]
+    requests = [_request(record) for record in records]
     if not requests:
         return
     # In the trace of the request that wrote the first row (like the events are), linked to the
@@ -69,12 +70,7 @@ async def _deliver_batch(users: users_grpc.UserAsyncStub, records: Sequence[Outb
         span.set_attribute("outbox.batch_size", len(requests))
         try:
             reply = await users.IncrementTweetsBatch(users_pb.IncrementTweetsBatchRequest(changes=requests))
-        except InvalidInput as exc:
-            # users refused the batch as a whole: one change at a time, only the bad one is dropped.
-            logger.warning("num_tweets batch refused (%s); delivering its changes one by one", exc.detail)
-            await _deliver_one_by_one(users, records)
-            return
-        except DependencyUnavailable as exc:
+        except DependencyFailed as exc:
             if not _unimplemented(exc):
                 raise
             # A users that predates IncrementTweetsBatch (during a rolling deploy).
@@ -86,16 +82,15 @@ async def _deliver_batch(users: users_grpc.UserAsyncStub, records: Sequence[Outb
             logger.warning("dropping num_tweets change for %s: user not found", request.user_id)
 
 
-def _request(record: OutboxRecord) -> users_pb.IncrementTweetsRequest | None:
-    user_id = str(record.payload["user_id"])
+def _request(record: OutboxRecord) -> users_pb.IncrementTweetsRequest:
+    """The change a row asks for; InvalidInput (the relay parks the row) if it is not one."""
     try:
-        uuid.UUID(user_id)
-    except ValueError:
-        # users would refuse the whole batch for it (INVALID_ARGUMENT): drop it here instead.
-        logger.warning("dropping num_tweets change for %s: not a valid user id", user_id)
-        return None
+        user_id = str(uuid.UUID(str(record.payload["user_id"])))
+        delta = int(record.payload["delta"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise InvalidInput(f"outbox row {record.id} is not a num_tweets change ({exc!r})") from exc
     return users_pb.IncrementTweetsRequest(
-        user_id=user_id, delta=int(record.payload["delta"]), idempotency_key=idempotency_key(record)
+        user_id=user_id, delta=delta, idempotency_key=idempotency_key(record)
     )
 
 
@@ -121,15 +116,11 @@ def _unimplemented(exc: BaseException) -> bool:
 async def _deliver_one_by_one(users: users_grpc.UserAsyncStub, records: Sequence[OutboxRecord]) -> None:
     """The single IncrementTweets call per row, in order (each key still applies once)."""
     for record in records:
-        request = users_pb.IncrementTweetsRequest(
-            user_id=str(record.payload["user_id"]),
-            delta=int(record.payload["delta"]),
-            idempotency_key=idempotency_key(record),
-        )
+        request = _request(record)
         try:
             with _tracer.start_as_current_span(
                 "users.IncrementTweets deliver", context=extract_context(record.headers)
             ):
                 await users.IncrementTweets(request)
-        except (NotFound, InvalidInput) as exc:
+        except NotFound as exc:
             logger.warning("dropping num_tweets change for %s: %s", request.user_id, exc.detail)

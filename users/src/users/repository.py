@@ -14,16 +14,18 @@ from sqlalchemy.orm import InstrumentedAttribute
 from shared.db.raw import statement_span
 from users.models import Actor, Follow
 
-_INCREMENT = text(
-    "UPDATE actors SET num_tweets = greatest(num_tweets + :delta, 0) WHERE id = :user_id RETURNING num_tweets"
-)
+# A counter stays within [0, MAX_TWEET_COUNT], a count every JSON client reads exactly. The sum is
+# taken as numeric, so even a counter already at bigint's maximum cannot make the statement fail.
+MAX_TWEET_COUNT = 2**53 - 1
+_CLAMPED = f"least(greatest(num_tweets::numeric + :delta, 0), {MAX_TWEET_COUNT})"
+_INCREMENT = text(f"UPDATE actors SET num_tweets = {_CLAMPED} WHERE id = :user_id RETURNING num_tweets")
 # The main SELECT sees the row as it was before the CTE's UPDATE: `current` is the count when the
 # key was already applied (nothing changed), `changed` the new count otherwise.
 _INCREMENT_ONCE = text(
     "WITH applied AS ("
     " INSERT INTO applied_increments (key) VALUES (:key) ON CONFLICT DO NOTHING RETURNING key"
     "), changed AS ("
-    " UPDATE actors SET num_tweets = greatest(num_tweets + :delta, 0)"
+    f" UPDATE actors SET num_tweets = {_CLAMPED}"
     " WHERE id = :user_id AND EXISTS (SELECT 1 FROM applied) RETURNING num_tweets"
     ") SELECT (SELECT num_tweets FROM changed) AS changed,"
     " (SELECT num_tweets FROM actors WHERE id = :user_id) AS current"
@@ -40,6 +42,8 @@ _LOCK_ACTORS = text("SELECT id FROM actors WHERE id = ANY(:ids) ORDER BY id FOR 
 # - The count after each change, clamped at zero at every step (c_k = max(c_{k-1} + d_k, 0)), is
 #   in closed form: with t_k the running sum of the applied deltas, c_k = t_k - least(-c_0,
 #   min(t_1..t_k)) (Lindley's recursion), so window functions compute it for every change.
+# - The ceiling MAX_TWEET_COUNT is applied to that result (sums are numeric, so nothing overflows):
+#   exact unless a batch both reaches the ceiling and comes down again, which deltas of one never do.
 # - A user's row is written once, with the count after its last change.
 # One row per change, in order: num_tweets NULL when the user does not exist.
 _INCREMENT_BATCH = """
@@ -67,7 +71,7 @@ WITH change AS (
   WINDOW upto AS (PARTITION BY user_id ORDER BY position ROWS UNBOUNDED PRECEDING)
 ), walk AS (
   SELECT position, user_id, applied,
-         (total - least(-start, min(total) OVER upto))::bigint AS num_tweets
+         least(total - least(-start, min(total) OVER upto), {max_count})::bigint AS num_tweets
   FROM running
   WINDOW upto AS (PARTITION BY user_id ORDER BY position ROWS UNBOUNDED PRECEDING)
 ), counted AS (
@@ -78,7 +82,7 @@ WITH change AS (
 SELECT walk.num_tweets, coalesce(walk.applied, false) AS applied
 FROM change LEFT JOIN walk ON walk.position = change.position
 ORDER BY change.position
-"""
+""".replace("{max_count}", str(MAX_TWEET_COUNT))
 
 
 class TweetCountChange(NamedTuple):

@@ -28,6 +28,15 @@ _DUMMY_HASH = _hasher.hash("not-a-real-password")
 MAX_FOLLOW_PAGE = 10_000
 # The counter relay sends at most 500 changes per IncrementTweetsBatch.
 MAX_INCREMENT_BATCH = 1_000
+# A tweet moves a counter by one; a larger step is a bug or an attack, refused before it is stored.
+MAX_INCREMENT_DELTA = 1_000_000
+
+
+def _check_delta(delta: int) -> None:
+    if abs(delta) > MAX_INCREMENT_DELTA:
+        raise InvalidInput(
+            f"delta must be between -{MAX_INCREMENT_DELTA} and {MAX_INCREMENT_DELTA}", field="delta"
+        )
 
 
 @dataclass(frozen=True)
@@ -148,6 +157,7 @@ class UserService:
         return ids, next_token
 
     async def increment_tweets(self, user_id: uuid.UUID, delta: int, idempotency_key: str) -> int:
+        _check_delta(delta)
         count = await self.users.increment_tweets(user_id, delta, idempotency_key)
         if count is None:
             raise NotFound(f"user {user_id} not found")
@@ -158,6 +168,8 @@ class UserService:
         user is a result (num_tweets None), not an error, so the other changes still apply."""
         if len(changes) > MAX_INCREMENT_BATCH:
             raise InvalidInput(f"at most {MAX_INCREMENT_BATCH} changes per call", field="changes")
+        for change in changes:
+            _check_delta(change.delta)
         return await self.users.increment_tweets_batch(changes)
 
 

@@ -84,8 +84,8 @@ class SearchBackend(Protocol):
     ) -> tuple[list[SearchHit], int]:
         """One page of live (not deleted) matches and the total number of matches.
 
-        `since` is inclusive and `until` exclusive. Raises InvalidInput for a query without a
-        searchable word (see `validate_query`).
+        `query` is one `validate_query` returned (SearchService checks it once, for every
+        backend); `since` is inclusive and `until` exclusive.
         """
 
     async def reset(self) -> None:

@@ -30,7 +30,6 @@ from search.backends.base import (
     as_utc,
     clamp_filter_time,
     newest_per_tweet,
-    validate_query,
 )
 from search.backends.stopwords import ENGLISH_STOP_WORDS
 from shared.errors import DependencyUnavailable
@@ -114,7 +113,7 @@ class ElasticsearchBackend:
         limit: int = 20,
         offset: int = 0,
     ) -> tuple[list[SearchHit], int]:
-        text = to_simple_query_string(validate_query(query))
+        text = to_simple_query_string(query)
         filters: list[dict[str, Any]] = [{"term": {"deleted": False}}]
         if user_id is not None:
             filters.append({"term": {"user_id": str(user_id)}})

@@ -15,7 +15,7 @@ from sqlalchemy import ColumnElement, false, func, literal_column, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from search.backends.base import IndexDocument, SearchHit, clamp_filter_time, newest_per_tweet, validate_query
+from search.backends.base import IndexDocument, SearchHit, clamp_filter_time, newest_per_tweet
 from search.models import TS_CONFIG, documents
 from shared.db.engine import build_session_factory, transaction
 
@@ -53,9 +53,7 @@ class PostgresBackend:
         limit: int = 20,
         offset: int = 0,
     ) -> tuple[list[SearchHit], int]:
-        tsquery = func.websearch_to_tsquery(
-            literal_column(f"'{TS_CONFIG}'::regconfig"), validate_query(query)
-        )
+        tsquery = func.websearch_to_tsquery(literal_column(f"'{TS_CONFIG}'::regconfig"), query)
         conditions: list[ColumnElement[bool]] = [
             documents.c.tsv.bool_op("@@")(tsquery),
             documents.c.deleted.is_(false()),

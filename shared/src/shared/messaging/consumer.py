@@ -21,9 +21,11 @@ from aio_pika.abc import AbstractIncomingMessage, AbstractRobustConnection
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from pydantic import ValidationError
+from tenacity import AsyncRetrying, RetryCallState
 
-from shared.errors import DependencyUnavailable
+from shared.errors import is_transient
 from shared.messaging.topology import QUEUES, declare_exchanges, declare_queue
+from shared.retry import Stopped, retrying
 from shared.settings import WorkerSettings
 from shared.telemetry import extract_context, tracer
 
@@ -35,22 +37,12 @@ class MalformedMessage(Exception):
     """The message can never be handled: dead-letter it without retrying."""
 
 
-def is_transient(exc: BaseException) -> bool:
-    """A failure of a dependency rather than of the message."""
-    if isinstance(exc, (DependencyUnavailable, ConnectionError, TimeoutError, OSError)):
-        return True
-    try:
-        import redis.exceptions
-
-        if isinstance(exc, (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)):
-            return True
-    except ImportError:  # pragma: no cover
-        pass
-    return False
-
-
-def backoff_seconds(attempt: int, settings: WorkerSettings) -> float:
-    return float(min(settings.retry_max_seconds, settings.retry_base_seconds * (2 ** max(attempt - 1, 0))))
+def _failure(state: RetryCallState) -> BaseException:
+    """The exception of the attempt that just failed."""
+    assert state.outcome is not None
+    exc = state.outcome.exception()
+    assert exc is not None
+    return exc
 
 
 @dataclass(frozen=True)
@@ -98,19 +90,26 @@ class EventConsumer:
         await self.connection.close()
 
     async def _connect(self, stop: asyncio.Event) -> AbstractRobustConnection | None:
-        attempt = 0
-        while not stop.is_set():
-            try:
-                return await aio_pika.connect_robust(self._url, timeout=5)
-            except Exception as exc:
-                attempt += 1
-                delay = backoff_seconds(attempt, self._settings)
-                logger.warning("RabbitMQ unreachable (%s); retrying in %.1fs", exc, delay)
-                try:
-                    await asyncio.wait_for(stop.wait(), delay)
-                except TimeoutError:
-                    pass
+        def log(state: RetryCallState) -> None:
+            logger.warning(
+                "RabbitMQ unreachable (%s); retrying in %.1fs", _failure(state), state.upcoming_sleep
+            )
+
+        try:
+            async for attempt in self._retrying(before_sleep=log):
+                with attempt:
+                    return await aio_pika.connect_robust(self._url, timeout=5)
+        except Stopped:
+            pass
         return None
+
+    def _retrying(self, **options: Any) -> AsyncRetrying:
+        return retrying(
+            self._stop,
+            base_seconds=self._settings.retry_base_seconds,
+            max_seconds=self._settings.retry_max_seconds,
+            **options,
+        )
 
     def _callback(self, subscription: Subscription) -> Callable[[AbstractIncomingMessage], Awaitable[None]]:
         async def on_message(message: AbstractIncomingMessage) -> None:
@@ -141,66 +140,46 @@ class EventConsumer:
             except (orjson.JSONDecodeError, MalformedMessage) as exc:
                 await self._dead_letter(subscription, message, exc)
                 return
-            failures = outages = 0
-            while True:
-                try:
-                    await asyncio.wait_for(subscription.handler(body), self._settings.handler_timeout_seconds)
-                except TimeoutError as exc:
-                    # Handlers are idempotent: an attempt that overran is cancelled and simply run again.
-                    outages += 1
-                    logger.warning(
-                        "%s: attempt took longer than %.0fs; cancelled, retrying",
-                        subscription.queue,
-                        self._settings.handler_timeout_seconds,
-                    )
-                    trace.get_current_span().record_exception(exc)
-                    if not await self._pause(backoff_seconds(outages, self._settings)):
-                        return
-                    continue
-                except (MalformedMessage, ValidationError) as exc:
-                    await self._dead_letter(subscription, message, exc)
-                    return
-                except asyncio.CancelledError:
-                    raise
-                except Exception as exc:
-                    if is_transient(exc):
-                        # A dependency is down: wait for it without spending the message's attempts.
-                        outages += 1
-                        delay = backoff_seconds(outages, self._settings)
-                        logger.warning(
-                            "%s: dependency unavailable (%s); retrying in %.1fs",
-                            subscription.queue,
-                            exc,
-                            delay,
-                        )
-                        if not await self._pause(delay):
-                            return  # stopping: not acked, so the broker redelivers it
-                        continue
-                    failures += 1
-                    if failures >= self._settings.max_attempts:
-                        await self._dead_letter(subscription, message, exc)
-                        return
-                    delay = backoff_seconds(failures, self._settings)
-                    logger.warning(
-                        "%s: attempt %d failed (%r); retrying in %.2fs",
-                        subscription.queue,
-                        failures,
-                        exc,
-                        delay,
-                    )
-                    if not await self._pause(delay):
-                        return
-                    continue
-                await message.ack()
-                return
+            failures = 0
 
-    async def _pause(self, seconds: float) -> bool:
-        """Sleep before a retry; False if the consumer is stopping meanwhile."""
-        try:
-            await asyncio.wait_for(self._stop.wait(), seconds)
-        except TimeoutError:
-            return True
-        return False
+            def retry(state: RetryCallState) -> bool:
+                nonlocal failures
+                if state.outcome is None or not state.outcome.failed:
+                    return False
+                exc = _failure(state)
+                if not isinstance(exc, Exception) or isinstance(exc, (MalformedMessage, ValidationError)):
+                    return False
+                if is_transient(exc):
+                    # A dependency is down (or an attempt overran: handlers are idempotent, so it
+                    # was cancelled and runs again): wait for it without spending the message's attempts.
+                    return True
+                failures += 1
+                return failures < self._settings.max_attempts
+
+            def log(state: RetryCallState) -> None:
+                exc = _failure(state)
+                why = (
+                    f"attempt took longer than {self._settings.handler_timeout_seconds:.0f}s; cancelled"
+                    if isinstance(exc, TimeoutError)
+                    else f"dependency unavailable ({exc})"
+                    if is_transient(exc)
+                    else f"attempt {failures} failed ({exc!r})"
+                )
+                trace.get_current_span().record_exception(exc)
+                logger.warning("%s: %s; retrying in %.2fs", subscription.queue, why, state.upcoming_sleep)
+
+            try:
+                async for attempt in self._retrying(retry=retry, before_sleep=log):
+                    with attempt:
+                        await asyncio.wait_for(
+                            subscription.handler(body), self._settings.handler_timeout_seconds
+                        )
+            except Stopped:
+                return  # stopping: not acked, so the broker redelivers it
+            except Exception as exc:
+                await self._dead_letter(subscription, message, exc)
+                return
+            await message.ack()
 
     async def _dead_letter(
         self, subscription: Subscription, message: AbstractIncomingMessage, exc: BaseException

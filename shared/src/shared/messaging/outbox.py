@@ -13,6 +13,7 @@ import asyncio
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import asyncpg
@@ -55,6 +56,9 @@ def outbox_columns() -> list[Column[Any]]:
         Column("attempts", Integer, nullable=False, server_default="0"),
         Column("last_error", Text, nullable=True),
         Column("published_at", DateTime(timezone=True), nullable=True),
+        # Set (with last_error) when the row failed alone for a reason retrying cannot cure: the
+        # relay skips it from then on (a dead letter, counted in /ready; clear it to retry).
+        Column("parked_at", DateTime(timezone=True), nullable=True),
     ]
 
 
@@ -77,9 +81,15 @@ class OutboxRecord:
     exchange: str
     routing_key: str
     message_id: str
-    payload: dict[str, Any]
+    body: bytes  # the payload as stored (JSON): published as it is, never re-encoded
     headers: dict[str, Any]
     attempts: int
+
+    @cached_property
+    def payload(self) -> dict[str, Any]:
+        """The payload decoded, for the deliverers that read it (not the RabbitMQ one)."""
+        value: dict[str, Any] = orjson.loads(self.body)
+        return value
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from typing import Any
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractRobustConnection
 
+from shared.errors import DependencyUnavailable, InvalidInput
 from shared.messaging.topology import declare_topology
 
 logger = logging.getLogger(__name__)
@@ -42,8 +43,18 @@ class RabbitPublisher:
     async def publish(
         self, exchange: str, routing_key: str, body: bytes, headers: Mapping[str, Any], message_id: str
     ) -> None:
-        """Publish one persistent message and wait for the broker's confirm."""
-        await self._ready_channel()
+        """Publish one persistent message and wait for the broker's confirm.
+
+        Raises DependencyUnavailable for whatever the broker or the connection to it does (aio-pika
+        says "connection closed" with a RuntimeError, among others): nothing in a message can make
+        RabbitMQ refuse it, so the outbox relay retries those. An unknown exchange is InvalidInput."""
+        try:
+            await self._ready_channel()
+        except Exception as exc:
+            raise DependencyUnavailable(f"rabbitmq is unavailable ({exc!r})", dependency="rabbitmq") from exc
+        target = self._exchanges.get(exchange)
+        if target is None:
+            raise InvalidInput(f"no exchange named {exchange!r}")
         message = aio_pika.Message(
             body,
             headers=dict(headers),
@@ -51,9 +62,12 @@ class RabbitPublisher:
             content_type="application/json",
             delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
         )
-        await self._exchanges[exchange].publish(
-            message, routing_key=routing_key, mandatory=False, timeout=PUBLISH_TIMEOUT_SECONDS
-        )
+        try:
+            await target.publish(
+                message, routing_key=routing_key, mandatory=False, timeout=PUBLISH_TIMEOUT_SECONDS
+            )
+        except Exception as exc:
+            raise DependencyUnavailable(f"rabbitmq is unavailable ({exc!r})", dependency="rabbitmq") from exc
 
     async def declare_topology_early(self, timeout_seconds: float = 3.0) -> None:
         """Connect once at start-up, which declares every exchange and queue, so events published

@@ -1,7 +1,9 @@
 """The outbox relay: delivers the rows shared.messaging.outbox writes, and marks them sent.
 
 The relay is woken by NOTIFY (sent on commit), falls back to a slow poll, and keeps retrying while
-its destination (RabbitMQ, another service) is down. Every process of a service (workers, replicas)
+its destination (RabbitMQ, another service) is down. A batch that fails for another reason (the
+destination refused it) is split in halves until the rows at fault fail alone: those are parked
+(dead-lettered in the table, counted in /ready) and the rest keep flowing. Every process of a service (workers, replicas)
 runs the relays, but only one delivers a destination at a time: the one whose LISTEN connection
 holds that destination's advisory lock, so rows go out in id order; the others stand by and take
 over when its connection goes. Delivery is at-least-once: consumers are idempotent.
@@ -17,15 +19,21 @@ from typing import Any
 
 import asyncpg
 import orjson
-from opentelemetry import trace
+from opentelemetry import metrics, trace
+from tenacity import RetryCallState
 
+from shared.errors import is_transient
 from shared.messaging.outbox import NOTIFY_CHANNEL, OutboxRecord
 from shared.messaging.publisher import RabbitPublisher
+from shared.retry import Stopped, retrying, sleep_unless_stopped
 from shared.telemetry import extract_context, inject_context, spans_exported, tracer
 
 logger = logging.getLogger(__name__)
 
 Deliver = Callable[[Sequence[OutboxRecord]], Awaitable[None]]
+_parked_counter = metrics.get_meter(__name__).create_counter(
+    "outbox.parked", description="Outbox rows set aside after their destination refused them alone"
+)
 
 # The relay's statements run straight on asyncpg: at a high write rate the relay passes are many
 # and small, and the ORM engine's per-statement cost was most of the relay's CPU.
@@ -33,10 +41,12 @@ Deliver = Callable[[Sequence[OutboxRecord]], Awaitable[None]]
 # twice (a lock lost mid-batch) is only delivered twice, which consumers are built for.
 _CLAIM = (
     "SELECT id, destination, exchange, routing_key, message_id, payload::text, headers::text, attempts"
-    " FROM outbox WHERE destination = $1 AND published_at IS NULL ORDER BY id LIMIT $2"
+    " FROM outbox WHERE destination = $1 AND published_at IS NULL AND parked_at IS NULL ORDER BY id LIMIT $2"
 )
 _MARK_SENT = "UPDATE outbox SET published_at = now(), attempts = attempts + 1 WHERE id = ANY($1::bigint[])"
 _MARK_FAILED = "UPDATE outbox SET attempts = attempts + 1, last_error = $2 WHERE id = ANY($1::bigint[])"
+_PARK = "UPDATE outbox SET parked_at = now(), attempts = attempts + 1, last_error = $2 WHERE id = $1"
+_COUNT_PARKED = "SELECT count(*) FROM outbox WHERE destination = $1 AND parked_at IS NOT NULL"
 _PURGE_SENT = (
     "DELETE FROM outbox WHERE published_at IS NOT NULL AND published_at < now() - make_interval(secs => $1)"
 )
@@ -55,6 +65,7 @@ class OutboxRelay:
         batch_size: int = 200,
         poll_seconds: float = 2.0,
         keep_sent_seconds: float = 24 * 3600,
+        transient: Callable[[BaseException], bool] = is_transient,
     ) -> None:
         self._pool = pool
         self._listen_dsn = listen_dsn
@@ -63,28 +74,32 @@ class OutboxRelay:
         self._batch_size = batch_size
         self._poll_seconds = poll_seconds
         self._keep_sent_seconds = keep_sent_seconds
+        self._transient = transient
         self._wake = asyncio.Event()
         # Why the last delivery failed; None once one succeeds.
         self.last_error: str | None = None
         # True while this process holds the destination's lock (the relay delivering it).
         self.leading = False
+        # Rows of this destination parked (by any process), as last counted by this one.
+        self.parked = 0
 
     @property
     def background_name(self) -> str:
         return f"outbox.{self.destination}"
 
     def state(self) -> str:
-        """For /ready: "standby" (another process delivers), "delivering", or "retrying: <why>"."""
+        """For /ready: "standby" (another process delivers), "delivering", or "retrying: <why>";
+        then ", N parked" when rows were set aside."""
         if not self.leading:
             return "standby"
-        return "delivering" if self.last_error is None else f"retrying: {self.last_error}"
+        state = "delivering" if self.last_error is None else f"retrying: {self.last_error}"
+        return f"{state}, {self.parked} parked" if self.parked else state
 
     async def relay_once(self) -> int:
-        """Deliver one batch; returns how many rows were sent. Raises if delivery failed."""
+        """Deliver one batch; returns how many rows it settled (sent or parked). Raises if delivery
+        failed for a transient reason (the rows stay pending)."""
         async with self._pool.acquire(timeout=5) as connection:
             rows = await connection.fetch(_CLAIM, self.destination, self._batch_size)
-            if not rows:
-                return 0
             records = [
                 OutboxRecord(
                     id=row[0],
@@ -92,28 +107,56 @@ class OutboxRelay:
                     exchange=row[2],
                     routing_key=row[3],
                     message_id=row[4],
-                    payload=orjson.loads(row[5]),
+                    body=row[5].encode(),
                     headers=orjson.loads(row[6]),
                     attempts=row[7],
                 )
                 for row in rows
             ]
-            ids = [record.id for record in records]
-            failure: Exception | None = None
-            try:
-                await self._deliver(records)
-            except Exception as exc:
-                failure = exc
-                await connection.execute(_MARK_FAILED, ids, repr(exc)[:500])
-            else:
-                await connection.execute(_MARK_SENT, ids)
-        if failure is not None:
-            raise failure
+            if records:
+                await self._deliver_or_split(connection, records)
         return len(records)
+
+    async def _deliver_or_split(
+        self, connection: asyncpg.Connection, records: Sequence[OutboxRecord]
+    ) -> None:
+        """Deliver the records; if the destination refuses them, deliver each half in turn (in id
+        order), down to the single rows it refuses, which are parked."""
+        try:
+            await self._deliver(records)
+        except Exception as exc:
+            error = f"{type(exc).__name__}: {exc}"[:500]
+            if self._transient(exc):
+                await connection.execute(_MARK_FAILED, [record.id for record in records], error)
+                raise
+            if len(records) > 1:
+                half = len(records) // 2
+                await self._deliver_or_split(connection, records[:half])
+                await self._deliver_or_split(connection, records[half:])
+                return
+            [record] = records
+            await connection.execute(_PARK, record.id, error)
+            self.parked = await connection.fetchval(_COUNT_PARKED, self.destination)
+            _parked_counter.add(1, {"destination": self.destination})
+            logger.error(
+                "outbox %s: parked row %d (%s): %s", self.destination, record.id, record.message_id, error
+            )
+        else:
+            await connection.execute(_MARK_SENT, [record.id for record in records])
 
     async def run(self, stop: asyncio.Event) -> None:
         listener = asyncio.create_task(self._listen(stop), name=f"outbox-listen-{self.destination}")
-        failures = 0
+
+        def retrying_in(state: RetryCallState) -> None:
+            exc = state.outcome.exception() if state.outcome is not None else None
+            self.last_error = f"{type(exc).__name__}: {exc}"[:200]
+            logger.warning(
+                "outbox %s: delivery failed (%r); retrying in %.1fs",
+                self.destination,
+                exc,
+                state.upcoming_sleep,
+            )
+
         passes = 0
         try:
             while not stop.is_set():
@@ -121,27 +164,26 @@ class OutboxRelay:
                 # must wake the next pass instead of waiting for the poll.
                 self._wake.clear()
                 if not self.leading:
-                    await _wait_any(stop, self._wake, self._poll_seconds)
+                    await sleep_unless_stopped(stop, self._poll_seconds, wake=self._wake)
                     continue
                 try:
-                    sent = await self.relay_once()
-                    failures = 0
-                    self.last_error = None
-                except Exception as exc:
-                    failures += 1
-                    self.last_error = f"{type(exc).__name__}: {exc}"[:200]
-                    delay = min(5.0, 0.1 * 2**failures)
-                    logger.warning(
-                        "outbox %s: delivery failed (%r); retrying in %.1fs", self.destination, exc, delay
-                    )
-                    await _wait(stop, delay)
-                    continue
+                    async for attempt in retrying(
+                        stop, base_seconds=0.2, max_seconds=5.0, before_sleep=retrying_in
+                    ):
+                        with attempt:
+                            # A relay that lost the lead meanwhile stops retrying: the new leader delivers.
+                            sent = await self.relay_once() if self.leading else 0
+                except Stopped:
+                    break
+                self.last_error = None
                 if sent >= self._batch_size:
                     continue  # more are waiting
                 passes += 1
                 if passes % 500 == 0:
                     await self._purge_sent()
-                await _wait_any(stop, self._wake, self._poll_seconds)
+                elif self.parked:
+                    await self._count_parked()  # until someone releases or deletes them
+                await sleep_unless_stopped(stop, self._poll_seconds, wake=self._wake)
         finally:
             listener.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -153,6 +195,13 @@ class OutboxRelay:
                 await connection.execute(_PURGE_SENT, float(self._keep_sent_seconds))
         except Exception:
             logger.warning("outbox %s: purge of sent rows failed", self.destination, exc_info=True)
+
+    async def _count_parked(self) -> None:
+        try:
+            async with self._pool.acquire(timeout=5) as connection:
+                self.parked = await connection.fetchval(_COUNT_PARKED, self.destination)
+        except Exception:
+            logger.warning("outbox %s: counting parked rows failed", self.destination, exc_info=True)
 
     async def _listen(self, stop: asyncio.Event) -> None:
         """Hold the destination's lock on a connection of its own, and LISTEN on it: each NOTIFY
@@ -170,18 +219,19 @@ class OutboxRelay:
                 )
                 # A standby only asks for the lock now and then; it listens once it leads.
                 while not stop.is_set() and not await connection.fetchval(_TAKE_LEAD, self._lock_name):
-                    await _wait(stop, STANDBY_SECONDS)
+                    await sleep_unless_stopped(stop, STANDBY_SECONDS)
                 await connection.add_listener(NOTIFY_CHANNEL, on_notify)
+                self.parked = await connection.fetchval(_COUNT_PARKED, self.destination)
                 self.leading = True
                 self._wake.set()  # catch up on anything committed while not listening
                 while not stop.is_set() and not connection.is_closed():
-                    await _wait(stop, 5.0)
+                    await sleep_unless_stopped(stop, 5.0)
                     await connection.execute("SELECT 1")
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
                 logger.info("outbox %s: LISTEN connection lost (%s); reconnecting", self.destination, exc)
-                await _wait(stop, 2.0)
+                await sleep_unless_stopped(stop, 2.0)
             finally:
                 # The lock goes with the connection (closed here, or dead already).
                 self.leading = False
@@ -206,20 +256,6 @@ _DEAD_PEER_DETECTION = {
 }
 
 
-async def _wait(stop: asyncio.Event, seconds: float) -> None:
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stop.wait(), seconds)
-
-
-async def _wait_any(stop: asyncio.Event, wake: asyncio.Event, seconds: float) -> None:
-    waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(wake.wait())]
-    try:
-        await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for waiter in waiters:
-            waiter.cancel()
-
-
 def rabbitmq_deliverer(publisher: RabbitPublisher) -> Deliver:
     """Publish a batch to RabbitMQ with confirms in flight together (a window), each in its trace."""
     publish_tracer = tracer("shared.outbox")
@@ -228,7 +264,7 @@ def rabbitmq_deliverer(publisher: RabbitPublisher) -> Deliver:
         await publisher.publish(
             record.exchange,
             record.routing_key,
-            orjson.dumps(record.payload),
+            record.body,
             headers=headers,
             message_id=record.message_id,
         )

@@ -64,7 +64,8 @@ def upgrade() -> None:
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
     )
 
-    op.create_table("outbox", *outbox_columns())
+    # The outbox as it was at this revision: later columns come with their own revisions (0002).
+    op.create_table("outbox", *(column for column in outbox_columns() if column.name != "parked_at"))
     op.create_index(
         PENDING_INDEX, "outbox", ["destination", "id"], postgresql_where=sa.text("published_at IS NULL")
     )
