@@ -28,6 +28,7 @@ from bench.metrics import compose, fanout, feed_reads, mixed, search_lag, tweet_
 from bench.model import Metric
 from shared.fleet import unreachable_dependencies
 from shared.settings import Settings
+from shared.testing import TEST_JWT_SECRET, TEST_SERVICE_TOKEN
 
 RESULTS = Path(__file__).parent / "results"
 FINDINGS = Path(__file__).parent / "FINDINGS.md"
@@ -145,7 +146,14 @@ async def run(args: argparse.Namespace) -> int:
         print("wrk is not installed (apt-get install -y wrk)", file=sys.stderr)
         return 2
     do_profile = args.profile if args.profile is not None else not args.quick
-    down = unreachable_dependencies(Settings(environment="development"))
+    # Only the dependencies' addresses are read; the fleet the bench starts has its own secrets.
+    down = unreachable_dependencies(
+        Settings(
+            environment="test",
+            jwt={"secret": TEST_JWT_SECRET},
+            internal={"service_token": TEST_SERVICE_TOKEN},
+        )
+    )
     if down:
         print("The benchmark needs PostgreSQL, Redis and RabbitMQ:\n  " + "\n  ".join(down), file=sys.stderr)
         return 1

@@ -30,6 +30,7 @@ from shared.messaging.topology import QUEUES, declare_topology
 from shared.settings import DatabaseSettings, Settings
 from shared.testing import (
     TEST_JWT_SECRET,
+    TEST_SERVICE_TOKEN,
     Account,
     TcpProxy,
     delete_vhost,
@@ -194,7 +195,11 @@ class FaultyFleet:
 
 def _proxied_settings(proxies: dict[str, TcpProxy], run_id: str) -> tuple[Settings, str, str]:
     """Settings that reach every dependency through its proxy; plus the direct Redis and AMQP URLs."""
-    base = Settings(environment="test", jwt={"secret": TEST_JWT_SECRET})
+    base = Settings(
+        environment="test",
+        jwt={"secret": TEST_JWT_SECRET},
+        internal={"service_token": TEST_SERVICE_TOKEN},
+    )
     amqp = urllib.parse.urlsplit(base.rabbitmq.url.get_secret_value())
     credentials = amqp.netloc.rsplit("@", 1)[0] if "@" in amqp.netloc else "guest:guest"
     vhost = f"test_{run_id}"
@@ -211,7 +216,11 @@ def _proxied_settings(proxies: dict[str, TcpProxy], run_id: str) -> tuple[Settin
 
 
 def _dependency_proxies() -> dict[str, TcpProxy]:
-    base = Settings(environment="test", jwt={"secret": TEST_JWT_SECRET})
+    base = Settings(
+        environment="test",
+        jwt={"secret": TEST_JWT_SECRET},
+        internal={"service_token": TEST_SERVICE_TOKEN},
+    )
     redis = urllib.parse.urlsplit(base.redis.url)
     amqp = urllib.parse.urlsplit(base.rabbitmq.url.get_secret_value())
     return {

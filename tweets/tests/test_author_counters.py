@@ -55,7 +55,7 @@ async def users_stub(
     settings: Settings, users_service: StartedService
 ) -> AsyncIterator[user_service_pb2_grpc.UserAsyncStub]:
     """A stub on a channel built as tweets builds it (deadlines, domain errors)."""
-    channel = open_channel(settings.userservice.grpc_target, "users", 5.0)
+    channel = open_channel(settings.userservice.grpc_target, "users", 5.0, settings.internal.service_token)
     yield user_service_pb2_grpc.UserStub(channel)
     await channel.close(None)
 
@@ -142,13 +142,13 @@ async def test_an_empty_batch_calls_nobody(
 
 
 async def test_users_unreachable_raises_so_the_relay_retries_the_batch(
-    users_stub: user_service_pb2_grpc.UserAsyncStub, accounts: AccountFactory
+    settings: Settings, users_stub: user_service_pb2_grpc.UserAsyncStub, accounts: AccountFactory
 ) -> None:
     alice = await accounts()
     with socket.socket() as probe:  # a port nobody listens on
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    channel = open_channel(f"127.0.0.1:{port}", "users", 1.0)
+    channel = open_channel(f"127.0.0.1:{port}", "users", 1.0, settings.internal.service_token)
     try:
         with pytest.raises(DependencyUnavailable):
             await increment_tweets_deliverer(user_service_pb2_grpc.UserStub(channel))([_record(alice.id, 1)])
@@ -189,6 +189,7 @@ def _refusing_users(sessions: Any, server: grpc.aio.Server) -> None:
 @pytest.mark.parametrize("users_server", [_old_users, _refusing_users])
 async def test_falls_back_to_one_call_per_row_when_users_cannot_take_the_batch(
     users_server: Callable[[Any, grpc.aio.Server], None],
+    settings: Settings,
     users_service: StartedService,
     users_stub: user_service_pb2_grpc.UserAsyncStub,
     accounts: AccountFactory,
@@ -197,10 +198,11 @@ async def test_falls_back_to_one_call_per_row_when_users_cannot_take_the_batch(
     alice = await accounts()
     sessions = users_service.app.state.session_factory
     records = [_record(alice.id, 1) for _ in range(5)] + [_record(uuid7(), 1), _record(alice.id, -1)]
+    token = settings.internal.service_token
     async with grpc_server(
-        "127.0.0.1", 0, [SERVICE_NAME], lambda server: users_server(sessions, server)
+        "127.0.0.1", 0, [SERVICE_NAME], lambda server: users_server(sessions, server), service_token=token
     ) as running:
-        channel = open_channel(f"127.0.0.1:{running.port}", "users", 5.0)
+        channel = open_channel(f"127.0.0.1:{running.port}", "users", 5.0, token)
         try:
             deliver = increment_tweets_deliverer(user_service_pb2_grpc.UserStub(channel))
             await deliver(records)
