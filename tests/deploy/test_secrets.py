@@ -176,7 +176,7 @@ def test_make_run_generates_the_secrets_before_starting_the_fleet() -> None:
     run = re.search(r"^run:.*\n((?:\t.*\n)+)", (ROOT / "Makefile").read_text(), re.MULTILINE)
     assert run is not None
     recipe = run.group(1).splitlines()
-    assert "ensure-dotenv.py" in recipe[0] and "shared.fleet" in recipe[-1]
+    assert "ensure-dotenv.py" in recipe[0] and ".fleet" in recipe[-1], "secrets first, then the fleet"
 
 
 def test_a_process_without_a_good_secret_exits_naming_it_and_printing_no_value(tmp_path: Path) -> None:
