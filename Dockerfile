@@ -31,5 +31,7 @@ RUN groupadd --system --gid 10001 app && useradd --system --uid 10001 --gid app 
 WORKDIR /app
 COPY --from=build --chown=app:app /app/.venv /app/.venv
 COPY --chown=app:app config.toml /app/config.toml
-ENV PATH=/app/.venv/bin:$PATH CONFIG_FILE=/app/config.toml PYTHONUNBUFFERED=1
+# Production unless told otherwise; the secrets (JWT__SECRET, INTERNAL__SERVICE_TOKEN) come from the
+# environment at run time, never from the image.
+ENV PATH=/app/.venv/bin:$PATH CONFIG_FILE=/app/config.toml PYTHONUNBUFFERED=1 ENVIRONMENT=production
 USER app

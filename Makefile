@@ -18,6 +18,7 @@ services: ## Install (if absent) and start PostgreSQL, Redis and RabbitMQ on thi
 	@bash scripts/ensure-services.sh
 
 run: install services ## Start the whole fleet (embedded defaults; Ctrl-C stops it)
+	@python3 scripts/ensure-dotenv.py
 	@$(UV) run python -m devtools.fleet
 
 demo: install ## Seed a small social graph against a running fleet and show a feed and a search
@@ -59,4 +60,6 @@ replay-dlq: install ## Move dead letters back: make replay-dlq QUEUE=general_twe
 
 compose-check: ## Validate docker-compose.yml (needs docker compose or docker-compose)
 	@if docker compose version >/dev/null 2>&1; then compose="docker compose"; else compose="docker-compose"; fi; \
-	JWT__SECRET=compose-config-check $$compose config -q && echo "docker-compose.yml is valid"
+	env_file=$$(mktemp) && trap 'rm -f "$$env_file"' EXIT && \
+	python3 scripts/ensure-dotenv.py --compose --path "$$env_file" 2>/dev/null && \
+	$$compose --env-file "$$env_file" config -q && echo "docker-compose.yml is valid"

@@ -18,7 +18,14 @@ from redis.asyncio import Redis
 
 from bench import cpu
 from devtools.fleet import Fleet
-from devtools.testing import delete_vhost, settings_env, test_settings, vhost_of
+from devtools.testing import (
+    TEST_JWT_SECRET,
+    TEST_SERVICE_TOKEN,
+    delete_vhost,
+    settings_env,
+    test_settings,
+    vhost_of,
+)
 from shared.db.migrations import drop_database
 from shared.settings import Settings
 
@@ -53,7 +60,13 @@ class BenchFleet:
     _paused: set[str] = field(default_factory=set)
 
     async def start(self) -> None:
-        redis_url = await _free_redis_db(Settings(environment="development").redis.url)
+        redis_url = await _free_redis_db(
+            Settings(
+                environment="test",
+                jwt={"secret": TEST_JWT_SECRET},
+                internal={"service_token": TEST_SERVICE_TOKEN},
+            ).redis.url
+        )
         run_id = "bench" + secrets.token_hex(3)
         index = f"bench_{run_id}"
         self.settings = test_settings(

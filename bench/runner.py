@@ -27,6 +27,7 @@ from bench.loadgen import REPO_ROOT, wrk_available
 from bench.metrics import compose, fanout, feed_reads, mixed, search_lag, tweet_to_feed
 from bench.model import Metric
 from devtools.fleet import unreachable_dependencies
+from devtools.testing import TEST_JWT_SECRET, TEST_SERVICE_TOKEN
 from shared.settings import Settings
 
 RESULTS = Path(__file__).parent / "results"
@@ -145,7 +146,14 @@ async def run(args: argparse.Namespace) -> int:
         print("wrk is not installed (apt-get install -y wrk)", file=sys.stderr)
         return 2
     do_profile = args.profile if args.profile is not None else not args.quick
-    down = unreachable_dependencies(Settings(environment="development"))
+    # Only the dependencies' addresses are read; the fleet the bench starts has its own secrets.
+    down = unreachable_dependencies(
+        Settings(
+            environment="test",
+            jwt={"secret": TEST_JWT_SECRET},
+            internal={"service_token": TEST_SERVICE_TOKEN},
+        )
+    )
     if down:
         print("The benchmark needs PostgreSQL, Redis and RabbitMQ:\n  " + "\n  ".join(down), file=sys.stderr)
         return 1

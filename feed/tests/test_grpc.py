@@ -17,7 +17,7 @@ from shared.settings import Settings
 
 @pytest.fixture
 async def feed_stub(settings: Settings, feed_service: StartedService) -> AsyncIterator[Any]:
-    channel = open_channel(settings.feedservice.grpc_target, "feed", 5.0)
+    channel = open_channel(settings.feedservice.grpc_target, "feed", 5.0, settings.internal.service_token)
     yield pb_grpc.FeedStub(channel)
     await channel.close(None)
 

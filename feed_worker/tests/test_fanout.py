@@ -203,9 +203,12 @@ async def _two_workers(kit: Any, redis: Redis) -> AsyncIterator[tuple[FeedFanout
     """Two fan-outs as two feed_worker processes run them (separate locks), over the same Redis and
     the real users and tweets gRPC services; the first one pauses inside its handler."""
     settings = kit.settings
-    users = open_channel(settings.userservice.grpc_target, "users", settings.userservice.grpc_timeout_seconds)
+    token = settings.internal.service_token
+    users = open_channel(
+        settings.userservice.grpc_target, "users", settings.userservice.grpc_timeout_seconds, token
+    )
     tweets = open_channel(
-        settings.tweetservice.grpc_target, "tweets", settings.tweetservice.grpc_timeout_seconds
+        settings.tweetservice.grpc_target, "tweets", settings.tweetservice.grpc_timeout_seconds, token
     )
     try:
         store = FeedStore(redis, batch_size=100)

@@ -14,6 +14,7 @@ from devtools.testing import assert_problem, free_port
 from fleet_proto import search_service_pb2 as pb
 from fleet_proto import search_service_pb2_grpc
 from search.main import create_app
+from shared.grpc.auth import ServiceTokenClientInterceptor
 from shared.settings import Settings
 
 from .conftest import SearchStack, document, with_new_ports
@@ -205,7 +206,7 @@ async def test_grpc_search_answers_like_rest(index: SearchStack) -> None:
     request = pb.SearchTweetsRequest(query="protobuf", limit=5, user_id=str(author))
     request.since.FromDatetime(T0)
 
-    async with grpc.aio.insecure_channel(index.grpc_target) as channel:
+    async with _authenticated_channel(index.grpc_target, index.settings) as channel:
         reply = await search_service_pb2_grpc.SearchStub(channel).SearchTweets(request, timeout=5)
 
     assert (reply.total, reply.limit, reply.offset) == (1, 5, 0)
@@ -228,7 +229,7 @@ async def test_grpc_search_answers_like_rest(index: SearchStack) -> None:
 async def test_grpc_rejects_bad_requests_with_invalid_argument(
     index: SearchStack, request_fields: dict[str, object]
 ) -> None:
-    async with grpc.aio.insecure_channel(index.grpc_target) as channel:
+    async with _authenticated_channel(index.grpc_target, index.settings) as channel:
         with pytest.raises(grpc.aio.AioRpcError) as failure:
             await search_service_pb2_grpc.SearchStub(channel).SearchTweets(
                 pb.SearchTweetsRequest(**request_fields),
@@ -242,6 +243,11 @@ async def test_ready_checks_the_backend(index: SearchStack) -> None:
 
     assert response.status_code == 200
     assert response.json()["dependencies"] == {index.kind: "ok"}
+
+
+def _authenticated_channel(target: str, settings: Settings) -> grpc.aio.Channel:
+    token = ServiceTokenClientInterceptor(settings.internal.service_token)
+    return grpc.aio.insecure_channel(target, interceptors=[token])
 
 
 def _unreachable_backend(stack: SearchStack) -> Settings:
@@ -266,7 +272,9 @@ async def test_backend_down_is_503_problem_and_grpc_unavailable(stack: SearchSta
         assert stack.kind in body["detail"].lower() or "unavailable" in body["detail"].lower()
         ready = assert_problem(await client.get("/ready"), 503)
         assert ready["dependencies"][stack.kind] != "ok"
-        async with grpc.aio.insecure_channel(f"127.0.0.1:{settings.searchservice.grpc_port}") as channel:
+        async with _authenticated_channel(
+            f"127.0.0.1:{settings.searchservice.grpc_port}", settings
+        ) as channel:
             with pytest.raises(grpc.aio.AioRpcError) as failure:
                 await search_service_pb2_grpc.SearchStub(channel).SearchTweets(
                     pb.SearchTweetsRequest(query="anything"), timeout=10

@@ -28,6 +28,7 @@ from devtools.fleet import Fleet, fleet_processes
 from devtools.tcp_proxy import TcpProxy
 from devtools.testing import (
     TEST_JWT_SECRET,
+    TEST_SERVICE_TOKEN,
     Account,
     delete_vhost,
     register_and_login,
@@ -196,7 +197,11 @@ class FaultyFleet:
 
 def _proxied_settings(proxies: dict[str, TcpProxy], run_id: str) -> tuple[Settings, str, str]:
     """Settings that reach every dependency through its proxy; plus the direct Redis and AMQP URLs."""
-    base = Settings(environment="test", jwt={"secret": TEST_JWT_SECRET})
+    base = Settings(
+        environment="test",
+        jwt={"secret": TEST_JWT_SECRET},
+        internal={"service_token": TEST_SERVICE_TOKEN},
+    )
     amqp = urllib.parse.urlsplit(base.rabbitmq.url.get_secret_value())
     credentials = amqp.netloc.rsplit("@", 1)[0] if "@" in amqp.netloc else "guest:guest"
     vhost = f"test_{run_id}"
@@ -213,7 +218,11 @@ def _proxied_settings(proxies: dict[str, TcpProxy], run_id: str) -> tuple[Settin
 
 
 def _dependency_proxies() -> dict[str, TcpProxy]:
-    base = Settings(environment="test", jwt={"secret": TEST_JWT_SECRET})
+    base = Settings(
+        environment="test",
+        jwt={"secret": TEST_JWT_SECRET},
+        internal={"service_token": TEST_SERVICE_TOKEN},
+    )
     redis = urllib.parse.urlsplit(base.redis.url)
     amqp = urllib.parse.urlsplit(base.rabbitmq.url.get_secret_value())
     return {

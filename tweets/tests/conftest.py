@@ -33,6 +33,7 @@ from devtools.testing import (
 )
 from fleet_proto import tweet_service_pb2_grpc, user_service_pb2_grpc
 from shared.db.migrations import drop_database
+from shared.grpc.auth import ServiceTokenClientInterceptor
 from shared.messaging.topology import FEED_TWEETS_QUEUE, SEARCH_QUEUE, TWEET_EVENTS, declare_topology
 from shared.settings import Settings
 from tweets.main import SPEC
@@ -125,7 +126,10 @@ async def tweets_grpc(
     tweets_service: StartedService, settings: Settings
 ) -> AsyncIterator[tweet_service_pb2_grpc.TweetAsyncStub]:
     """A real grpc.aio channel to the tweets gRPC port, as the feed and search sides use it."""
-    async with grpc.aio.insecure_channel(f"127.0.0.1:{settings.tweetservice.grpc_port}") as channel:
+    token = ServiceTokenClientInterceptor(settings.internal.service_token)
+    async with grpc.aio.insecure_channel(
+        f"127.0.0.1:{settings.tweetservice.grpc_port}", interceptors=[token]
+    ) as channel:
         yield tweet_service_pb2_grpc.TweetStub(channel)
 
 
@@ -133,7 +137,8 @@ async def tweets_grpc(
 async def users_grpc(
     users_service: StartedService, settings: Settings
 ) -> AsyncIterator[user_service_pb2_grpc.UserAsyncStub]:
-    async with grpc.aio.insecure_channel(settings.userservice.grpc_target) as channel:
+    token = ServiceTokenClientInterceptor(settings.internal.service_token)
+    async with grpc.aio.insecure_channel(settings.userservice.grpc_target, interceptors=[token]) as channel:
         yield user_service_pb2_grpc.UserStub(channel)
 
 

@@ -58,7 +58,7 @@ async def users_stub(
     settings: Settings, users_service: StartedService
 ) -> AsyncIterator[user_service_pb2_grpc.UserAsyncStub]:
     """A stub on a channel built as tweets builds it (deadlines, domain errors)."""
-    channel = open_channel(settings.userservice.grpc_target, "users", 5.0)
+    channel = open_channel(settings.userservice.grpc_target, "users", 5.0, settings.internal.service_token)
     yield user_service_pb2_grpc.UserStub(channel)
     await channel.close(None)
 
@@ -156,13 +156,13 @@ async def test_a_batch_users_refuses_raises_as_invalid_not_unavailable(
 
 
 async def test_users_unreachable_raises_so_the_relay_retries_the_batch(
-    users_stub: user_service_pb2_grpc.UserAsyncStub, accounts: AccountFactory
+    settings: Settings, users_stub: user_service_pb2_grpc.UserAsyncStub, accounts: AccountFactory
 ) -> None:
     alice = await accounts()
     with socket.socket() as probe:  # a port nobody listens on
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    channel = open_channel(f"127.0.0.1:{port}", "users", 1.0)
+    channel = open_channel(f"127.0.0.1:{port}", "users", 1.0, settings.internal.service_token)
     try:
         with pytest.raises(DependencyUnavailable):
             await increment_tweets_deliverer(user_service_pb2_grpc.UserStub(channel))([_record(alice.id, 1)])
@@ -192,6 +192,7 @@ def _old_users(sessions: Any, server: grpc.aio.Server) -> None:
 
 
 async def test_falls_back_to_one_call_per_row_when_users_predates_the_batch_call(
+    settings: Settings,
     users_service: StartedService,
     users_stub: user_service_pb2_grpc.UserAsyncStub,
     accounts: AccountFactory,
@@ -200,10 +201,11 @@ async def test_falls_back_to_one_call_per_row_when_users_predates_the_batch_call
     alice = await accounts()
     sessions = users_service.app.state.session_factory
     records = [_record(alice.id, 1) for _ in range(5)] + [_record(uuid7(), 1), _record(alice.id, -1)]
+    token = settings.internal.service_token
     async with grpc_server(
-        "127.0.0.1", 0, [SERVICE_NAME], lambda server: _old_users(sessions, server)
+        "127.0.0.1", 0, [SERVICE_NAME], lambda server: _old_users(sessions, server), service_token=token
     ) as running:
-        channel = open_channel(f"127.0.0.1:{running.port}", "users", 5.0)
+        channel = open_channel(f"127.0.0.1:{running.port}", "users", 5.0, token)
         try:
             deliver = increment_tweets_deliverer(user_service_pb2_grpc.UserStub(channel))
             await deliver(records)

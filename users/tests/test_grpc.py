@@ -15,13 +15,17 @@ from sqlalchemy import text
 from devtools.testing import Account, StartedService
 from fleet_proto import user_service_pb2 as pb
 from fleet_proto import user_service_pb2_grpc as pb_grpc
+from shared.grpc.auth import ServiceTokenClientInterceptor
 from shared.settings import Settings
 from users.repository import MAX_TWEET_COUNT
 
 
 @pytest.fixture
 async def stub(settings: Settings, users_service: StartedService) -> AsyncIterator[pb_grpc.UserStub]:
-    async with grpc.aio.insecure_channel(f"127.0.0.1:{settings.userservice.grpc_port}") as channel:
+    token = ServiceTokenClientInterceptor(settings.internal.service_token)
+    async with grpc.aio.insecure_channel(
+        f"127.0.0.1:{settings.userservice.grpc_port}", interceptors=[token]
+    ) as channel:
         yield pb_grpc.UserStub(channel)
 
 

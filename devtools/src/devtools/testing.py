@@ -27,14 +27,20 @@ from shared.cli import ServiceSpec
 from shared.db.migrations import migrate
 from shared.settings import Settings, to_environment
 
-# 64 bytes: long enough for every HMAC algorithm, including the HS512 a token test signs with.
-TEST_JWT_SECRET = "test-secret-" + "x" * 52
+# Generated per test process, never a constant: 64 characters, long enough for every HMAC algorithm,
+# including the HS512 a token test signs with. Child processes get them through settings_env.
+TEST_JWT_SECRET = secrets.token_urlsafe(48)
+TEST_SERVICE_TOKEN = secrets.token_urlsafe(48)
 
 
 def test_settings(run_id: str | None = None, **overrides: Any) -> Settings:
     """Settings for one test session: its own database suffix, vhost and ports; env still wins for hosts."""
     run_id = run_id or secrets.token_hex(4)
-    base = Settings(environment="test", jwt={"secret": TEST_JWT_SECRET})
+    base = Settings(
+        environment="test",
+        jwt={"secret": TEST_JWT_SECRET},
+        internal={"service_token": TEST_SERVICE_TOKEN},
+    )
     vhost = f"test_{run_id}"
     create_vhost(vhost)
     amqp = urllib.parse.urlsplit(base.rabbitmq.url.get_secret_value())
@@ -46,6 +52,7 @@ def test_settings(run_id: str | None = None, **overrides: Any) -> Settings:
     data: dict[str, Any] = {
         "environment": "test",
         "jwt": {"secret": TEST_JWT_SECRET},
+        "internal": {"service_token": TEST_SERVICE_TOKEN},
         "database": {**base.database.model_dump(), "name_suffix": f"_test_{run_id}", "pool_size": 5},
         "rabbitmq": {"url": amqp_url},
         "redis": {"url": redis_url},

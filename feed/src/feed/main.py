@@ -34,7 +34,10 @@ def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         tweets_channel = open_channel(
-            settings.tweetservice.grpc_target, "tweets", settings.tweetservice.grpc_timeout_seconds
+            settings.tweetservice.grpc_target,
+            "tweets",
+            settings.tweetservice.grpc_timeout_seconds,
+            settings.internal.service_token,
         )
         try:
             async with redis_client(settings.redis) as redis:
@@ -51,7 +54,9 @@ def create_app(settings: Settings) -> FastAPI:
                 def register(server: grpc.aio.Server) -> None:
                     feed_service_pb2_grpc.add_FeedServicer_to_server(FeedServicer(feed), server)
 
-                async with service_grpc_server(section, [SERVICE_NAME], register) as grpc_:
+                async with service_grpc_server(
+                    section, settings.internal.service_token, [SERVICE_NAME], register
+                ) as grpc_:
                     app.state.grpc_port = grpc_.port
                     yield
         finally:

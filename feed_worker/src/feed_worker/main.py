@@ -26,10 +26,16 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
     """Run the worker until `stop` is set (the process entry point, and in-process for tests)."""
     worker = settings.feedworker
     users_channel = open_channel(
-        settings.userservice.grpc_target, "users", settings.userservice.grpc_timeout_seconds
+        settings.userservice.grpc_target,
+        "users",
+        settings.userservice.grpc_timeout_seconds,
+        settings.internal.service_token,
     )
     tweets_channel = open_channel(
-        settings.tweetservice.grpc_target, "tweets", settings.tweetservice.grpc_timeout_seconds
+        settings.tweetservice.grpc_target,
+        "tweets",
+        settings.tweetservice.grpc_timeout_seconds,
+        settings.internal.service_token,
     )
     try:
         async with redis_client(settings.redis) as redis:

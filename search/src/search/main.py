@@ -48,7 +48,9 @@ def create_app(settings: Settings) -> FastAPI:
             def register(server: grpc.aio.Server) -> None:
                 search_service_pb2_grpc.add_SearchServicer_to_server(SearchServicer(backend), server)
 
-            async with service_grpc_server(section, [SERVICE_NAME], register) as grpc:
+            async with service_grpc_server(
+                section, settings.internal.service_token, [SERVICE_NAME], register
+            ) as grpc:
                 app.state.grpc_port = grpc.port
                 yield
         finally:

@@ -33,7 +33,10 @@ async def reindex(settings: Settings) -> int:
     page_size = settings.searchworker.batch_size
     backend = create_backend(settings)
     channel = open_channel(
-        settings.tweetservice.grpc_target, "tweets", settings.tweetservice.grpc_timeout_seconds
+        settings.tweetservice.grpc_target,
+        "tweets",
+        settings.tweetservice.grpc_timeout_seconds,
+        settings.internal.service_token,
     )
     try:
         tweets = pb_grpc.TweetStub(channel)

@@ -30,7 +30,11 @@ def load_settings_or_exit() -> Settings:
     try:
         return get_settings()
     except ValidationError as exc:
-        print(f"configuration error:\n{exc}", file=sys.stderr)
+        # The messages only: pydantic's own text repeats the input values, secrets included.
+        problems = [
+            f"  {'.'.join(map(str, error['loc'])) or 'settings'}: {error['msg']}" for error in exc.errors()
+        ]
+        print("configuration error:\n" + "\n".join(problems), file=sys.stderr)
         raise SystemExit(2) from None
 
 

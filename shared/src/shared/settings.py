@@ -21,18 +21,10 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-DEV_JWT_SECRET = "dev-only-insecure-jwt-secret-change-me-outside-development"
-PLACEHOLDER_JWT_SECRETS = frozenset(
-    {
-        "",
-        "change-me",
-        "changeme",
-        "secret",
-        DEV_JWT_SECRET,
-        "replace-with-a-long-random-secret-of-32-or-more-chars",
-    }
-)
-MIN_JWT_SECRET_LENGTH = 32
+# Secrets have no default: each must be set (JWT__SECRET, INTERNAL__SERVICE_TOKEN) with at least this
+# many bytes, and look random (a run of one character or a word repeated is refused).
+MIN_SECRET_BYTES = 32
+MIN_SECRET_DISTINCT_CHARACTERS = 10
 
 
 class DatabaseSettings(BaseModel):
@@ -72,9 +64,15 @@ class ElasticsearchSettings(BaseModel):
 
 
 class JWTSettings(BaseModel):
-    secret: SecretStr = SecretStr(DEV_JWT_SECRET)
+    secret: SecretStr = SecretStr("")
     algorithm: Literal["HS256", "HS384", "HS512"] = "HS256"
     lifetime_seconds: int = 24 * 3600
+
+
+class InternalSettings(BaseModel):
+    # Sent by every internal gRPC client as `authorization: Bearer <token>`; servers refuse calls
+    # without it (UNAUTHENTICATED). `make run` generates one into .env.
+    service_token: SecretStr = SecretStr("")
 
 
 class JaegerSettings(BaseModel):
@@ -167,6 +165,7 @@ class Settings(BaseSettings):
     rabbitmq: RabbitMQSettings = Field(default_factory=RabbitMQSettings)
     elasticsearch: ElasticsearchSettings = Field(default_factory=ElasticsearchSettings)
     jwt: JWTSettings = Field(default_factory=JWTSettings)
+    internal: InternalSettings = Field(default_factory=InternalSettings)
     jaeger: JaegerSettings = Field(default_factory=JaegerSettings)
     ratelimit: RateLimitSettings = Field(default_factory=RateLimitSettings)
     userservice: UserServiceSettings = Field(default_factory=UserServiceSettings)
@@ -177,14 +176,12 @@ class Settings(BaseSettings):
     searchworker: SearchWorkerSettings = Field(default_factory=SearchWorkerSettings)
 
     @model_validator(mode="after")
-    def _refuse_placeholder_secret(self) -> Settings:
-        secret = self.jwt.secret.get_secret_value()
-        weak = secret in PLACEHOLDER_JWT_SECRETS or len(secret) < MIN_JWT_SECRET_LENGTH
-        if weak and self.environment != "development":
-            raise ValueError(
-                f"JWT__SECRET is a placeholder or shorter than {MIN_JWT_SECRET_LENGTH} characters; "
-                "set a real secret in the environment (ENVIRONMENT=development allows the placeholder)"
-            )
+    def _refuse_weak_secrets(self) -> Settings:
+        # Every environment, development included: a guessable secret lets anyone mint tokens.
+        _require_secret("JWT__SECRET", self.jwt.secret)
+        _require_secret("INTERNAL__SERVICE_TOKEN", self.internal.service_token)
+        if self.internal.service_token == self.jwt.secret:
+            raise ValueError("INTERNAL__SERVICE_TOKEN must differ from JWT__SECRET")
         return self
 
     @property
@@ -205,6 +202,17 @@ class Settings(BaseSettings):
         toml_settings = TomlConfigSettingsSource(settings_cls, toml_file=_find_config_file())
         # Earlier sources win: init > environment > .env > config.toml > defaults.
         return init_settings, env_settings, dotenv_settings, toml_settings
+
+
+def _require_secret(name: str, secret: SecretStr) -> None:
+    value = secret.get_secret_value()
+    if not value:
+        raise ValueError(f"{name} is not set: set it in the environment or .env (`make run` generates one)")
+    if len(value.encode()) < MIN_SECRET_BYTES or len(set(value)) < MIN_SECRET_DISTINCT_CHARACTERS:
+        raise ValueError(
+            f"{name} must be at least {MIN_SECRET_BYTES} random bytes, e.g. "
+            "python3 -c 'import secrets; print(secrets.token_urlsafe(48))'"
+        )
 
 
 def _find_config_file() -> Path | None:

@@ -42,7 +42,9 @@ def create_app(settings: Settings) -> FastAPI:
             # Closed last (the stack unwinds in reverse), after the relays that use them have stopped.
             publisher = RabbitPublisher(settings.rabbitmq.url.get_secret_value())
             stack.push_async_callback(publisher.close)
-            users_channel = open_channel(users.grpc_target, "users", users.grpc_timeout_seconds)
+            users_channel = open_channel(
+                users.grpc_target, "users", users.grpc_timeout_seconds, settings.internal.service_token
+            )
             stack.push_async_callback(users_channel.close, None)
             engine, sessions = await stack.enter_async_context(database(settings.database, section.database))
             pool = await stack.enter_async_context(raw_pool(settings.database, section.database))
@@ -72,7 +74,9 @@ def create_app(settings: Settings) -> FastAPI:
             def register(server: grpc.aio.Server) -> None:
                 tweet_service_pb2_grpc.add_TweetServicer_to_server(TweetServicer(sessions), server)
 
-            running = await stack.enter_async_context(service_grpc_server(section, [SERVICE_NAME], register))
+            running = await stack.enter_async_context(
+                service_grpc_server(section, settings.internal.service_token, [SERVICE_NAME], register)
+            )
             app.state.grpc_port = running.port
             await stack.enter_async_context(background("outbox-events", events_relay.run))
             await stack.enter_async_context(background("outbox-user-counters", counters_relay.run))

@@ -50,7 +50,9 @@ def create_app(settings: Settings) -> FastAPI:
                 user_service_pb2_grpc.add_UserServicer_to_server(UserServicer(sessions), server)
 
             async with (
-                service_grpc_server(section, [SERVICE_NAME], register) as grpc,
+                service_grpc_server(
+                    section, settings.internal.service_token, [SERVICE_NAME], register
+                ) as grpc,
                 background("outbox-relay", relay.run),
             ):
                 app.state.grpc_port = grpc.port

@@ -1,11 +1,14 @@
-"""One reused channel per target, with deadlines, retries on UNAVAILABLE and keepalive."""
+"""One reused channel per target, with the service token, deadlines, retries on UNAVAILABLE and
+keepalive."""
 
 from __future__ import annotations
 
 import json
 
 import grpc
+from pydantic import SecretStr
 
+from shared.grpc.auth import ServiceTokenClientInterceptor
 from shared.grpc.errors import ClientInterceptor
 
 _RETRY_SERVICE_CONFIG = json.dumps(
@@ -37,10 +40,16 @@ CHANNEL_OPTIONS: list[tuple[str, object]] = [
 ]
 
 
-def open_channel(target: str, service: str, timeout_seconds: float) -> grpc.aio.Channel:
-    """A channel to `service` at `target`; build it once in a lifespan and close it there."""
+def open_channel(
+    target: str, service: str, timeout_seconds: float, service_token: SecretStr
+) -> grpc.aio.Channel:
+    """A channel to `service` at `target` whose calls carry the service token (settings.internal);
+    build it once in a lifespan and close it there."""
     return grpc.aio.insecure_channel(
         target,
         options=CHANNEL_OPTIONS,
-        interceptors=[ClientInterceptor(service, timeout_seconds)],  # type: ignore[list-item]
+        interceptors=[
+            ClientInterceptor(service, timeout_seconds),  # type: ignore[list-item]
+            ServiceTokenClientInterceptor(service_token),  # type: ignore[list-item]
+        ],
     )

@@ -9,7 +9,9 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
+from pydantic import SecretStr
 
+from shared.grpc.auth import ServiceTokenServerInterceptor
 from shared.grpc.errors import DomainErrorServerInterceptor
 from shared.settings import ServiceSettings
 
@@ -32,14 +34,18 @@ async def grpc_server(
     register: Registrar,
     grace_seconds: float = 5.0,
     *,
+    service_token: SecretStr,
     shared_port: bool = False,
 ) -> AsyncIterator[RunningGrpcServer]:
     """Start a gRPC server on host:port (0 picks a free port); on exit report NOT_SERVING, then stop.
 
+    Every RPC but the health service requires `service_token` (UNAUTHENTICATED otherwise).
+
     The port is exclusive (a second server on it fails to start) unless `shared_port`: the worker
     processes of one service share it (SO_REUSEPORT)."""
     server = grpc.aio.server(
-        interceptors=[DomainErrorServerInterceptor()],
+        # The credential is checked first: an unauthenticated call never reaches a servicer.
+        interceptors=[ServiceTokenServerInterceptor(service_token), DomainErrorServerInterceptor()],
         options=[
             ("grpc.so_reuseport", int(shared_port)),
             ("grpc.max_receive_message_length", 64 * 1024 * 1024),
@@ -64,14 +70,15 @@ async def grpc_server(
 
 
 def service_grpc_server(
-    section: ServiceSettings, service_names: list[str], register: Registrar
+    section: ServiceSettings, service_token: SecretStr, service_names: list[str], register: Registrar
 ) -> AbstractAsyncContextManager[RunningGrpcServer]:
-    """A service's gRPC server on its configured address; the port is shared only between the
-    service's own worker processes."""
+    """A service's gRPC server on its configured address, requiring the service token; the port is
+    shared only between the service's own worker processes."""
     return grpc_server(
         section.bind_host,
         section.grpc_port,
         service_names,
         register,
+        service_token=service_token,
         shared_port=section.workers > 1,
     )
