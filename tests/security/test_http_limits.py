@@ -5,43 +5,27 @@ real uvicorn configuration (shared.runner.uvicorn_config) on a real port, with r
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import time
 from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx
 import pytest
-import uvicorn
-from fastapi import FastAPI
 
-from shared.runner import uvicorn_config
-from shared.settings import HttpSettings, ServiceSettings
-from shared.testing import StartedService, assert_problem, free_port, wait_for
+from shared.settings import HttpSettings
+from shared.testing import StartedService, assert_problem
 
-# Small deadlines so a slow client is cut within the test; the body limit is the default one.
+# Small deadlines, so a slow client is cut within a test; the body limit is the default one.
 HTTP = HttpSettings(header_timeout_seconds=1.0, body_timeout_seconds=1.0, max_concurrency=4)
 LIMIT = HttpSettings().max_body_bytes
 LOGIN = b"POST /login HTTP/1.1\r\nHost: users\r\nContent-Type: application/json\r\n"
 
 
-@contextlib.asynccontextmanager
-async def served(app: FastAPI, http: HttpSettings) -> AsyncIterator[int]:
-    """`app` (its lifespan already running) behind the real server on a free port."""
-    section = ServiceSettings(rest_port=free_port(), grpc_port=0)
-    server = uvicorn.Server(uvicorn_config(section, app, http, lifespan="off"))
-    task = asyncio.create_task(server.serve())
-    await wait_for(lambda: server.started, timeout=10)
-    try:
-        yield section.rest_port
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, timeout=15)
-
-
 @pytest.fixture(scope="module")
-async def port(users_service: StartedService) -> AsyncIterator[int]:
-    async with served(users_service.app, HTTP) as bound:
+async def port(users_service: StartedService, serve: Any) -> AsyncIterator[int]:
+    """The users app behind the real server."""
+    async with serve(users_service.app, HTTP) as bound:
         yield bound
 
 

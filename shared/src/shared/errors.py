@@ -83,6 +83,20 @@ class DependencyUnavailable(DomainError):
     type_slug = "dependency-unavailable"
 
 
+class Overloaded(DomainError):
+    """This process is at capacity (a full connection pool, too many requests): the request is shed
+    so the others finish. Not an outage: the client should retry after `retry_after_seconds`."""
+
+    http_status = 503
+    grpc_code = grpc.StatusCode.RESOURCE_EXHAUSTED
+    title = "Overloaded"
+    type_slug = "overloaded"
+
+    def __init__(self, detail: str, retry_after_seconds: int = 1, **extra: Any) -> None:
+        super().__init__(detail, **extra)
+        self.retry_after_seconds = retry_after_seconds
+
+
 _BY_GRPC_CODE: dict[grpc.StatusCode, type[DomainError]] = {
     grpc.StatusCode.INVALID_ARGUMENT: InvalidInput,
     grpc.StatusCode.FAILED_PRECONDITION: BadRequest,
@@ -92,7 +106,7 @@ _BY_GRPC_CODE: dict[grpc.StatusCode, type[DomainError]] = {
     grpc.StatusCode.ALREADY_EXISTS: Conflict,
     grpc.StatusCode.UNAVAILABLE: DependencyUnavailable,
     grpc.StatusCode.DEADLINE_EXCEEDED: DependencyUnavailable,
-    grpc.StatusCode.RESOURCE_EXHAUSTED: DependencyUnavailable,
+    grpc.StatusCode.RESOURCE_EXHAUSTED: Overloaded,
     grpc.StatusCode.CANCELLED: DependencyUnavailable,
 }
 
@@ -100,6 +114,8 @@ _BY_GRPC_CODE: dict[grpc.StatusCode, type[DomainError]] = {
 def from_grpc_error(code: grpc.StatusCode, details: str | None, service: str) -> DomainError:
     """The domain error a failed gRPC call to `service` stands for."""
     error_cls = _BY_GRPC_CODE.get(code, DependencyUnavailable)
+    if error_cls is Overloaded:
+        return Overloaded(f"{service} is overloaded", dependency=service)
     if error_cls is DependencyUnavailable:
         return DependencyUnavailable(f"{service} is unavailable ({code.name})", dependency=service)
     return error_cls(details or code.name)
