@@ -143,3 +143,14 @@ async def test_connections_past_the_limit_are_answered_overloaded(port: int) -> 
     await asyncio.sleep(0.1)
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
         assert (await client.get("/health")).status_code == 200
+
+
+async def test_the_next_request_on_a_kept_alive_connection_has_a_deadline_too(port: int) -> None:
+    reader, writer = await _connect(port)
+    writer.write(b"GET /health HTTP/1.1\r\nHost: users\r\n\r\n")
+    first = await asyncio.wait_for(reader.readuntil(b'{"status":"ok"}'), timeout=2)
+    assert first.startswith(b"HTTP/1.1 200 ")
+    writer.write(b"GET /health HTTP/1.1\r\nX-Slow: 1\r\n")  # the headers never end
+    status, headers, body = await _answer_and_close(reader, within=HTTP.header_timeout_seconds + 2)
+    writer.close()
+    _is_problem(status, headers, body, 408)

@@ -97,7 +97,9 @@ class DeadlineHttpToolsProtocol(HttpToolsProtocol):
         self._deadline = None
         if self.transport.is_closing():
             return
-        if self.cycle is None or not self.cycle.response_started:
+        # 408 unless a response is being sent (the cycle may be the previous, finished request's).
+        cycle = self.cycle
+        if cycle is None or cycle.response_complete or not cycle.response_started:
             self.transport.write(_TIMEOUT_RESPONSE)
         # The route waiting on the body sees a disconnect; nothing more is read from this client.
         self.transport.close()
