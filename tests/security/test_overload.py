@@ -15,6 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from fleet_proto import user_service_pb2 as pb
 from fleet_proto import user_service_pb2_grpc
+from shared.errors import Overloaded
+from shared.messaging.consumer import is_transient
 from shared.settings import Settings
 from shared.testing import Account, StartedService, assert_problem
 
@@ -84,3 +86,8 @@ async def test_requests_are_served_again_once_the_pools_free_up(
     assert (await users.get("/users/me", headers=alice.headers)).status_code == 200
     assert (await feed.get("/feed", headers=alice.headers)).status_code == 200
     assert uuid.UUID((await users.get("/users/me", headers=alice.headers)).json()["id"]) == alice.id
+
+
+def test_overload_is_retried_by_consumers_like_an_outage() -> None:
+    # A worker whose Redis pool is full must retry the message later, not dead-letter it.
+    assert is_transient(Overloaded("too many concurrent requests for redis", dependency="redis"))

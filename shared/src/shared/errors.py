@@ -83,9 +83,10 @@ class DependencyUnavailable(DomainError):
     type_slug = "dependency-unavailable"
 
 
-class Overloaded(DomainError):
+class Overloaded(DependencyUnavailable):
     """This process is at capacity (a full connection pool, too many requests): the request is shed
-    so the others finish. Not an outage: the client should retry after `retry_after_seconds`."""
+    so the others finish. Not an outage, but transient like one: consumers and relays that retry a
+    DependencyUnavailable retry this too; clients are told to retry after `retry_after_seconds`."""
 
     http_status = 503
     grpc_code = grpc.StatusCode.RESOURCE_EXHAUSTED
