@@ -10,7 +10,7 @@ import asyncpg
 import pytest
 
 from shared.db.raw import raw_connection, raw_pool
-from shared.errors import DependencyUnavailable
+from shared.errors import DependencyUnavailable, Overloaded
 from shared.settings import Settings
 
 
@@ -43,3 +43,14 @@ async def test_a_closed_pool_is_the_database_being_unavailable(
         with pytest.raises(DependencyUnavailable):
             async with raw_connection(pool) as connection:
                 await connection.fetchval("SELECT 1")
+
+
+async def test_no_free_connection_in_time_is_overload_not_an_outage(
+    settings: Settings, tweets_service: Any
+) -> None:
+    one = settings.database.model_copy(update={"pool_size": 1})
+    async with raw_pool(one, settings.tweetservice.database) as pool, raw_connection(pool) as busy:
+        with pytest.raises(Overloaded):
+            async with raw_connection(pool, pool_timeout=0.2) as connection:
+                await connection.fetchval("SELECT 1")
+        assert await busy.fetchval("SELECT 1") == 1

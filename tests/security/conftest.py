@@ -3,20 +3,46 @@ accounts (real tokens), and a clean slate after every module so later suites see
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import aio_pika
 import httpx
 import pytest
+import uvicorn
+from fastapi import FastAPI
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from devtools.testing import Account, StartedService, register_and_login, truncate_all, wait_for
+from devtools.testing import Account, StartedService, free_port, register_and_login, truncate_all, wait_for
 from shared.messaging.topology import QUEUES, declare_topology
-from shared.settings import Settings
+from shared.runner import uvicorn_config
+from shared.settings import HttpSettings, ServiceSettings, Settings
 
 AccountFactory = Callable[[], Awaitable[Account]]
+Serve = Callable[[FastAPI, HttpSettings], contextlib.AbstractAsyncContextManager[int]]
+
+
+@contextlib.asynccontextmanager
+async def served(app: FastAPI, http: HttpSettings) -> AsyncIterator[int]:
+    """`app` (its lifespan already running) behind the fleet's real server configuration
+    (shared.runner.uvicorn_config) on a free port."""
+    section = ServiceSettings(rest_port=free_port(), grpc_port=0)
+    server = uvicorn.Server(uvicorn_config(section, app, http, lifespan="off"))
+    task = asyncio.create_task(server.serve())
+    await wait_for(lambda: server.started, timeout=10)
+    try:
+        yield section.rest_port
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, timeout=15)
+
+
+@pytest.fixture(scope="session")
+def serve() -> Serve:
+    """`async with serve(app, http) as port`: an in-process app on a real port, real server."""
+    return served
 
 
 def engine_of(service: StartedService) -> AsyncEngine:

@@ -45,6 +45,7 @@ def create_app(settings: Settings) -> FastAPI:
                 cache = TweetCache(redis, section.tweet_cache_ttl_seconds)
                 feed = FeedService(store, cache, tweet_service_pb2_grpc.TweetStub(tweets_channel))
                 app.state.feed_service = feed
+                app.state.redis = redis
                 app.state.token_codec = TokenCodec(settings.jwt)
                 app.state.readiness = [
                     ReadinessCheck("redis", store.ping),
@@ -62,7 +63,7 @@ def create_app(settings: Settings) -> FastAPI:
         finally:
             await tweets_channel.close(None)
 
-    return create_service_app(title="feed", routers=[router], lifespan=lifespan)
+    return create_service_app(title="feed", routers=[router], lifespan=lifespan, http=settings.http)
 
 
 async def _serving(channel: grpc.aio.Channel) -> None:

@@ -56,7 +56,7 @@ def create_app(settings: Settings) -> FastAPI:
         finally:
             await backend.close()
 
-    return create_service_app(title="search", routers=[router], lifespan=lifespan)
+    return create_service_app(title="search", routers=[router], lifespan=lifespan, http=settings.http)
 
 
 # The PostgreSQL backend's database, migrated by `search migrate` (and by the test fixtures).

@@ -54,4 +54,4 @@ def service_main(spec: ServiceSpec, argv: list[str] | None = None) -> None:
         if args.command == "migrate":
             return
     section = spec.section(settings)
-    run_service(section, spec.create_app(settings), section.workers)
+    run_service(section, spec.create_app(settings), settings.http, section.workers)

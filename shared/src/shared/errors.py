@@ -99,6 +99,21 @@ TRANSIENT_GRPC_CODES = frozenset(
 )
 
 
+class Overloaded(DependencyUnavailable):
+    """This process is at capacity (a full connection pool, too many requests): the request is shed
+    so the others finish. Not an outage, but transient like one: consumers and relays that retry a
+    DependencyUnavailable retry this too; clients are told to retry after `retry_after_seconds`."""
+
+    http_status = 503
+    grpc_code = grpc.StatusCode.RESOURCE_EXHAUSTED
+    title = "Overloaded"
+    type_slug = "overloaded"
+
+    def __init__(self, detail: str, retry_after_seconds: int = 1, **extra: Any) -> None:
+        super().__init__(detail, **extra)
+        self.retry_after_seconds = retry_after_seconds
+
+
 _BY_GRPC_CODE: dict[grpc.StatusCode, type[DomainError]] = {
     grpc.StatusCode.INVALID_ARGUMENT: InvalidInput,
     grpc.StatusCode.FAILED_PRECONDITION: BadRequest,
@@ -112,6 +127,8 @@ _BY_GRPC_CODE: dict[grpc.StatusCode, type[DomainError]] = {
 
 def from_grpc_error(code: grpc.StatusCode, details: str | None, service: str) -> DomainError:
     """The domain error a failed gRPC call to `service` stands for."""
+    if code == grpc.StatusCode.RESOURCE_EXHAUSTED:
+        return Overloaded(f"{service} is overloaded", dependency=service)
     if code in TRANSIENT_GRPC_CODES:
         return DependencyUnavailable(f"{service} is unavailable ({code.name})", dependency=service)
     error_cls = _BY_GRPC_CODE.get(code)

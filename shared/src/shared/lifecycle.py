@@ -9,11 +9,11 @@ from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any
 
 import redis.exceptions
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from shared.db.engine import build_engine, build_session_factory
-from shared.errors import DependencyUnavailable
+from shared.errors import DependencyUnavailable, Overloaded
 from shared.settings import DatabaseSettings, RedisSettings
 
 logger = logging.getLogger(__name__)
@@ -33,22 +33,51 @@ async def database(
 
 @contextlib.asynccontextmanager
 async def redis_outage() -> AsyncIterator[None]:
-    """Redis unreachable or too slow is a dependency outage (503 / the consumer's retry path)."""
+    """Redis unreachable or too slow is a dependency outage (503 / the consumer's retry path); no
+    free pooled connection in time is this process being overloaded (503 "overloaded")."""
     try:
         yield
+    except redis.exceptions.MaxConnectionsError as exc:
+        raise Overloaded("too many concurrent requests for redis; retry shortly", dependency="redis") from exc
     except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
         raise DependencyUnavailable(f"redis is unavailable ({exc})", dependency="redis") from exc
 
 
+class BoundedRedisPool(BlockingConnectionPool):
+    """Waits up to its timeout for a free connection, then raises MaxConnectionsError (the pool is
+    full) rather than the ConnectionError a Redis outage raises."""
+
+    async def get_connection(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return await super().get_connection(*args, **kwargs)
+        except redis.exceptions.ConnectionError as exc:
+            if isinstance(exc.__cause__, TimeoutError) and not isinstance(
+                exc, redis.exceptions.MaxConnectionsError
+            ):
+                raise redis.exceptions.MaxConnectionsError(
+                    f"no free connection among {self.max_connections} within {self.timeout}s"
+                ) from exc
+            raise
+
+
+async def redis_ping(client: Redis) -> None:
+    """A readiness probe of Redis (a full pool raises Overloaded: busy, not down)."""
+    async with redis_outage():
+        await client.ping()
+
+
 @contextlib.asynccontextmanager
 async def redis_client(settings: RedisSettings) -> AsyncIterator[Redis]:
-    client = Redis.from_url(
+    pool = BoundedRedisPool.from_url(
         settings.url,
+        max_connections=settings.max_connections,
+        timeout=settings.pool_timeout_seconds,
         socket_timeout=settings.socket_timeout,
         socket_connect_timeout=settings.socket_timeout,
         health_check_interval=15,
         decode_responses=True,
     )
+    client = Redis.from_pool(pool)  # closes the pool with the client
     try:
         yield client
     finally:

@@ -23,19 +23,21 @@ from collections.abc import Awaitable, Callable
 
 import uvicorn
 from fastapi import FastAPI
+from uvicorn.config import LifespanType
 
+from shared.http.protocol import deadline_protocol
 from shared.log import configure_logging
-from shared.settings import ServiceSettings, Settings
+from shared.settings import HttpSettings, ServiceSettings, Settings
 from shared.telemetry import setup_tracing
 
 logger = logging.getLogger(__name__)
 _PR_SET_PDEATHSIG = 1
 
 
-def run_service(service: ServiceSettings, app: FastAPI, workers: int = 1) -> None:
+def run_service(service: ServiceSettings, app: FastAPI, http: HttpSettings, workers: int = 1) -> None:
     """Serve `app` (REST) and, through its lifespan, its gRPC server until a signal arrives;
     in `workers` processes sharing the ports."""
-    config = _config(service, app)
+    config = uvicorn_config(service, app, http)
     freeze_startup_objects()
     if workers <= 1:
         uvicorn.Server(config).run()
@@ -82,17 +84,24 @@ def _reuse_port_socket(service: ServiceSettings) -> socket.socket:
     return sock
 
 
-def _config(service: ServiceSettings, app: FastAPI) -> uvicorn.Config:
+def uvicorn_config(
+    service: ServiceSettings, app: FastAPI, http: HttpSettings, lifespan: LifespanType = "on"
+) -> uvicorn.Config:
+    """The server of one process: bounded connections and request deadlines (shared.http.protocol),
+    and no `server` banner. The Date header stays: HTTP requires it of a server with a clock."""
     return uvicorn.Config(
         app,
         host=service.bind_host,
         port=service.rest_port,
         loop="uvloop",
-        http="httptools",
-        lifespan="on",
+        http=deadline_protocol(http),
+        lifespan=lifespan,
         log_config=None,
         access_log=False,
         timeout_graceful_shutdown=10,
+        limit_concurrency=http.max_concurrency,
+        timeout_keep_alive=http.keep_alive_seconds,
+        server_header=False,
     )
 
 

@@ -34,6 +34,9 @@ class DatabaseSettings(BaseModel):
     password: SecretStr = SecretStr("")
     pool_size: int = 10
     max_overflow: int = 20
+    # How long a request waits for a free pooled connection before it is shed as overloaded (503
+    # "overloaded" with Retry-After), rather than queueing without bound.
+    pool_timeout_seconds: float = Field(default=1.0, gt=0)
     # Appended to every database name; lets a test run or a second fleet use its own databases.
     name_suffix: str = ""
 
@@ -51,6 +54,10 @@ class DatabaseSettings(BaseModel):
 class RedisSettings(BaseModel):
     url: str = "redis://127.0.0.1:6379/0"
     socket_timeout: float = 2.0
+    # Connections per process; a request waits at most pool_timeout_seconds for one, then is shed
+    # as overloaded (a full pool is not Redis being down).
+    max_connections: int = Field(default=100, ge=1)
+    pool_timeout_seconds: float = Field(default=0.5, gt=0)
 
 
 class RabbitMQSettings(BaseModel):
@@ -61,6 +68,20 @@ class ElasticsearchSettings(BaseModel):
     # Empty: search uses the embedded PostgreSQL full-text backend.
     url: str = ""
     index: str = "tweets"
+
+
+class HttpSettings(BaseModel):
+    """Bounds of every REST request and connection, per process (shared.http.limits)."""
+
+    # A body over this is answered 413 before it is parsed (announced or streamed).
+    max_body_bytes: int = Field(default=64 * 1024, ge=1)
+    # A connection that does not finish a request's headers, or then its body, in this long is
+    # answered 408 and closed (slow clients cannot hold connections open).
+    header_timeout_seconds: float = Field(default=10.0, gt=0)
+    body_timeout_seconds: float = Field(default=10.0, gt=0)
+    # Open connections or in-flight requests beyond this are answered 503 "overloaded".
+    max_concurrency: int = Field(default=1000, ge=1)
+    keep_alive_seconds: int = Field(default=5, ge=1)
 
 
 class JWTSettings(BaseModel):
@@ -166,6 +187,7 @@ class Settings(BaseSettings):
     elasticsearch: ElasticsearchSettings = Field(default_factory=ElasticsearchSettings)
     jwt: JWTSettings = Field(default_factory=JWTSettings)
     internal: InternalSettings = Field(default_factory=InternalSettings)
+    http: HttpSettings = Field(default_factory=HttpSettings)
     jaeger: JaegerSettings = Field(default_factory=JaegerSettings)
     ratelimit: RateLimitSettings = Field(default_factory=RateLimitSettings)
     userservice: UserServiceSettings = Field(default_factory=UserServiceSettings)

@@ -82,7 +82,7 @@ def create_app(settings: Settings) -> FastAPI:
             await stack.enter_async_context(background("outbox-user-counters", counters_relay.run))
             yield
 
-    return create_service_app(title="tweets", routers=[router], lifespan=lifespan)
+    return create_service_app(title="tweets", routers=[router], lifespan=lifespan, http=settings.http)
 
 
 SPEC = ServiceSpec(

@@ -72,7 +72,9 @@ async def register(body: RegisterRequest, request: Request, users: Users) -> Own
     tags=["auth"],
     responses=problem_responses(**{"429": "too many login attempts"}),
 )
-async def login(body: LoginRequest, request: Request, users: Users) -> LoginResponse:
+async def login(body: LoginRequest, request: Request, response: Response, users: Users) -> LoginResponse:
+    # The answer holds a bearer token: no cache (browser, proxy) may keep it.
+    response.headers["Cache-Control"] = "no-store"
     limits = _limits(request)
     # Per IP and per account: a distributed brute force against one account is stopped too.
     await _limit(request, "login-ip", _client_ip(request), limits.login_per_minute)

@@ -59,7 +59,7 @@ def create_app(settings: Settings) -> FastAPI:
                 yield
         await publisher.close()
 
-    return create_service_app(title="users", routers=[router], lifespan=lifespan)
+    return create_service_app(title="users", routers=[router], lifespan=lifespan, http=settings.http)
 
 
 SPEC = ServiceSpec(

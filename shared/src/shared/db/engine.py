@@ -13,7 +13,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
-from shared.errors import DependencyUnavailable
+from shared.errors import DependencyUnavailable, Overloaded
 from shared.settings import DatabaseSettings
 from shared.telemetry import instrument_sqlalchemy
 
@@ -24,7 +24,8 @@ def build_engine(settings: DatabaseSettings, database: str) -> AsyncEngine:
         pool_size=settings.pool_size,
         max_overflow=settings.max_overflow,
         pool_pre_ping=True,
-        pool_timeout=5,
+        # Past this wait for a free connection the request is shed (Overloaded), not queued on.
+        pool_timeout=settings.pool_timeout_seconds,
         # Fail fast when PostgreSQL is down rather than hanging a request.
         connect_args={"timeout": 3, "command_timeout": 30, "server_settings": {"application_name": database}},
     )
@@ -44,14 +45,22 @@ def read_only_sessions(factory: async_sessionmaker[AsyncSession]) -> async_sessi
 
 
 async def ping(engine: AsyncEngine) -> None:
-    async with engine.connect() as connection:
-        await connection.execute(text("SELECT 1"))
+    """A readiness probe (a full pool raises Overloaded: busy, not down)."""
+    try:
+        async with engine.connect() as connection:
+            await connection.execute(text("SELECT 1"))
+    except PoolTimeoutError as exc:
+        raise pool_full() from exc
+
+
+def pool_full() -> Overloaded:
+    return Overloaded("too many concurrent requests for the database; retry shortly", dependency="postgresql")
 
 
 def is_connection_error(exc: BaseException) -> bool:
     """True when the database could not be reached, as opposed to a query being wrong."""
-    if isinstance(exc, (OperationalError, InterfaceError, PoolTimeoutError)):
-        return True  # includes the pool having no free connection in time: overload, answered 503
+    if isinstance(exc, (OperationalError, InterfaceError)):
+        return True
     if isinstance(exc, DBAPIError) and exc.connection_invalidated:
         return True
     if isinstance(exc, asyncpg.InterfaceError):
@@ -90,6 +99,8 @@ async def transaction(factory: async_sessionmaker[AsyncSession]) -> AsyncIterato
             except BaseException:
                 await session.rollback()
                 raise
+    except PoolTimeoutError as exc:
+        raise pool_full() from exc
     except Exception as exc:
         if is_connection_error(exc):
             raise DependencyUnavailable("the database is unavailable", dependency="postgresql") from exc

@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Iterator
 import asyncpg
 from opentelemetry import trace
 
-from shared.db.engine import is_connection_error
+from shared.db.engine import is_connection_error, pool_full
 from shared.errors import DependencyUnavailable
 from shared.settings import DatabaseSettings
 from shared.telemetry import spans_exported, tracer
@@ -50,11 +50,17 @@ async def _keep_session(connection: asyncpg.Connection) -> None:
 
 
 @contextlib.asynccontextmanager
-async def raw_connection(pool: asyncpg.Pool) -> AsyncIterator[asyncpg.Connection]:
-    """A pooled connection; an unreachable database becomes DependencyUnavailable (503 / UNAVAILABLE)."""
+async def raw_connection(pool: asyncpg.Pool, pool_timeout: float = 1.0) -> AsyncIterator[asyncpg.Connection]:
+    """A pooled connection; an unreachable database becomes DependencyUnavailable (503 / UNAVAILABLE),
+    no free connection within `pool_timeout` Overloaded (503 "overloaded" / RESOURCE_EXHAUSTED)."""
     try:
-        async with pool.acquire(timeout=5) as connection:
+        async with pool.acquire(timeout=pool_timeout) as connection:
             yield connection
+    except TimeoutError as exc:
+        # Every connection busy: overload. Otherwise the wait was for a connection to open (down).
+        if pool.get_size() >= pool.get_max_size() and pool.get_idle_size() == 0:
+            raise pool_full() from exc
+        raise DependencyUnavailable("the database is unavailable", dependency="postgresql") from exc
     except Exception as exc:
         if is_connection_error(exc):
             raise DependencyUnavailable("the database is unavailable", dependency="postgresql") from exc

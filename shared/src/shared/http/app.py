@@ -9,9 +9,12 @@ from typing import Any
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from starlette.types import ASGIApp
 
+from shared.http.limits import guard
 from shared.http.problems import PROBLEM_RESPONSES, install_problem_handlers, problem
-from shared.http.readiness import BackgroundState, ReadinessCheck, run_checks
+from shared.http.readiness import HEALTHY, BackgroundState, ReadinessCheck, run_checks
+from shared.settings import HttpSettings
 from shared.telemetry import fastapi_telemetry
 
 
@@ -30,15 +33,22 @@ def create_app(
     title: str,
     routers: list[APIRouter],
     lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]],
+    http: HttpSettings,
     version: str = "0.1.0",
 ) -> FastAPI:
-    """A service app: its routers plus health, readiness and the error mapping.
+    """A service app: its routers plus health, readiness and the error mapping, behind the body
+    limit and with the security headers (shared.http.limits).
 
     The lifespan must set `app.state.readiness` to the list of ReadinessCheck of its dependencies,
     and may add to `app.state.background` (name -> BackgroundState) what /ready also reports.
     """
-    app = FastAPI(title=title, version=version, lifespan=lifespan, telemetry=fastapi_telemetry())
+    # No trailing-slash redirects: Starlette builds them from the Host header, so a client could
+    # make the service answer with a redirect to a host of its choosing.
+    app = FastAPI(
+        title=title, version=version, lifespan=lifespan, telemetry=fastapi_telemetry(), redirect_slashes=False
+    )
     install_problem_handlers(app)
+    _guard_every_response(app, http)
     app.state.readiness = []
     app.state.background = {}
 
@@ -57,8 +67,9 @@ def create_app(
         checks: list[ReadinessCheck] = request.app.state.readiness
         results = await run_checks(checks)
         states: dict[str, BackgroundState] = request.app.state.background
-        background = {name: state() for name, state in states.items()}
-        down = {name: reason for name, reason in results.items() if reason != "ok"}
+        # The public answer says what, not why (the reasons are logged): "retrying: <error>" -> "retrying".
+        background = {name: state().split(":", 1)[0] for name, state in states.items()}
+        down = {name: reason for name, reason in results.items() if reason not in HEALTHY}
         if down:
             return problem(
                 503,
@@ -75,6 +86,17 @@ def create_app(
         app.include_router(router)
     _document_problem_schema(app)
     return app
+
+
+def _guard_every_response(app: FastAPI, http: HttpSettings) -> None:
+    """Wrap the whole middleware stack, Starlette's error middleware included, so a 500 gets the
+    headers too and a too-large body is refused before anything reads it."""
+    build = app.build_middleware_stack
+
+    def guarded() -> ASGIApp:
+        return guard(build(), http.max_body_bytes)
+
+    app.build_middleware_stack = guarded  # type: ignore[method-assign]
 
 
 def _document_problem_schema(app: FastAPI) -> None:

@@ -10,7 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from shared.errors import DomainError, RateLimited, Unauthorized
+from shared.errors import DomainError, Overloaded, RateLimited, Unauthorized
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 TYPE_BASE = "https://errors.fleet.example/"
@@ -36,21 +36,30 @@ async def _domain_error(request: Request, exc: Exception) -> ProblemResponse:
     response = problem(exc.http_status, exc.title, exc.detail, exc.type_slug, request.url.path, **exc.extra)
     if isinstance(exc, Unauthorized):
         response.headers["WWW-Authenticate"] = "Bearer"
-    if isinstance(exc, RateLimited):
+    if isinstance(exc, (RateLimited, Overloaded)):
         response.headers["Retry-After"] = str(exc.retry_after_seconds)
     if exc.http_status >= 500:
         logger.warning("%s %s -> %s: %s", request.method, request.url.path, exc.http_status, exc.detail)
     return response
 
 
+# A body of many bad fields must not make a many times larger answer: the first ones are enough to fix.
+MAX_REPORTED_ERRORS = 20
+
+
 async def _validation_error(request: Request, exc: Exception) -> ProblemResponse:
     assert isinstance(exc, RequestValidationError)
+    found = exc.errors()
     errors = [
         {"loc": list(error.get("loc", ())), "msg": str(error.get("msg", "")), "type": error.get("type", "")}
-        for error in exc.errors()
+        for error in found[:MAX_REPORTED_ERRORS]
     ]
     detail = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in errors) or "invalid request"
-    return problem(422, "Invalid input", detail, "invalid-input", request.url.path, errors=errors)
+    if len(found) > len(errors):
+        detail += f"; and {len(found) - len(errors)} more"
+    return problem(
+        422, "Invalid input", detail, "invalid-input", request.url.path, errors=errors, error_count=len(found)
+    )
 
 
 async def _http_error(request: Request, exc: Exception) -> ProblemResponse:

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from shared.auth import TokenCodec
 from shared.db.engine import ping
 from shared.http.readiness import ReadinessCheck
+from shared.lifecycle import redis_ping
 from shared.messaging.publisher import RabbitPublisher
 from shared.ratelimit import RateLimiter
 from shared.settings import Settings
@@ -33,6 +34,6 @@ async def install_writer_state(
     app.state.readiness = [
         ReadinessCheck("postgresql", lambda: ping(engine)),
         ReadinessCheck("rabbitmq", publisher.ping),
-        ReadinessCheck("redis", redis.ping),
+        ReadinessCheck("redis", lambda: redis_ping(redis)),
     ]
     await publisher.declare_topology_early()
