@@ -73,7 +73,10 @@ class ElasticsearchSettings(BaseModel):
 class JWTSettings(BaseModel):
     secret: SecretStr = SecretStr(DEV_JWT_SECRET)
     algorithm: Literal["HS256", "HS384", "HS512"] = "HS256"
-    lifetime_seconds: int = 24 * 3600
+    lifetime_seconds: int = Field(default=24 * 3600, gt=0)
+    # Checked on every token: a token made for another system (or by it) with the same secret is refused.
+    issuer: str = "fleet-users"
+    audience: str = "fleet"
 
 
 class JaegerSettings(BaseModel):

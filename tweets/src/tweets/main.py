@@ -21,9 +21,11 @@ from shared.lifecycle import background, database, redis_client
 from shared.messaging.outbox import RABBITMQ, RelayWaker
 from shared.messaging.publisher import RabbitPublisher
 from shared.messaging.relay import OutboxRelay, rabbitmq_deliverer
+from shared.revocation import revocation_state
 from shared.settings import Settings
 from shared.tweetcache import TweetCache
 from tweets import author_counters
+from tweets.account_deletes import user_delete_consumer
 from tweets.api import router
 from tweets.grpc_servicer import SERVICE_NAME, TweetServicer
 from tweets.service import TimelineReader, TweetComposer
@@ -72,10 +74,15 @@ def create_app(settings: Settings) -> FastAPI:
             def register(server: grpc.aio.Server) -> None:
                 tweet_service_pb2_grpc.add_TweetServicer_to_server(TweetServicer(sessions), server)
 
+            await stack.enter_async_context(revocation_state(app, redis, settings.jwt.lifetime_seconds))
             running = await stack.enter_async_context(service_grpc_server(section, [SERVICE_NAME], register))
             app.state.grpc_port = running.port
             await stack.enter_async_context(background("outbox-events", events_relay.run))
             await stack.enter_async_context(background("outbox-user-counters", counters_relay.run))
+            deletes = user_delete_consumer(
+                settings.rabbitmq.url.get_secret_value(), sessions, tweet_cache, SERVICE
+            )
+            await stack.enter_async_context(background("user-deletes", deletes.run))
             yield
 
     return create_service_app(title="tweets", routers=[router], lifespan=lifespan)

@@ -6,15 +6,18 @@ import uuid
 from collections.abc import Sequence
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
 
 from shared.auth import CurrentUser, TokenCodec
 from shared.db.engine import SessionDep
 from shared.http.problems import PROBLEM_RESPONSES, problem_responses
 from shared.ratelimit import RateLimiter
+from shared.revocation import Revocations
 from shared.settings import RateLimitSettings
 from users.models import Actor
 from users.schemas import (
+    ChangePasswordRequest,
+    DeleteAccountRequest,
     LoginRequest,
     LoginResponse,
     OwnUser,
@@ -84,6 +87,61 @@ async def login(body: LoginRequest, request: Request, users: Users) -> LoginResp
     return LoginResponse(
         access_token=result.token, expires_in=result.expires_in, user=OwnUser.model_validate(result.actor)
     )
+
+
+def _revocations(request: Request) -> Revocations:
+    revocations: Revocations = request.app.state.revocations
+    return revocations
+
+
+@router.post(
+    "/logout",
+    status_code=status.HTTP_204_NO_CONTENT,
+    tags=["auth"],
+    responses=problem_responses(**{"503": "the revocation store is unavailable"}),
+)
+async def logout(caller: CurrentUser, request: Request) -> Response:
+    """Revoke the token of this request, in every service (within ~2 s, at once in this one)."""
+    await _revocations(request).revoke_token(caller.jti, caller.expires_at)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post(
+    "/users/me/password",
+    status_code=status.HTTP_204_NO_CONTENT,
+    tags=["users"],
+    responses=problem_responses(**{"403": "the current password is wrong"}),
+)
+async def change_password(
+    body: ChangePasswordRequest, caller: CurrentUser, request: Request, users: Users
+) -> Response:
+    """Set a new password; every token issued before (this one too) stops working."""
+    await users.change_password(
+        caller.user_id, body.current_password, body.new_password, _revocations(request)
+    )
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.delete(
+    "/users/me",
+    status_code=status.HTTP_204_NO_CONTENT,
+    tags=["users"],
+    responses=problem_responses(**{"403": "the password is wrong"}),
+)
+async def delete_me(
+    body: DeleteAccountRequest, caller: CurrentUser, request: Request, users: Users
+) -> Response:
+    """Delete the account: its follows at once, its tweets, likes and reposts shortly after
+    (through the `user.delete` event); its tokens stop working."""
+    await users.delete_account(caller.user_id, body.password, _revocations(request))
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get(
+    "/users/by-username/{username}", response_model=PublicUser, tags=["users"], responses=UNKNOWN_USER
+)
+async def get_user_by_username(username: Annotated[str, Path(max_length=32)], users: Users) -> PublicUser:
+    return PublicUser.model_validate(await users.by_username(username))
 
 
 @router.get("/users/me", response_model=OwnUser, tags=["users"], responses=UNKNOWN_USER)

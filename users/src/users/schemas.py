@@ -43,6 +43,17 @@ class LoginRequest(BaseModel):
         return self.email or self.username or ""
 
 
+class ChangePasswordRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    current_password: Annotated[str, StringConstraints(max_length=128), StorableText]
+    new_password: Password
+
+
+class DeleteAccountRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    password: Annotated[str, StringConstraints(max_length=128), StorableText]
+
+
 class UpdateProfileRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     bio: Annotated[str, StringConstraints(max_length=280), StorableText] | None = None

@@ -15,10 +15,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.auth import TokenCodec
-from shared.errors import BadRequest, Conflict, InvalidInput, NotFound, Unauthorized
-from shared.messaging.events import UserFollowEvent
+from shared.errors import BadRequest, Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
+from shared.messaging.events import UserDeleteEvent, UserFollowEvent
 from shared.messaging.outbox import RABBITMQ, OutboxMessage, enqueue
-from shared.messaging.topology import USER_EVENTS, USER_FOLLOW, USER_UNFOLLOW
+from shared.messaging.topology import USER_DELETE, USER_EVENTS, USER_FOLLOW, USER_UNFOLLOW
+from shared.revocation import Revocations
 from users.models import Actor
 from users.repository import TweetCountChange, TweetCountResult, UserRepository
 
@@ -81,6 +82,56 @@ class UserService:
         actor = await self.users.get(user_id)
         if actor is None:
             raise NotFound(f"user {user_id} not found")
+        return actor
+
+    async def by_username(self, username: str) -> Actor:
+        actor = await self.users.find_by_login(username) if "@" not in username else None
+        if actor is None:
+            raise NotFound(f"user {username!r} not found")
+        return actor
+
+    async def change_password(
+        self, user_id: uuid.UUID, current: str, new: str, revocations: Revocations
+    ) -> None:
+        """Set a new password; every token issued before is revoked.
+
+        Revoked before the commit: if the commit then fails, the old password still works and
+        the user logs in again, never the other way round (a new password and live old tokens).
+        """
+        actor = await self._locked_with_password(user_id, current)
+        new_hash = await asyncio.to_thread(_hasher.hash, new)
+        await self.users.set_password_hash(actor.id, new_hash)
+        await revocations.revoke_user(actor.id)
+
+    async def delete_account(self, user_id: uuid.UUID, password: str, revocations: Revocations) -> None:
+        """Delete the account and its follows (others' counters corrected) and announce
+        `user.delete`, on which tweets deletes its tweets, likes and reposts. Tokens revoked first."""
+        actor = await self._locked_with_password(user_id, password)
+        await revocations.revoke_user(actor.id)
+        await self.users.delete_with_follows(actor.id)
+        event = UserDeleteEvent(user_id=actor.id)
+        await enqueue(
+            self.session,
+            OutboxMessage(
+                RABBITMQ,
+                event.model_dump(mode="json"),
+                message_id=str(event.event_id),
+                exchange=USER_EVENTS,
+                routing_key=USER_DELETE,
+            ),
+        )
+
+    async def _locked_with_password(self, user_id: uuid.UUID, password: str) -> Actor:
+        """The caller's row, locked; 403 if `password` is not its password.
+
+        The row lock is held across the slow hash check, but only the caller's own row."""
+        actor = await self.users.get(user_id, for_update=True)
+        if actor is None:
+            raise Unauthorized("token is invalid")
+        try:
+            await asyncio.to_thread(_hasher.verify, actor.password_hash, password)
+        except (VerificationError, InvalidHashError) as exc:
+            raise Forbidden("the password is wrong", field="password") from exc
         return actor
 
     async def update_profile(self, user_id: uuid.UUID, changes: dict[str, str]) -> Actor:
