@@ -234,3 +234,12 @@ async def test_out_of_range_paging_is_422(
         for bad in BAD_PAGING:
             response = await client.get(path, params={**base, **bad}, headers=alice.headers)
             assert_problem(response, 422)
+
+
+@pytest.mark.parametrize("query", ["-foo", "-foo -bar", '-"a phrase"', "-foo or -bar", "the -foo"])
+async def test_a_search_made_only_of_negations_is_refused(search: httpx.AsyncClient, query: str) -> None:
+    assert_problem(await search.get("/search", params={"q": query}), 422)
+
+
+async def test_a_search_with_a_wanted_word_and_a_negation_is_fine(search: httpx.AsyncClient) -> None:
+    assert (await search.get("/search", params={"q": "hello -foo"})).status_code == 200

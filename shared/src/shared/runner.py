@@ -93,6 +93,9 @@ def _config(service: ServiceSettings, app: FastAPI) -> uvicorn.Config:
         log_config=None,
         access_log=False,
         timeout_graceful_shutdown=10,
+        # Forwarded headers are read only from [RateLimit] trusted_proxies (shared.ratelimit), never
+        # from uvicorn's default of trusting loopback.
+        proxy_headers=False,
     )
 
 

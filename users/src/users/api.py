@@ -11,9 +11,9 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
 from shared.auth import CurrentUser, TokenCodec
 from shared.db.engine import SessionDep
 from shared.http.problems import PROBLEM_RESPONSES, problem_responses
-from shared.ratelimit import RateLimiter
+from shared.ratelimit import LimitedWriter, limiter_of, per_address
 from shared.revocation import Revocations
-from shared.settings import RateLimitSettings
+from shared.text import login_key
 from users.models import Actor
 from users.schemas import (
     ChangePasswordRequest,
@@ -42,29 +42,15 @@ async def _service(request: Request, session: SessionDep) -> UserService:
 Users = Annotated[UserService, Depends(_service)]
 
 
-def _client_ip(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
-
-
-async def _limit(request: Request, scope: str, subject: str, per_minute: int) -> None:
-    limiter: RateLimiter = request.app.state.rate_limiter
-    await limiter.hit(scope, subject, per_minute)
-
-
-def _limits(request: Request) -> RateLimitSettings:
-    limits: RateLimitSettings = request.app.state.rate_limits
-    return limits
-
-
 @router.post(
     "/register",
     status_code=status.HTTP_201_CREATED,
+    dependencies=[Depends(per_address("register", lambda limits: limits.register_per_minute))],
     response_model=OwnUser,
     tags=["auth"],
     responses=problem_responses(**{"409": "email or username taken", "429": "too many registrations"}),
 )
-async def register(body: RegisterRequest, request: Request, users: Users) -> OwnUser:
-    await _limit(request, "register", _client_ip(request), _limits(request).register_per_minute)
+async def register(body: RegisterRequest, users: Users) -> OwnUser:
     actor = await users.register(body.email, body.username, body.password)
     return OwnUser.model_validate(actor)
 
@@ -73,17 +59,23 @@ async def register(body: RegisterRequest, request: Request, users: Users) -> Own
     "/login",
     response_model=LoginResponse,
     tags=["auth"],
-    responses=problem_responses(**{"429": "too many login attempts"}),
+    responses=problem_responses(
+        **{"429": "too many login attempts", "503": "the rate limiter is unavailable"}
+    ),
 )
 async def login(body: LoginRequest, request: Request, users: Users) -> LoginResponse:
-    limits = _limits(request)
-    # Per IP and per account: a distributed brute force against one account is stopped too.
-    await _limit(request, "login-ip", _client_ip(request), limits.login_per_minute)
-
-    async def limit_account(account_key: str) -> None:
-        await _limit(request, "login-account", account_key, limits.login_per_minute)
-
-    result = await users.login(body.identifier, body.password, before_verify=limit_account)
+    """Attempts are limited per client address and per (identifier, address): a third party
+    trying passwords from elsewhere cannot lock the owner out. The identifier is counted as typed
+    (folded), never as the account it names, so the limited-or-not answer says nothing about
+    which email and which username belong together, or whether an account exists. Fails closed
+    (503) when the limiter's store is down."""
+    limiter = limiter_of(request)
+    limits = limiter.settings
+    address = limiter.client_address(request)
+    account = f"{login_key(body.identifier)}|{address}"
+    await limiter.hit("login-address", address, limits.login_address_per_minute, fail_closed=True)
+    await limiter.hit("login-account", account, limits.login_per_minute, fail_closed=True)
+    result = await users.login(body.identifier, body.password)
     return LoginResponse(
         access_token=result.token, expires_in=result.expires_in, user=OwnUser.model_validate(result.actor)
     )
@@ -173,8 +165,7 @@ async def get_user(user_id: uuid.UUID, users: Users) -> PublicUser:
         }
     ),
 )
-async def follow(user_id: uuid.UUID, caller: CurrentUser, request: Request, users: Users) -> dict[str, str]:
-    await _limit(request, "writes", str(caller.user_id), _limits(request).writes_per_minute)
+async def follow(user_id: uuid.UUID, caller: LimitedWriter, users: Users) -> dict[str, str]:
     await users.follow(caller.user_id, user_id)
     return {"follower_id": str(caller.user_id), "following_id": str(user_id)}
 
@@ -185,8 +176,7 @@ async def follow(user_id: uuid.UUID, caller: CurrentUser, request: Request, user
     tags=["follows"],
     responses=problem_responses(**{"404": "not following this user", "429": "too many writes"}),
 )
-async def unfollow(user_id: uuid.UUID, caller: CurrentUser, request: Request, users: Users) -> Response:
-    await _limit(request, "writes", str(caller.user_id), _limits(request).writes_per_minute)
+async def unfollow(user_id: uuid.UUID, caller: LimitedWriter, users: Users) -> Response:
     await users.unfollow(caller.user_id, user_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -55,18 +55,10 @@ class UserService:
         except IntegrityError as exc:  # a concurrent registration won the race
             raise Conflict("that email or username is already registered") from exc
 
-    async def login(
-        self, identifier: str, password: str, before_verify: Callable[[str], Awaitable[None]] | None = None
-    ) -> LoginResult:
-        """Check the password; `before_verify(account_key)` runs first (the per-account rate limit).
-
-        The key is the account id when the account exists, so its email and its username share
-        one budget; otherwise the identifier, so unknown names are limited the same way.
-        """
+    async def login(self, identifier: str, password: str) -> LoginResult:
+        """Check the password (as long for an unknown account as for a wrong password)."""
         assert self._codec is not None
         actor = await self.users.find_by_login(identifier)
-        if before_verify is not None:
-            await before_verify(str(actor.id) if actor is not None else identifier.lower())
         stored = actor.password_hash if actor is not None else _DUMMY_HASH
         await self.session.commit()  # release the connection before the slow verification
         try:
