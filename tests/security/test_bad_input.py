@@ -23,7 +23,8 @@ STORABLE = {
     "zero width": "a\u200bb\u200cc\u200dd\ufeff",
     "astral plane": "\U0010fffd \U0001d54f \U00020000",
     "noncharacters": "\ufffe\uffff",
-    "control characters": "tab\tnew\nline\rbell\x07esc\x1b",
+    # Other control characters are refused (test_control_characters_are_refused_in_...).
+    "newlines": "first\nsecond\n\nthird",
 }
 UNSTORABLE = {
     "NUL": "before\x00after",
@@ -141,9 +142,10 @@ async def test_valid_unicode_is_stored_exactly(
     assert created.status_code == 201, created.text
     stored = (await tweets.get(f"/tweet/{created.json()['id']}")).json()["content"]
     assert stored == text.strip()
-    profile = await send(
-        users, "PATCH", "/users/me", raw_json({"bio": text, "display_name": text[:60]}), alice
-    )
+    # Bidi overrides and line breaks are refused in display names (one line that must not read as
+    # another), not in a bio.
+    name = "".join(char for char in text[:60] if not 0x202A <= ord(char) <= 0x202E).replace("\n", " ")
+    profile = await send(users, "PATCH", "/users/me", raw_json({"bio": text, "display_name": name}), alice)
     assert profile.status_code == 200, profile.text
     assert profile.json()["bio"] == text
 
@@ -234,3 +236,46 @@ async def test_out_of_range_paging_is_422(
         for bad in BAD_PAGING:
             response = await client.get(path, params={**base, **bad}, headers=alice.headers)
             assert_problem(response, 422)
+
+
+@pytest.mark.parametrize("query", ["-foo", "-foo -bar", '-"a phrase"', "-foo or -bar", "the -foo"])
+async def test_a_search_made_only_of_negations_is_refused(search: httpx.AsyncClient, query: str) -> None:
+    assert_problem(await search.get("/search", params={"q": query}), 422)
+
+
+async def test_a_search_with_a_wanted_word_and_a_negation_is_fine(search: httpx.AsyncClient) -> None:
+    assert (await search.get("/search", params={"q": "hello -foo"})).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "content",
+    ["\u200b", "\ufeff", "\u3164", "\u200b\u200d\u2060", " \u3164 \ufeff\n", "\u2800"],
+    ids=["zero-width space", "BOM", "Hangul filler", "joiners", "blank mix", "braille blank"],
+)
+async def test_tweet_content_with_nothing_visible_is_refused(
+    tweets: httpx.AsyncClient, alice: Account, content: str
+) -> None:
+    assert_problem(await tweets.post("/tweet", json={"content": content}, headers=alice.headers), 422)
+
+
+@pytest.mark.parametrize("char", ["\x07", "\x1b", "\r", "\t", "\x85", "\x9b"])
+async def test_control_characters_are_refused_in_content_and_display_names(
+    tweets: httpx.AsyncClient, users: httpx.AsyncClient, alice: Account, char: str
+) -> None:
+    content = {"content": f"hello{char}world"}
+    assert_problem(await tweets.post("/tweet", json=content, headers=alice.headers), 422)
+    name = {"display_name": f"Al{char}ice"}
+    assert_problem(await users.patch("/users/me", json=name, headers=alice.headers), 422)
+
+
+async def test_newlines_stay_allowed_in_content(tweets: httpx.AsyncClient, alice: Account) -> None:
+    response = await tweets.post("/tweet", json={"content": "line one\nline two"}, headers=alice.headers)
+    assert response.status_code == 201
+
+
+@pytest.mark.parametrize("char", ["\u202e", "\u202d", "\u2066", "\u2067", "\u2068", "\u2069", "\u202a"])
+async def test_bidi_overrides_are_refused_in_display_names(
+    users: httpx.AsyncClient, alice: Account, char: str
+) -> None:
+    name = {"display_name": f"admin{char}gpj.exe"}
+    assert_problem(await users.patch("/users/me", json=name, headers=alice.headers), 422)

@@ -1,6 +1,9 @@
-"""Rate limits (Redis-backed, fixed one-minute windows) on login, registration and writes: past the
-limit the answer is 429 problem+json with a Retry-After, per client IP and per account, so a password
-cannot be brute-forced from one address or from many."""
+"""Rate limits (Redis-backed, moving one-minute windows) on login, registration, writes and search:
+past the limit the answer is 429 problem+json with a Retry-After. Logins are limited per (identifier,
+client address) and per address, so a password cannot be brute-forced from one address and a third
+party cannot lock the owner out from another; the answer never depends on which account an
+identifier names. X-Forwarded-For counts only from a configured proxy; login fails closed when the
+limiter's store is down, other routes fail open."""
 
 from __future__ import annotations
 
@@ -21,11 +24,13 @@ from devtools.testing import (
     register_and_login,
     started_service,
 )
+from search.main import SPEC as SEARCH_SPEC
 from shared.settings import Settings
 from tweets.main import SPEC as TWEETS_SPEC
 from users.main import SPEC as USERS_SPEC
 
-LOGINS, REGISTRATIONS, WRITES = 5, 3, 5
+LOGINS, LOGINS_PER_ADDRESS, REGISTRATIONS, WRITES, SEARCHES = 5, 12, 3, 5, 5
+PROXY = "10.255.255.1"
 ClientFactory = Callable[[], httpx.AsyncClient]
 
 
@@ -37,13 +42,17 @@ def limited(settings: Settings) -> Settings:
                 update={
                     "enabled": True,
                     "login_per_minute": LOGINS,
+                    "login_address_per_minute": LOGINS_PER_ADDRESS,
                     "register_per_minute": REGISTRATIONS,
                     "writes_per_minute": WRITES,
+                    "search_per_minute": SEARCHES,
+                    "trusted_proxies": [PROXY],
                 }
             ),
             # Their own gRPC ports: the session's instances keep theirs.
             "userservice": settings.userservice.model_copy(update={"grpc_port": free_port()}),
             "tweetservice": settings.tweetservice.model_copy(update={"grpc_port": free_port()}),
+            "searchservice": settings.searchservice.model_copy(update={"grpc_port": free_port()}),
         }
     )
 
@@ -128,40 +137,132 @@ async def test_password_brute_force_from_one_address_is_stopped(
     await in_one_window(scenario)
 
 
-async def test_password_brute_force_from_many_addresses_is_stopped_per_account(
+async def test_failures_from_other_addresses_do_not_lock_the_owner_out(
     from_ip: ClientFactory, users_service: StartedService
 ) -> None:
     async def scenario() -> None:
         victim = await register_and_login(users_service.client)
-        for attempt in range(LOGINS):
-            response = await from_ip().post(
-                "/login", json={"email": victim.email, "password": f"guess-{attempt}"}
-            )
-            assert response.status_code == 401, response.text
-
-        right = {"email": victim.email, "password": TEST_PASSWORD}
-        assert_limited(await from_ip().post("/login", json=right))
-        # The identifier's case does not open a second budget.
-        assert_limited(await from_ip().post("/login", json={**right, "email": victim.email.upper()}))
+        for _ in range(3):
+            attacker = from_ip()
+            for attempt in range(LOGINS + 1):
+                await attacker.post("/login", json={"email": victim.email, "password": f"guess-{attempt}"})
+        owner = from_ip()
+        response = await owner.post("/login", json={"email": victim.email, "password": TEST_PASSWORD})
+        assert response.status_code == 200, response.text
 
     await in_one_window(scenario)
 
 
-async def test_email_and_username_of_one_account_share_one_login_budget(
+async def test_one_address_is_limited_across_identifiers(from_ip: ClientFactory) -> None:
+    async def scenario() -> None:
+        sprayer = from_ip()
+        for n in range(LOGINS_PER_ADDRESS):
+            response = await sprayer.post("/login", json={"username": f"spray{n}", "password": "password1"})
+            assert response.status_code == 401, response.text
+        assert_limited(await sprayer.post("/login", json={"username": "spray-next", "password": "password1"}))
+
+    await in_one_window(scenario)
+
+
+async def test_the_limited_answer_does_not_tell_which_email_goes_with_which_username(
     from_ip: ClientFactory, users_service: StartedService
 ) -> None:
     async def scenario() -> None:
-        victim = await register_and_login(users_service.client)
+        victim, stranger = [await register_and_login(users_service.client) for _ in range(2)]
+        prober = from_ip()
         for attempt in range(LOGINS):
-            response = await from_ip().post(
-                "/login", json={"email": victim.email, "password": f"guess-{attempt}"}
-            )
-            assert response.status_code == 401, response.text
-
-        # Switching to the username must not give the attacker a fresh budget on the same account.
-        assert_limited(await from_ip().post("/login", json=login_body(victim, "guess-by-username")))
+            await prober.post("/login", json={"email": victim.email, "password": f"guess-{attempt}"})
+        assert_limited(await prober.post("/login", json={"email": victim.email, "password": "again"}))
+        # The victim's username answers exactly like an unrelated one: no shared budget to detect.
+        own = await prober.post("/login", json=login_body(victim, "guess"))
+        other = await prober.post("/login", json=login_body(stranger, "guess"))
+        assert own.status_code == other.status_code == 401
 
     await in_one_window(scenario)
+
+
+async def test_the_window_moves_instead_of_restarting_each_minute(from_ip: ClientFactory) -> None:
+    # A fixed window would allow LOGINS more at the next minute, i.e. 2x LOGINS in a few seconds
+    # across a boundary; a moving window waits for the first attempt to be a minute old.
+    if time.time() % 60 < 15:
+        await asyncio.sleep(15 - time.time() % 60)
+    client = from_ip()
+    for attempt in range(LOGINS):
+        await client.post("/login", json={"username": "movingwindow", "password": f"guess-{attempt}"})
+    limited_response = await client.post("/login", json={"username": "movingwindow", "password": "x"})
+    assert_limited(limited_response)
+    until_next_minute = 60 - time.time() % 60
+    assert int(limited_response.headers["retry-after"]) > until_next_minute + 5
+
+
+async def test_forwarded_for_is_ignored_unless_the_peer_is_a_trusted_proxy(
+    limited_users: StartedService,
+) -> None:
+    def client(peer: str) -> httpx.AsyncClient:
+        transport = httpx.ASGITransport(app=limited_users.app, client=(peer, 40000))
+        return httpx.AsyncClient(transport=transport, base_url="http://testserver")
+
+    name = f"xff{uuid.uuid4().hex[:8]}"
+    async with client("127.0.0.1") as local, client(PROXY) as proxy:
+        for attempt in range(LOGINS):
+            spoofed = {"X-Forwarded-For": f"192.0.2.{attempt + 1}"}
+            response = await local.post(
+                "/login", json={"username": name, "password": f"g{attempt}"}, headers=spoofed
+            )
+            assert response.status_code == 401
+        assert_limited(
+            await local.post(
+                "/login", json={"username": name, "password": "g"}, headers={"X-Forwarded-For": "192.0.2.99"}
+            )
+        )
+        # Behind the configured proxy, the forwarded address is the client's: a fresh budget.
+        behind = {"X-Forwarded-For": "198.51.100.7, 10.255.255.1"}
+        response = await proxy.post("/login", json={"username": name, "password": "g"}, headers=behind)
+        assert response.status_code == 401, response.text
+
+
+@pytest.fixture(scope="module")
+async def users_without_limiter_store(
+    settings: Settings, users_service: StartedService
+) -> AsyncIterator[StartedService]:
+    dead = f"redis://127.0.0.1:{free_port()}/0"
+    broken = limited(settings).model_copy(
+        update={"redis": settings.redis.model_copy(update={"url": dead, "socket_timeout": 0.5})}
+    )
+    async with started_service(USERS_SPEC, broken) as service:
+        yield service
+
+
+async def test_login_fails_closed_and_registration_open_when_the_limiter_store_is_down(
+    users_without_limiter_store: StartedService,
+) -> None:
+    transport = httpx.ASGITransport(app=users_without_limiter_store.app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        name = f"down{uuid.uuid4().hex[:8]}"
+        body = {"email": f"{name}@example.com", "username": name, "password": TEST_PASSWORD}
+        assert (await client.post("/register", json=body)).status_code == 201, "fails open"
+        response = await client.post("/login", json={"username": name, "password": TEST_PASSWORD})
+        assert response.status_code == 503, response.text
+        assert response.headers["content-type"].startswith("application/problem+json")
+
+
+@pytest.fixture(scope="module")
+async def limited_search(settings: Settings, search_service: StartedService) -> AsyncIterator[StartedService]:
+    async with started_service(SEARCH_SPEC, limited(settings)) as service:
+        yield service
+
+
+async def test_search_reads_are_limited_per_address(limited_search: StartedService) -> None:
+    def client(address: str) -> httpx.AsyncClient:
+        transport = httpx.ASGITransport(app=limited_search.app, client=(address, 40000))
+        return httpx.AsyncClient(transport=transport, base_url="http://testserver")
+
+    address = f"10.1.{secrets.randbelow(256)}.{secrets.randbelow(254) + 1}"
+    async with client(address) as reader, client("10.2.0.1") as other:
+        for _ in range(SEARCHES):
+            assert (await reader.get("/search", params={"q": "hello"})).status_code == 200
+        assert_limited(await reader.get("/search", params={"q": "hello"}))
+        assert (await other.get("/search", params={"q": "hello"})).status_code == 200
 
 
 async def test_registrations_are_limited_per_address(from_ip: ClientFactory) -> None:

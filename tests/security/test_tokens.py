@@ -37,7 +37,15 @@ def hand_signed(
 
 
 def claims(user: Account, **changes: Any) -> dict[str, Any]:
-    base: dict[str, Any] = {"user_id": str(user.id), "username": user.username, "iat": NOW, "exp": NOW + 3600}
+    base: dict[str, Any] = {
+        "user_id": str(user.id),
+        "username": user.username,
+        "iat": NOW,
+        "exp": NOW + 3600,
+        "jti": uuid.uuid4().hex,
+        "iss": "fleet-users",
+        "aud": "fleet",
+    }
     base.update(changes)
     return {key: value for key, value in base.items() if value is not None}
 
@@ -58,6 +66,10 @@ def bad_tokens(user: Account) -> dict[str, str]:
         "user_id not a uuid": jwt.encode(claims(user, user_id="1 OR 1=1"), TEST_JWT_SECRET),
         "user_id a number": jwt.encode(claims(user, user_id=42), TEST_JWT_SECRET),
         "exp not a number": jwt.encode(claims(user, exp="tomorrow"), TEST_JWT_SECRET),
+        "another audience": jwt.encode(claims(user, aud="another-system"), TEST_JWT_SECRET),
+        "another issuer": jwt.encode(claims(user, iss="another-issuer"), TEST_JWT_SECRET),
+        "longer than the lifetime": jwt.encode(claims(user, exp=NOW + 10 * 86400), TEST_JWT_SECRET),
+        "jti not a string": jwt.encode(claims(user, jti=7), TEST_JWT_SECRET),
         "garbage": "garbage",
         "three dots": "a.b.c",
         "empty segments": "..",

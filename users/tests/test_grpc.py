@@ -296,3 +296,29 @@ async def test_counters_stay_below_the_ceiling_even_from_an_overflowed_value(
     assert (
         await stub.IncrementTweets(_change(alice, 1_000_000, "a2"), timeout=5)
     ).num_tweets == MAX_TWEET_COUNT
+
+
+async def test_get_users_caps_the_number_of_ids(stub: pb_grpc.UserStub, alice: Account) -> None:
+    too_many = [str(uuid.uuid4()) for _ in range(1001)]
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await stub.GetUsers(pb.GetUsersRequest(user_ids=too_many), timeout=5)
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    reply = await stub.GetUsers(pb.GetUsersRequest(user_ids=[str(alice.id)] * 1000), timeout=5)
+    assert [user.id for user in reply.users] == [str(alice.id)] * 1000
+
+
+async def test_an_over_long_idempotency_key_is_invalid_argument(
+    stub: pb_grpc.UserStub, alice: Account
+) -> None:
+    key = "k" * 129
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await stub.IncrementTweets(
+            pb.IncrementTweetsRequest(user_id=str(alice.id), delta=1, idempotency_key=key), timeout=5
+        )
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    batch = pb.IncrementTweetsBatchRequest(
+        changes=[pb.IncrementTweetsRequest(user_id=str(alice.id), delta=1, idempotency_key=key)]
+    )
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await stub.IncrementTweetsBatch(batch, timeout=5)
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT

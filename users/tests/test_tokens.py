@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import time
+import uuid
 
 import httpx
 import jwt
@@ -19,7 +20,15 @@ def _b64(data: dict) -> str:
 
 def _claims(account: Account, **changes: object) -> dict:
     now = int(time.time())
-    claims = {"user_id": str(account.id), "username": account.username, "iat": now, "exp": now + 600}
+    claims = {
+        "user_id": str(account.id),
+        "username": account.username,
+        "iat": now,
+        "exp": now + 600,
+        "jti": uuid.uuid4().hex,
+        "iss": "fleet-users",
+        "aud": "fleet",
+    }
     claims.update(changes)
     return {key: value for key, value in claims.items() if value is not None}
 

@@ -23,6 +23,7 @@ from shared.grpc.server import service_grpc_server
 from shared.http.app import create_app as create_service_app
 from shared.http.readiness import ReadinessCheck
 from shared.lifecycle import redis_client
+from shared.revocation import revocation_state
 from shared.settings import Settings
 
 SERVICE = "feed-service"
@@ -55,9 +56,12 @@ def create_app(settings: Settings) -> FastAPI:
                 def register(server: grpc.aio.Server) -> None:
                     feed_service_pb2_grpc.add_FeedServicer_to_server(FeedServicer(feed), server)
 
-                async with service_grpc_server(
-                    section, settings.internal.service_token, [SERVICE_NAME], register
-                ) as grpc_:
+                async with (
+                    revocation_state(app, redis, settings.jwt.lifetime_seconds),
+                    service_grpc_server(
+                        section, settings.internal.service_token, [SERVICE_NAME], register
+                    ) as grpc_,
+                ):
                     app.state.grpc_port = grpc_.port
                     yield
         finally:

@@ -10,7 +10,8 @@ from fastapi import APIRouter, Depends, Query, Request
 
 from search.schemas import DEFAULT_LIMIT, PageLimit, PageOffset, QueryText, SearchPage, SearchResult
 from search.service import SearchRequest, SearchService
-from shared.http.problems import PROBLEM_RESPONSES
+from shared.http.problems import PROBLEM_RESPONSES, problem_responses
+from shared.ratelimit import per_address
 
 router = APIRouter(responses=PROBLEM_RESPONSES)
 
@@ -22,7 +23,13 @@ async def _service(request: Request) -> SearchService:
 Searcher = Annotated[SearchService, Depends(_service)]
 
 
-@router.get("/search", response_model=SearchPage, tags=["search"])
+@router.get(
+    "/search",
+    response_model=SearchPage,
+    tags=["search"],
+    dependencies=[Depends(per_address("search", lambda limits: limits.search_per_minute))],
+    responses=problem_responses(**{"429": "too many searches from this address"}),
+)
 async def search(
     searcher: Searcher,
     q: Annotated[QueryText, Query(description='Words to find; "a phrase", -word and `or` work.')],

@@ -22,6 +22,7 @@ from shared.errors import DependencyUnavailable
 from shared.grpc.server import service_grpc_server
 from shared.http.app import create_app as create_service_app
 from shared.http.readiness import ReadinessCheck
+from shared.ratelimit import RateLimiter
 from shared.runner import prepare_process
 from shared.settings import Settings
 
@@ -43,6 +44,8 @@ def create_app(settings: Settings) -> FastAPI:
                 # Start anyway: /ready says what is down, and writes create the index later.
                 logger.warning("%s is unavailable at start-up; the index is set up later", backend.name)
             app.state.backend = backend
+            # Per-address limit on reads; fails open (search stays up when Redis is down).
+            app.state.rate_limiter = RateLimiter(settings.redis, settings.ratelimit)
             app.state.readiness = [ReadinessCheck(backend.name, backend.ping)]
 
             def register(server: grpc.aio.Server) -> None:

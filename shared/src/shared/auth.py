@@ -16,16 +16,21 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from shared.errors import Unauthorized
+from shared.revocation import Revocations
 from shared.settings import JWTSettings
 
-REQUIRED_CLAIMS = ("user_id", "username", "exp", "iat")
+REQUIRED_CLAIMS = ("user_id", "username", "exp", "iat", "jti", "aud", "iss")
+MAX_JTI_LENGTH = 64
 
 
 @dataclass(frozen=True)
 class TokenClaims:
     user_id: uuid.UUID
     username: str
-    expires_at: int
+    expires_at: float
+    # Milliseconds precision: a token issued right after a password change must not count as earlier.
+    issued_at: float
+    jti: str
 
 
 class TokenCodec:
@@ -37,14 +42,19 @@ class TokenCodec:
         self._algorithm = settings.algorithm
         self._digest = _DIGESTS[settings.algorithm]
         self.lifetime_seconds = settings.lifetime_seconds
+        self.issuer = settings.issuer
+        self.audience = settings.audience
 
     def issue(self, user_id: uuid.UUID, username: str) -> str:
-        now = int(time.time())
+        now = round(time.time(), 3)
         payload = {
             "user_id": str(user_id),
             "username": username,
             "iat": now,
             "exp": now + self.lifetime_seconds,
+            "jti": uuid.uuid4().hex,
+            "iss": self.issuer,
+            "aud": self.audience,
         }
         return jwt.encode(payload, self._secret, algorithm=self._algorithm)
 
@@ -55,14 +65,27 @@ class TokenCodec:
         base64 character in Python and prepares the key again on each call): for HMAC tokens the
         whole check is one HMAC, one comparison and two small JSON parses. The rules are PyJWT's:
         the header's `alg` must be the configured one, every required claim present, `exp` in
-        the future, `iat` and `nbf` not.
+        the future, `iat` and `nbf` not; `iss` and `aud` the configured ones, and `exp` no later
+        than `iat` plus the configured lifetime (a token minted with a longer one is refused).
         """
         payload = self._verified_payload(token)
+        if payload["iss"] != self.issuer or payload["aud"] != self.audience:
+            raise Unauthorized("token is invalid")
+        if payload["exp"] - payload["iat"] > self.lifetime_seconds:
+            raise Unauthorized("token is invalid")
         try:
-            user_id, username, expires_at = payload["user_id"], payload["username"], payload["exp"]
-            if not isinstance(user_id, str) or not isinstance(username, str):
-                raise TypeError("user_id and username must be strings")
-            return TokenClaims(user_id=uuid.UUID(user_id), username=username, expires_at=int(expires_at))
+            user_id, username, jti = payload["user_id"], payload["username"], payload["jti"]
+            if not isinstance(user_id, str) or not isinstance(username, str) or not isinstance(jti, str):
+                raise TypeError("user_id, username and jti must be strings")
+            if not jti or len(jti) > MAX_JTI_LENGTH:
+                raise ValueError("jti is empty or too long")
+            return TokenClaims(
+                user_id=uuid.UUID(user_id),
+                username=username,
+                expires_at=float(payload["exp"]),
+                issued_at=float(payload["iat"]),
+                jti=jti,
+            )
         except (ValueError, TypeError) as exc:
             raise Unauthorized("token is invalid") from exc
 
@@ -127,10 +150,18 @@ async def current_claims(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> TokenClaims:
-    """The verified claims of the caller's bearer token; 401 problem+json otherwise."""
+    """The verified claims of the caller's bearer token; 401 problem+json otherwise.
+
+    A revoked token (logout, password change, deleted account) is refused too. The check reads
+    the process's copy of the revocation state (shared.revocation): no network round trip here.
+    """
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise Unauthorized("missing bearer token")
-    return _codec(request).verify(credentials.credentials)
+    claims = _codec(request).verify(credentials.credentials)
+    revocations: Revocations = request.app.state.revocations
+    if revocations.is_revoked(claims.user_id, claims.jti, claims.issued_at):
+        raise Unauthorized("token has been revoked")
+    return claims
 
 
 CurrentUser = Annotated[TokenClaims, Depends(current_claims)]

@@ -102,6 +102,9 @@ def uvicorn_config(
         limit_concurrency=http.max_concurrency,
         timeout_keep_alive=http.keep_alive_seconds,
         server_header=False,
+        # Forwarded headers are read only from [RateLimit] trusted_proxies (shared.ratelimit), never
+        # from uvicorn's default of trusting loopback.
+        proxy_headers=False,
     )
 
 

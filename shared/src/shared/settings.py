@@ -87,7 +87,10 @@ class HttpSettings(BaseModel):
 class JWTSettings(BaseModel):
     secret: SecretStr = SecretStr("")
     algorithm: Literal["HS256", "HS384", "HS512"] = "HS256"
-    lifetime_seconds: int = 24 * 3600
+    lifetime_seconds: int = Field(default=24 * 3600, gt=0)
+    # Checked on every token: a token made for another system (or by it) with the same secret is refused.
+    issuer: str = "fleet-users"
+    audience: str = "fleet"
 
 
 class InternalSettings(BaseModel):
@@ -166,9 +169,15 @@ class SearchWorkerSettings(WorkerSettings):
 
 class RateLimitSettings(BaseModel):
     enabled: bool = True
-    login_per_minute: int = 10
-    register_per_minute: int = 10
-    writes_per_minute: int = 600
+    # Login attempts per (identifier, client address): a third party elsewhere cannot lock the owner out.
+    login_per_minute: int = Field(default=10, gt=0)
+    # Login attempts per client address, whatever the identifier.
+    login_address_per_minute: int = Field(default=30, gt=0)
+    register_per_minute: int = Field(default=10, gt=0)
+    writes_per_minute: int = Field(default=600, gt=0)
+    search_per_minute: int = Field(default=300, gt=0)
+    # Peers whose X-Forwarded-For is believed (addresses or CIDRs); none by default.
+    trusted_proxies: list[str] = Field(default_factory=list)
 
 
 class Settings(BaseSettings):

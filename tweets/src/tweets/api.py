@@ -17,8 +17,7 @@ from feed.client import FeedCacheClient
 from shared.auth import CurrentUser, TokenClaims
 from shared.db.engine import ReadSessionDep, transaction
 from shared.http.problems import PROBLEM_RESPONSES
-from shared.ratelimit import RateLimiter
-from shared.settings import RateLimitSettings
+from shared.ratelimit import LimitedWriter
 from tweets.models import Tweet, TweetLike, TweetMark, TweetRepost
 from tweets.schemas import (
     ContentRequest,
@@ -78,15 +77,7 @@ Timelines = Annotated[TimelineReader, Depends(_timelines)]
 TweetReader = Annotated[TweetService, Depends(_reader)]
 
 
-async def _rate_limited_writer(request: Request, caller: CurrentUser) -> TokenClaims:
-    """The authenticated caller of a write, counted against the per-user "writes" limit."""
-    limiter: RateLimiter = request.app.state.rate_limiter
-    limits: RateLimitSettings = request.app.state.rate_limits
-    await limiter.hit("writes", str(caller.user_id), limits.writes_per_minute)
-    return caller
-
-
-Writer = Annotated[TokenClaims, Depends(_rate_limited_writer)]
+Writer = LimitedWriter
 Limit = Annotated[PageLimit, Query()]
 Offset = Annotated[PageOffset, Query()]
 

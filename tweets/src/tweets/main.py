@@ -22,8 +22,10 @@ from shared.lifecycle import background, database, redis_client
 from shared.messaging.outbox import RABBITMQ, RelayWaker
 from shared.messaging.publisher import RabbitPublisher
 from shared.messaging.relay import OutboxRelay, rabbitmq_deliverer
+from shared.revocation import revocation_state
 from shared.settings import Settings
 from tweets import author_counters
+from tweets.account_deletes import user_delete_consumer
 from tweets.api import router
 from tweets.grpc_servicer import SERVICE_NAME, TweetServicer
 from tweets.service import TimelineReader, TweetComposer
@@ -74,12 +76,17 @@ def create_app(settings: Settings) -> FastAPI:
             def register(server: grpc.aio.Server) -> None:
                 tweet_service_pb2_grpc.add_TweetServicer_to_server(TweetServicer(sessions), server)
 
+            await stack.enter_async_context(revocation_state(app, redis, settings.jwt.lifetime_seconds))
             running = await stack.enter_async_context(
                 service_grpc_server(section, settings.internal.service_token, [SERVICE_NAME], register)
             )
             app.state.grpc_port = running.port
             await stack.enter_async_context(background("outbox-events", events_relay.run))
             await stack.enter_async_context(background("outbox-user-counters", counters_relay.run))
+            deletes = user_delete_consumer(
+                settings.rabbitmq.url.get_secret_value(), sessions, feed_cache, SERVICE
+            )
+            await stack.enter_async_context(background("user-deletes", deletes.run))
             yield
 
     return create_service_app(title="tweets", routers=[router], lifespan=lifespan, http=settings.http)

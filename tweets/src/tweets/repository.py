@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 import asyncpg
-from sqlalchemy import Row, Select, delete, func, select, update
+from sqlalchemy import Row, Select, delete, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -32,6 +32,24 @@ _TWEET_COLUMNS = "id, user_id, content, num_likes, num_replys, num_reposts, crea
 _TIMELINE_FILTER = "WHERE user_id = $1 AND ($2::uuid IS NULL OR id < $2)"
 _TIMELINE_COUNT = f"SELECT count(*) FROM tweets {_TIMELINE_FILTER}"
 _TIMELINE_PAGE = f"SELECT {_TWEET_COLUMNS} FROM tweets {_TIMELINE_FILTER} ORDER BY id DESC LIMIT $3 OFFSET $4"
+
+# A deleted account's likes, reposts or replies go, and the counters of the tweets they were on
+# move back (rows the account no longer touches: its tokens are revoked, so no race with it).
+_FORGET_MARKS = """
+WITH gone AS (DELETE FROM {table} WHERE user_id = :user_id RETURNING {parent} AS tweet_id),
+per AS (SELECT tweet_id, count(*) AS n FROM gone GROUP BY tweet_id)
+UPDATE tweets SET {counter} = greatest({counter} - per.n, 0) FROM per WHERE tweets.id = per.tweet_id
+RETURNING tweets.id
+"""
+_FORGET = {
+    "tweet_like": text(_FORGET_MARKS.format(table="tweet_like", parent="tweet_id", counter="num_likes")),
+    "tweet_repost": text(
+        _FORGET_MARKS.format(table="tweet_repost", parent="tweet_id", counter="num_reposts")
+    ),
+    "reply_tweets": text(
+        _FORGET_MARKS.format(table="reply_tweets", parent="parent_id", counter="num_replys")
+    ),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +148,20 @@ class TweetRepository:
         if before is not None:
             query = query.where(Tweet.id < before)
         rows = await self.session.execute(query.order_by(Tweet.id.desc()).limit(limit))
+        return list(rows.scalars())
+
+    async def forget_activity_of(self, user_id: uuid.UUID) -> set[uuid.UUID]:
+        """Delete the user's likes, reposts and replies; the ids of the tweets whose counters moved."""
+        changed: set[uuid.UUID] = set()
+        for statement in _FORGET.values():
+            rows = await self.session.execute(statement, {"user_id": user_id})
+            changed.update(rows.scalars())
+        return changed
+
+    async def lock_user_tweets(self, user_id: uuid.UUID, limit: int) -> list[Tweet]:
+        rows = await self.session.execute(
+            select(Tweet).where(Tweet.user_id == user_id).order_by(Tweet.id).limit(limit).with_for_update()
+        )
         return list(rows.scalars())
 
     async def tweets_after(self, after: uuid.UUID | None, limit: int) -> list[Tweet]:

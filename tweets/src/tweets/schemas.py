@@ -8,13 +8,14 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from shared.text import StorableText
+from shared.text import StorableText, VisibleText
 from tweets.models import CONTENT_MAX_LENGTH
 
 Content = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=CONTENT_MAX_LENGTH),
     StorableText,
+    VisibleText,
 ]
 PageLimit = Annotated[int, Field(ge=1, le=100)]
 PageOffset = Annotated[int, Field(ge=0, le=1_000_000)]

@@ -137,6 +137,21 @@ class TweetService:
             increment_message(tweet.user_id, -1),
         )
 
+    async def forget_author(self, user_id: uuid.UUID, batch: int) -> int:
+        """One step of deleting an account's content: its likes, reposts and replies, then up to
+        `batch` of its tweets, each with the usual tweet.delete (so it leaves feeds and the index).
+        No counter message: the account is gone. Returns how many tweets were deleted."""
+        self.changed_tweets |= await self.tweets.forget_activity_of(user_id)
+        tweets = await self.tweets.lock_user_tweets(user_id, batch)
+        messages = []
+        for tweet in tweets:
+            await self.tweets.delete_tweet(tweet.id)
+            self.changed_tweets.add(tweet.id)
+            messages.append(tweet_event_message(TWEET_DELETE, tweet, _now_after(tweet.updated_at)))
+        if messages:
+            await enqueue(self.session, *messages)
+        return len(tweets)
+
     async def _own_tweet(self, caller_id: uuid.UUID, tweet_id: uuid.UUID) -> Tweet:
         """The caller's tweet, locked for the change; 404 if missing, 403 if someone else's."""
         tweet = await self.tweets.get_tweet(tweet_id, for_update=True)

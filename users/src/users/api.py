@@ -6,15 +6,18 @@ import uuid
 from collections.abc import Sequence
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
 
 from shared.auth import CurrentUser, TokenCodec
 from shared.db.engine import SessionDep
 from shared.http.problems import PROBLEM_RESPONSES, problem_responses
-from shared.ratelimit import RateLimiter
-from shared.settings import RateLimitSettings
+from shared.ratelimit import LimitedWriter, limiter_of, per_address
+from shared.revocation import Revocations
+from shared.text import login_key
 from users.models import Actor
 from users.schemas import (
+    ChangePasswordRequest,
+    DeleteAccountRequest,
     LoginRequest,
     LoginResponse,
     OwnUser,
@@ -39,29 +42,15 @@ async def _service(request: Request, session: SessionDep) -> UserService:
 Users = Annotated[UserService, Depends(_service)]
 
 
-def _client_ip(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
-
-
-async def _limit(request: Request, scope: str, subject: str, per_minute: int) -> None:
-    limiter: RateLimiter = request.app.state.rate_limiter
-    await limiter.hit(scope, subject, per_minute)
-
-
-def _limits(request: Request) -> RateLimitSettings:
-    limits: RateLimitSettings = request.app.state.rate_limits
-    return limits
-
-
 @router.post(
     "/register",
     status_code=status.HTTP_201_CREATED,
+    dependencies=[Depends(per_address("register", lambda limits: limits.register_per_minute))],
     response_model=OwnUser,
     tags=["auth"],
     responses=problem_responses(**{"409": "email or username taken", "429": "too many registrations"}),
 )
-async def register(body: RegisterRequest, request: Request, users: Users) -> OwnUser:
-    await _limit(request, "register", _client_ip(request), _limits(request).register_per_minute)
+async def register(body: RegisterRequest, users: Users) -> OwnUser:
     actor = await users.register(body.email, body.username, body.password)
     return OwnUser.model_validate(actor)
 
@@ -70,22 +59,83 @@ async def register(body: RegisterRequest, request: Request, users: Users) -> Own
     "/login",
     response_model=LoginResponse,
     tags=["auth"],
-    responses=problem_responses(**{"429": "too many login attempts"}),
+    responses=problem_responses(
+        **{"429": "too many login attempts", "503": "the rate limiter is unavailable"}
+    ),
 )
 async def login(body: LoginRequest, request: Request, response: Response, users: Users) -> LoginResponse:
+    """Attempts are limited per client address and per (identifier, address): a third party
+    trying passwords from elsewhere cannot lock the owner out. The identifier is counted as typed
+    (folded), never as the account it names, so the limited-or-not answer says nothing about
+    which email and which username belong together, or whether an account exists. Fails closed
+    (503) when the limiter's store is down."""
     # The answer holds a bearer token: no cache (browser, proxy) may keep it.
     response.headers["Cache-Control"] = "no-store"
-    limits = _limits(request)
-    # Per IP and per account: a distributed brute force against one account is stopped too.
-    await _limit(request, "login-ip", _client_ip(request), limits.login_per_minute)
-
-    async def limit_account(account_key: str) -> None:
-        await _limit(request, "login-account", account_key, limits.login_per_minute)
-
-    result = await users.login(body.identifier, body.password, before_verify=limit_account)
+    limiter = limiter_of(request)
+    limits = limiter.settings
+    address = limiter.client_address(request)
+    account = f"{login_key(body.identifier)}|{address}"
+    await limiter.hit("login-address", address, limits.login_address_per_minute, fail_closed=True)
+    await limiter.hit("login-account", account, limits.login_per_minute, fail_closed=True)
+    result = await users.login(body.identifier, body.password)
     return LoginResponse(
         access_token=result.token, expires_in=result.expires_in, user=OwnUser.model_validate(result.actor)
     )
+
+
+def _revocations(request: Request) -> Revocations:
+    revocations: Revocations = request.app.state.revocations
+    return revocations
+
+
+@router.post(
+    "/logout",
+    status_code=status.HTTP_204_NO_CONTENT,
+    tags=["auth"],
+    responses=problem_responses(**{"503": "the revocation store is unavailable"}),
+)
+async def logout(caller: CurrentUser, request: Request) -> Response:
+    """Revoke the token of this request, in every service (within ~2 s, at once in this one)."""
+    await _revocations(request).revoke_token(caller.jti, caller.expires_at)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post(
+    "/users/me/password",
+    status_code=status.HTTP_204_NO_CONTENT,
+    tags=["users"],
+    responses=problem_responses(**{"403": "the current password is wrong"}),
+)
+async def change_password(
+    body: ChangePasswordRequest, caller: CurrentUser, request: Request, users: Users
+) -> Response:
+    """Set a new password; every token issued before (this one too) stops working."""
+    await users.change_password(
+        caller.user_id, body.current_password, body.new_password, _revocations(request)
+    )
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.delete(
+    "/users/me",
+    status_code=status.HTTP_204_NO_CONTENT,
+    tags=["users"],
+    responses=problem_responses(**{"403": "the password is wrong"}),
+)
+async def delete_me(
+    body: DeleteAccountRequest, caller: CurrentUser, request: Request, users: Users
+) -> Response:
+    """Delete the account: its follows at once, its tweets, likes and reposts shortly after
+    (through the `user.delete` event); its tokens stop working."""
+    await users.delete_account(caller.user_id, body.password, _revocations(request))
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get(
+    "/users/by-username/{username}", response_model=PublicUser, tags=["users"], responses=UNKNOWN_USER
+)
+async def get_user_by_username(username: Annotated[str, Path(max_length=32)], users: Users) -> PublicUser:
+    return PublicUser.model_validate(await users.by_username(username))
 
 
 @router.get("/users/me", response_model=OwnUser, tags=["users"], responses=UNKNOWN_USER)
@@ -117,8 +167,7 @@ async def get_user(user_id: uuid.UUID, users: Users) -> PublicUser:
         }
     ),
 )
-async def follow(user_id: uuid.UUID, caller: CurrentUser, request: Request, users: Users) -> dict[str, str]:
-    await _limit(request, "writes", str(caller.user_id), _limits(request).writes_per_minute)
+async def follow(user_id: uuid.UUID, caller: LimitedWriter, users: Users) -> dict[str, str]:
     await users.follow(caller.user_id, user_id)
     return {"follower_id": str(caller.user_id), "following_id": str(user_id)}
 
@@ -129,8 +178,7 @@ async def follow(user_id: uuid.UUID, caller: CurrentUser, request: Request, user
     tags=["follows"],
     responses=problem_responses(**{"404": "not following this user", "429": "too many writes"}),
 )
-async def unfollow(user_id: uuid.UUID, caller: CurrentUser, request: Request, users: Users) -> Response:
-    await _limit(request, "writes", str(caller.user_id), _limits(request).writes_per_minute)
+async def unfollow(user_id: uuid.UUID, caller: LimitedWriter, users: Users) -> Response:
     await users.unfollow(caller.user_id, user_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 

@@ -8,12 +8,25 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from fleet_proto import user_service_pb2 as pb
 from fleet_proto import user_service_pb2_grpc as pb_grpc
 from shared.db.engine import read_only_sessions, transaction
+from shared.errors import InvalidInput
 from shared.grpc.fields import parse_uuid
 from users.models import Actor
 from users.repository import TweetCountChange
 from users.service import UserService
 
 SERVICE_NAME = "user_service.User"
+# Callers ask for one feed page of authors at a time; more is a bug or an abuse, not a read.
+MAX_GET_USERS = 1000
+# applied_increments.key is String(128): a longer key is the caller's error, not an INTERNAL one.
+MAX_IDEMPOTENCY_KEY = 128
+
+
+def _check_key(key: str) -> str:
+    if len(key) > MAX_IDEMPOTENCY_KEY:
+        raise InvalidInput(
+            f"idempotency_key must be at most {MAX_IDEMPOTENCY_KEY} characters", field="idempotency_key"
+        )
+    return key
 
 
 def to_reply(actor: Actor) -> pb.UserReply:
@@ -44,6 +57,8 @@ class UserServicer(pb_grpc.UserServicer):
     async def GetUsers(
         self, request: pb.GetUsersRequest, context: grpc.aio.ServicerContext
     ) -> pb.GetUsersReply:
+        if len(request.user_ids) > MAX_GET_USERS:
+            raise InvalidInput(f"at most {MAX_GET_USERS} user_ids per call", field="user_ids")
         ids = [parse_uuid(value, "user_ids") for value in request.user_ids]
         async with transaction(self._reads) as session:
             actors = {actor.id: actor for actor in await UserService(session).users.get_many(ids)}
@@ -55,7 +70,7 @@ class UserServicer(pb_grpc.UserServicer):
         user_id = parse_uuid(request.user_id, "user_id")
         async with transaction(self._sessions) as session:
             count = await UserService(session).increment_tweets(
-                user_id, request.delta, request.idempotency_key
+                user_id, request.delta, _check_key(request.idempotency_key)
             )
         return pb.IncrementTweetsReply(num_tweets=count)
 
@@ -64,7 +79,9 @@ class UserServicer(pb_grpc.UserServicer):
     ) -> pb.IncrementTweetsBatchReply:
         # Every id is checked before anything is applied: one bad id fails the whole call.
         changes = [
-            TweetCountChange(parse_uuid(change.user_id, "user_id"), change.delta, change.idempotency_key)
+            TweetCountChange(
+                parse_uuid(change.user_id, "user_id"), change.delta, _check_key(change.idempotency_key)
+            )
             for change in request.changes
         ]
         if not changes:

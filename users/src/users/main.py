@@ -19,6 +19,7 @@ from shared.lifecycle import background, database, redis_client
 from shared.messaging.outbox import RABBITMQ
 from shared.messaging.publisher import RabbitPublisher
 from shared.messaging.relay import OutboxRelay, rabbitmq_deliverer
+from shared.revocation import revocation_state
 from shared.settings import Settings
 from users.api import router
 from users.grpc_servicer import SERVICE_NAME, UserServicer
@@ -53,6 +54,7 @@ def create_app(settings: Settings) -> FastAPI:
                 service_grpc_server(
                     section, settings.internal.service_token, [SERVICE_NAME], register
                 ) as grpc,
+                revocation_state(app, redis, settings.jwt.lifetime_seconds),
                 background("outbox-relay", relay.run),
             ):
                 app.state.grpc_port = grpc.port

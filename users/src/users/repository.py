@@ -84,6 +84,22 @@ FROM change LEFT JOIN walk ON walk.position = change.position
 ORDER BY change.position
 """.replace("{max_count}", str(MAX_TWEET_COUNT))
 
+# The accounts the deleted one followed lose a follower, its followers one followed account.
+_UNCOUNT_FOLLOWS = text(
+    "WITH edges AS ("
+    " SELECT following_id AS other, 1 AS followers, 0 AS following FROM follows WHERE follower_id = :user_id"
+    " UNION ALL"
+    " SELECT follower_id, 0, 1 FROM follows WHERE following_id = :user_id"
+    "), per AS ("
+    " SELECT other, sum(followers) AS followers, sum(following) AS following FROM edges"
+    " WHERE other <> :user_id GROUP BY other"
+    "), locked AS ("
+    " SELECT a.id FROM actors a JOIN per ON per.other = a.id ORDER BY a.id FOR UPDATE OF a"
+    ") UPDATE actors SET num_followers = greatest(num_followers - per.followers, 0),"
+    " num_following = greatest(num_following - per.following, 0)"
+    " FROM per WHERE actors.id = per.other AND actors.id IN (SELECT id FROM locked)"
+)
+
 
 class TweetCountChange(NamedTuple):
     user_id: uuid.UUID
@@ -125,8 +141,21 @@ class UserRepository:
             return None
         return "email" if row[0] else "username"
 
-    async def get(self, user_id: uuid.UUID) -> Actor | None:
-        return await self.session.get(Actor, user_id)
+    async def get(self, user_id: uuid.UUID, *, for_update: bool = False) -> Actor | None:
+        return await self.session.get(Actor, user_id, with_for_update=for_update)
+
+    async def set_password_hash(self, user_id: uuid.UUID, password_hash: str) -> None:
+        await self.session.execute(
+            update(Actor)
+            .where(Actor.id == user_id)
+            .values(password_hash=password_hash, updated_at=func.now())
+        )
+
+    async def delete_with_follows(self, user_id: uuid.UUID) -> None:
+        """Delete the account; its follows go with it (ON DELETE CASCADE) after the counters of
+        the other side of each edge are moved back, in id order like _shift_follow_counters."""
+        await self.session.execute(_UNCOUNT_FOLLOWS, {"user_id": user_id})
+        await self.session.execute(delete(Actor).where(Actor.id == user_id))
 
     async def get_many(self, user_ids: Sequence[uuid.UUID]) -> list[Actor]:
         if not user_ids:

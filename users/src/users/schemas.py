@@ -8,7 +8,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-from shared.text import StorableText
+from shared.text import DisplayText, StorableText
 
 Email = Annotated[
     str,
@@ -43,11 +43,23 @@ class LoginRequest(BaseModel):
         return self.email or self.username or ""
 
 
+class ChangePasswordRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    current_password: Annotated[str, StringConstraints(max_length=128), StorableText]
+    new_password: Password
+
+
+class DeleteAccountRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    password: Annotated[str, StringConstraints(max_length=128), StorableText]
+
+
 class UpdateProfileRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     bio: Annotated[str, StringConstraints(max_length=280), StorableText] | None = None
     display_name: (
-        Annotated[str, StringConstraints(strip_whitespace=True, max_length=64), StorableText] | None
+        Annotated[str, StringConstraints(strip_whitespace=True, max_length=64), StorableText, DisplayText]
+        | None
     ) = None
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -15,10 +15,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.auth import TokenCodec
-from shared.errors import BadRequest, Conflict, InvalidInput, NotFound, Unauthorized
-from shared.messaging.events import UserFollowEvent
+from shared.errors import BadRequest, Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
+from shared.messaging.events import UserDeleteEvent, UserFollowEvent
 from shared.messaging.outbox import RABBITMQ, OutboxMessage, enqueue
-from shared.messaging.topology import USER_EVENTS, USER_FOLLOW, USER_UNFOLLOW
+from shared.messaging.topology import USER_DELETE, USER_EVENTS, USER_FOLLOW, USER_UNFOLLOW
+from shared.revocation import Revocations
 from users.models import Actor
 from users.repository import TweetCountChange, TweetCountResult, UserRepository
 
@@ -63,18 +64,10 @@ class UserService:
         except IntegrityError as exc:  # a concurrent registration won the race
             raise Conflict("that email or username is already registered") from exc
 
-    async def login(
-        self, identifier: str, password: str, before_verify: Callable[[str], Awaitable[None]] | None = None
-    ) -> LoginResult:
-        """Check the password; `before_verify(account_key)` runs first (the per-account rate limit).
-
-        The key is the account id when the account exists, so its email and its username share
-        one budget; otherwise the identifier, so unknown names are limited the same way.
-        """
+    async def login(self, identifier: str, password: str) -> LoginResult:
+        """Check the password (as long for an unknown account as for a wrong password)."""
         assert self._codec is not None
         actor = await self.users.find_by_login(identifier)
-        if before_verify is not None:
-            await before_verify(str(actor.id) if actor is not None else identifier.lower())
         stored = actor.password_hash if actor is not None else _DUMMY_HASH
         await self.session.commit()  # release the connection before the slow verification
         try:
@@ -90,6 +83,56 @@ class UserService:
         actor = await self.users.get(user_id)
         if actor is None:
             raise NotFound(f"user {user_id} not found")
+        return actor
+
+    async def by_username(self, username: str) -> Actor:
+        actor = await self.users.find_by_login(username) if "@" not in username else None
+        if actor is None:
+            raise NotFound(f"user {username!r} not found")
+        return actor
+
+    async def change_password(
+        self, user_id: uuid.UUID, current: str, new: str, revocations: Revocations
+    ) -> None:
+        """Set a new password; every token issued before is revoked.
+
+        Revoked before the commit: if the commit then fails, the old password still works and
+        the user logs in again, never the other way round (a new password and live old tokens).
+        """
+        actor = await self._locked_with_password(user_id, current)
+        new_hash = await asyncio.to_thread(_hasher.hash, new)
+        await self.users.set_password_hash(actor.id, new_hash)
+        await revocations.revoke_user(actor.id)
+
+    async def delete_account(self, user_id: uuid.UUID, password: str, revocations: Revocations) -> None:
+        """Delete the account and its follows (others' counters corrected) and announce
+        `user.delete`, on which tweets deletes its tweets, likes and reposts. Tokens revoked first."""
+        actor = await self._locked_with_password(user_id, password)
+        await revocations.revoke_user(actor.id)
+        await self.users.delete_with_follows(actor.id)
+        event = UserDeleteEvent(user_id=actor.id)
+        await enqueue(
+            self.session,
+            OutboxMessage(
+                RABBITMQ,
+                event.model_dump(mode="json"),
+                message_id=str(event.event_id),
+                exchange=USER_EVENTS,
+                routing_key=USER_DELETE,
+            ),
+        )
+
+    async def _locked_with_password(self, user_id: uuid.UUID, password: str) -> Actor:
+        """The caller's row, locked; 403 if `password` is not its password.
+
+        The row lock is held across the slow hash check, but only the caller's own row."""
+        actor = await self.users.get(user_id, for_update=True)
+        if actor is None:
+            raise Unauthorized("token is invalid")
+        try:
+            await asyncio.to_thread(_hasher.verify, actor.password_hash, password)
+        except (VerificationError, InvalidHashError) as exc:
+            raise Forbidden("the password is wrong", field="password") from exc
         return actor
 
     async def update_profile(self, user_id: uuid.UUID, changes: dict[str, str]) -> Actor:

@@ -112,7 +112,17 @@ def validate_query(text: str) -> str:
     words = _WORD.findall(stripped.lower())
     if all(word in ENGLISH_STOP_WORDS for word in words):
         raise InvalidInput("q has no searchable word (only stop words or punctuation)", field="q")
+    # Only negations (`-foo`) would match, and rank, nearly the whole corpus: refused.
+    wanted = [term for term in _TERM.findall(stripped.lower()) if not term.startswith("-") and term != "or"]
+    if all(word in ENGLISH_STOP_WORDS for term in wanted for word in _WORD.findall(term)) or not any(
+        _WORD.search(term) for term in wanted
+    ):
+        raise InvalidInput("q needs at least one word that is not negated", field="q")
     return stripped
+
+
+# A term of a web-search query: a quoted phrase (maybe negated) or a run of non-blanks.
+_TERM = re.compile(r'-?"[^"]*"?|\S+')
 
 
 def clamp_filter_time(moment: datetime) -> datetime:

@@ -29,8 +29,7 @@ async def install_writer_state(
     and the RabbitMQ topology declared before the first event is published."""
     app.state.session_factory = sessions
     app.state.token_codec = TokenCodec(settings.jwt)
-    app.state.rate_limiter = RateLimiter(redis, enabled=settings.ratelimit.enabled)
-    app.state.rate_limits = settings.ratelimit
+    app.state.rate_limiter = RateLimiter(settings.redis, settings.ratelimit)
     app.state.readiness = [
         ReadinessCheck("postgresql", lambda: ping(engine)),
         ReadinessCheck("rabbitmq", publisher.ping),

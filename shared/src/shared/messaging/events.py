@@ -32,3 +32,12 @@ class UserFollowEvent(BaseModel):
     follower_id: uuid.UUID
     following_id: uuid.UUID
     occurred_at: datetime = Field(default_factory=_now)
+
+
+class UserDeleteEvent(BaseModel):
+    """An account was deleted: its tweets, replies, likes and reposts are to go."""
+
+    event_id: uuid.UUID = Field(default_factory=uuid7)
+    event_type: Literal["user.delete"] = "user.delete"
+    user_id: uuid.UUID
+    occurred_at: datetime = Field(default_factory=_now)

@@ -21,10 +21,13 @@ TWEET_UPDATE: Final = "tweet.update"
 TWEET_DELETE: Final = "tweet.delete"
 USER_FOLLOW: Final = "user.follow"
 USER_UNFOLLOW: Final = "user.unfollow"
+USER_DELETE: Final = "user.delete"
 
 FEED_TWEETS_QUEUE = "general_tweets"
 FEED_FOLLOWS_QUEUE = "feed_follows"
 SEARCH_QUEUE = "search_tweets"
+# Consumed by the tweets service: a deleted account's tweets, likes and reposts go with it.
+TWEETS_USER_DELETES_QUEUE = "tweets_user_deletes"
 
 
 @dataclass(frozen=True)
@@ -44,6 +47,7 @@ QUEUES: dict[str, QueueSpec] = {
         QueueSpec(FEED_TWEETS_QUEUE, ((TWEET_EVENTS, "tweet.*"),)),
         QueueSpec(FEED_FOLLOWS_QUEUE, ((USER_EVENTS, USER_FOLLOW), (USER_EVENTS, USER_UNFOLLOW))),
         QueueSpec(SEARCH_QUEUE, ((TWEET_EVENTS, "tweet.*"),)),
+        QueueSpec(TWEETS_USER_DELETES_QUEUE, ((USER_EVENTS, USER_DELETE),)),
     )
 }
 
