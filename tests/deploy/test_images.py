@@ -7,7 +7,6 @@ that distribution declares, so an undeclared import between areas fails here, as
 from __future__ import annotations
 
 import os
-import secrets
 import shutil
 import subprocess
 from pathlib import Path
@@ -48,13 +47,9 @@ def test_runtime_environment_imports_and_starts(package: str, tmp_path: Path) ->
         check=True,
     )
     assert installed.stdout.strip() == "True", "dev tooling must not be in a runtime environment"
-    # cwd outside the repo so nothing imports from the work tree instead of the environment; the
-    # environment an image is given (search reads its settings before its arguments).
-    image_env = {
-        "PATH": os.environ["PATH"],
-        "ENVIRONMENT": "production",
-        "JWT__SECRET": secrets.token_urlsafe(48),
-    }
+    # cwd outside the repo so nothing imports from the work tree instead of the environment; no
+    # settings or secrets: `--help` must work before any configuration exists.
+    image_env = {"PATH": os.environ["PATH"], "ENVIRONMENT": "production"}
     started = subprocess.run(
         [str(venv / "bin" / entry), "--help"],
         env=image_env,

@@ -82,15 +82,17 @@ async def create_index(settings: Settings) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog=SERVICE)
+    parser.add_argument("command", nargs="?", default="serve", choices=["serve", "migrate"])
+    parser.add_argument(
+        "--migrate", action="store_true", help="migrate the database (or create the index) before serving"
+    )
+    args = parser.parse_args(argv)
     settings = load_settings_or_exit()
     if not settings.elasticsearch.url:
         service_main(SPEC, argv)
         return
     # Elasticsearch holds the index: no database to migrate, `migrate` creates the index instead.
-    parser = argparse.ArgumentParser(prog=SERVICE)
-    parser.add_argument("command", nargs="?", default="serve", choices=["serve", "migrate"])
-    parser.add_argument("--migrate", action="store_true", help="create the index before serving")
-    args = parser.parse_args(argv)
     if args.command == "migrate" or args.migrate:
         prepare_process(SERVICE, settings)
         try:
