@@ -120,3 +120,28 @@ async def test_health_and_ready(client: httpx.AsyncClient) -> None:
     ready = await client.get("/ready")
     assert ready.status_code == 200
     assert ready.json()["dependencies"] == {"postgresql": "ok", "rabbitmq": "ok", "redis": "ok"}
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        ("\u0130van@example.com", "i\u0307van@example.com"),  # dotted capital I vs i + combining dot
+        ("stra\u00dfe@example.com", "STRASSE@example.com"),  # ß folds to ss
+        ("\uff41nna@example.com", "anna@example.com"),  # full-width a (NFKC)
+    ],
+)
+async def test_emails_that_fold_alike_are_one_account_and_either_form_logs_in(
+    client: httpx.AsyncClient, first: str, second: str
+) -> None:
+    created = await client.post(
+        "/register", json={"email": first, "username": "folded", "password": "longenough"}
+    )
+    assert created.status_code == 201, created.text
+    assert created.json()["email"] == first  # shown as entered
+    again = await client.post(
+        "/register", json={"email": second, "username": "other", "password": "longenough"}
+    )
+    assert_problem(again, 409)
+    for form in (first, second):
+        login = await client.post("/login", json={"email": form, "password": "longenough"})
+        assert login.status_code == 200, (form, login.text)

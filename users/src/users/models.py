@@ -20,14 +20,16 @@ class Base(DeclarativeBase):
 class Actor(Base):
     __tablename__ = "actors"
     __table_args__ = (
-        # Unique case-insensitively: "Alice" and "alice" are the same account.
-        Index("uq_actors_email_lower", func.lower("email"), unique=True),
+        # One account per folded email (shared.text.fold: NFKC + case folding, computed in Python
+        # only), so "İvan@x" and "i̇van@x" are one address; usernames are ASCII, lower() suffices.
+        Index("uq_actors_email_key", "email_key", unique=True),
         Index("uq_actors_username_lower", func.lower("username"), unique=True),
         Index("ix_actors_created_at", "created_at"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=uuid7)
-    email: Mapped[str] = mapped_column(String(254), nullable=False)
+    email: Mapped[str] = mapped_column(String(254), nullable=False)  # as entered, shown to its owner
+    email_key: Mapped[str] = mapped_column(Text, nullable=False)  # fold(email): what is compared
     username: Mapped[str] = mapped_column(String(32), nullable=False)
     password_hash: Mapped[str] = mapped_column(Text, nullable=False)
     display_name: Mapped[str] = mapped_column(String(64), nullable=False, server_default="")

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
 from shared.db.raw import statement_span
+from shared.text import fold
 from users.models import Actor, Follow
 
 # A counter stays within [0, MAX_TWEET_COUNT], a count every JSON client reads exactly. The sum is
@@ -117,23 +118,25 @@ class UserRepository:
         self.session = session
 
     async def add(self, email: str, username: str, password_hash: str) -> Actor:
-        actor = Actor(email=email, username=username, password_hash=password_hash, display_name=username)
+        actor = Actor(
+            email=email,
+            email_key=fold(email),
+            username=username,
+            password_hash=password_hash,
+            display_name=username,
+        )
         self.session.add(actor)
         await self.session.flush()
         await self.session.refresh(actor)
         return actor
 
     async def email_or_username_taken(self, email: str, username: str) -> str | None:
-        """Which of the two is already used (case-insensitively), if any."""
+        """Which of the two is already used (emails folded, usernames case-insensitively), if any."""
+        email_key = fold(email)
         row = (
             await self.session.execute(
-                select(
-                    func.lower(Actor.email) == email.lower(), func.lower(Actor.username) == username.lower()
-                )
-                .where(
-                    (func.lower(Actor.email) == email.lower())
-                    | (func.lower(Actor.username) == username.lower())
-                )
+                select(Actor.email_key == email_key, func.lower(Actor.username) == username.lower())
+                .where((Actor.email_key == email_key) | (func.lower(Actor.username) == username.lower()))
                 .limit(1)
             )
         ).first()
@@ -163,9 +166,11 @@ class UserRepository:
         return list((await self.session.execute(select(Actor).where(Actor.id.in_(user_ids)))).scalars())
 
     async def find_by_login(self, identifier: str) -> Actor | None:
-        lowered = identifier.lower()
-        column = func.lower(Actor.email) if "@" in identifier else func.lower(Actor.username)
-        return (await self.session.execute(select(Actor).where(column == lowered))).scalar_one_or_none()
+        if "@" in identifier:
+            match = Actor.email_key == fold(identifier)
+        else:
+            match = func.lower(Actor.username) == identifier.lower()
+        return (await self.session.execute(select(Actor).where(match))).scalar_one_or_none()
 
     async def update_profile(self, user_id: uuid.UUID, changes: dict[str, str]) -> Actor | None:
         if changes:
