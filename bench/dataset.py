@@ -232,6 +232,8 @@ async def _load_users(
 ) -> None:
     from argon2 import PasswordHasher
 
+    from shared.text import fold
+
     # One real hash for everyone: the accounts can log in, and hashing stays out of the setup time.
     password_hash = PasswordHasher().hash(PASSWORD)
     dsn = settings.database.dsn(settings.userservice.database)
@@ -239,6 +241,7 @@ async def _load_users(
         (
             user_ids[index],
             f"{usernames[index]}@bench.example",
+            fold(f"{usernames[index]}@bench.example"),
             usernames[index],
             password_hash,
             usernames[index],
@@ -257,6 +260,7 @@ async def _load_users(
         (
             "id",
             "email",
+            "email_key",
             "username",
             "password_hash",
             "display_name",

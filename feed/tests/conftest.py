@@ -66,7 +66,8 @@ class People:
         async with self.users.engine.begin() as connection:
             await connection.execute(
                 text(
-                    "INSERT INTO actors (id, email, username, password_hash) VALUES (:id, :email, :name, 'x')"
+                    "INSERT INTO actors (id, email, email_key, username, password_hash) "
+                    "VALUES (:id, :email, :email, :name, 'x')"
                 ),
                 {"id": user_id, "email": f"{user_id.hex}@feed.test", "name": f"f{user_id.hex[-24:]}"},
             )

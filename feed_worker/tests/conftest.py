@@ -168,7 +168,8 @@ class FeedKit:
         async with self.users_engine.begin() as connection:
             await connection.execute(
                 text(
-                    "INSERT INTO actors (id, email, username, password_hash) VALUES (:id, :email, :username, 'x')"
+                    "INSERT INTO actors (id, email, email_key, username, password_hash) "
+                    "VALUES (:id, :email, :email, :username, 'x')"
                 ),
                 rows,
             )

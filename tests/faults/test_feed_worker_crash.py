@@ -21,8 +21,9 @@ SAMPLES = 100
 
 _INSERT_FOLLOWERS = """
 WITH fans AS (
-    INSERT INTO actors (id, email, username, password_hash)
-    SELECT gen_random_uuid(), 'fan' || n || '_' || $2 || '@example.com', 'fan' || n || '_' || $2, 'no-login'
+    INSERT INTO actors (id, email, email_key, username, password_hash)
+    SELECT gen_random_uuid(), 'fan' || n || '_' || $2 || '@example.com', 'fan' || n || '_' || $2 || '@example.com',
+           'fan' || n || '_' || $2, 'no-login'
     FROM generate_series(1, $3) AS n
     RETURNING id
 )

@@ -67,8 +67,8 @@ async def test_fifty_concurrent_follows_leave_exactly_fifty_followers(
     async with users_service.engine.begin() as connection:
         rows = await connection.execute(
             text(
-                "INSERT INTO actors (id, email, username, password_hash) "
-                "SELECT gen_random_uuid(), 'fan' || i || '@example.com', 'fan' || i, 'x' "
+                "INSERT INTO actors (id, email, email_key, username, password_hash) "
+                "SELECT gen_random_uuid(), 'fan' || i || '@example.com', 'fan' || i || '@example.com', 'fan' || i, 'x' "
                 "FROM generate_series(1, 50) i RETURNING id, username"
             )
         )

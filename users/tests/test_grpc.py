@@ -78,8 +78,9 @@ async def test_get_followers_pages_through_a_large_following(
     async with users_service.engine.begin() as connection:
         await connection.execute(
             text(
-                "INSERT INTO actors (id, email, username, password_hash) "
-                "SELECT gen_random_uuid(), 'f' || i || '@example.com', 'f' || i, 'x' FROM generate_series(1, 2500) i"
+                "INSERT INTO actors (id, email, email_key, username, password_hash) "
+                "SELECT gen_random_uuid(), 'f' || i || '@example.com', 'f' || i || '@example.com', 'f' || i, 'x' "
+                "FROM generate_series(1, 2500) i"
             )
         )
         await connection.execute(
