@@ -18,8 +18,10 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from redis.asyncio import Redis
 
+from devtools.redis_cluster import missing_tools, on_cluster, redis_cluster
 from devtools.testing import StartedService, delete_vhost, started_service, test_settings, vhost_of
 from shared.db.migrations import drop_database
+from shared.lifecycle import redis_client
 from shared.settings import Settings
 from shared.telemetry import setup_tracing
 
@@ -98,7 +100,24 @@ async def search_service(_service_stack: contextlib.AsyncExitStack, settings: Se
 
 
 @pytest.fixture(scope="session")
-async def redis(settings: Settings) -> AsyncIterator[Redis]:
+def redis_cluster_url() -> Iterator[str]:
+    """A 3-master Redis Cluster on loopback for the session (skipped where redis-server is absent)."""
+    if reason := missing_tools():
+        pytest.skip(f"no local Redis Cluster: {reason}")
+    with redis_cluster() as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+async def redis(request: pytest.FixtureRequest, settings: Settings) -> AsyncIterator[Redis]:
+    """The test Redis. A module that must hold on a Redis Cluster too runs twice with
+    `pytestmark = pytest.mark.parametrize("redis", REDIS_MODES, indirect=True)`."""
+    if getattr(request, "param", "single") == "cluster":
+        url = request.getfixturevalue("redis_cluster_url")
+        async with redis_client(on_cluster(settings, url).redis) as cluster:
+            yield cluster
+            await cluster.flushdb()
+        return
     client = Redis.from_url(settings.redis.url, decode_responses=True)
     yield client
     await client.flushdb()

@@ -52,7 +52,9 @@ class DatabaseSettings(BaseModel):
 
 
 class RedisSettings(BaseModel):
+    # With `cluster`, any one node of a Redis Cluster (the others are discovered; database 0 only).
     url: str = "redis://127.0.0.1:6379/0"
+    cluster: bool = False
     socket_timeout: float = 2.0
     # Connections per process; a request waits at most pool_timeout_seconds for one, then is shed
     # as overloaded (a full pool is not Redis being down).
