@@ -115,6 +115,7 @@ async def redis(request: pytest.FixtureRequest, settings: Settings) -> AsyncIter
     if getattr(request, "param", "single") == "cluster":
         url = request.getfixturevalue("redis_cluster_url")
         async with redis_client(on_cluster(settings, url).redis) as cluster:
+            await cluster.ping()  # discovers the nodes
             yield cluster
             await cluster.flushdb()
         return

@@ -5,14 +5,19 @@ create`. Nothing is persisted; stopping it kills the three processes and removes
 from __future__ import annotations
 
 import contextlib
+import random
 import shutil
+import socket
 import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import cast
 
-from devtools.testing import free_port
+from redis.asyncio import Redis, RedisCluster
+
+from shared.lifecycle import is_cluster
 from shared.settings import Settings
 
 MASTERS = 3
@@ -25,6 +30,19 @@ def missing_tools() -> str:
     return (
         f"{' and '.join(absent)} not installed (scripts/ensure-services.sh installs them)" if absent else ""
     )
+
+
+def _cluster_port() -> int:
+    """A free port whose cluster bus port (+10000, so the port must stay under 55536) is free too."""
+    while True:
+        port = random.randrange(20_000, 45_000)
+        try:
+            for candidate in (port, port + 10_000):
+                with socket.socket() as sock:
+                    sock.bind(("127.0.0.1", candidate))
+        except OSError:
+            continue
+        return port
 
 
 def _cli(port: int, *args: str, timeout: float = 10.0) -> str:
@@ -49,7 +67,7 @@ def redis_cluster() -> Iterator[str]:
     if reason := missing_tools():
         raise RuntimeError(reason)
     folder = Path(tempfile.mkdtemp(prefix="fleet-redis-cluster-"))
-    ports = [free_port() for _ in range(MASTERS)]
+    ports = [_cluster_port() for _ in range(MASTERS)]
     processes: list[subprocess.Popen[bytes]] = []
     try:
         for port in ports:
@@ -110,3 +128,11 @@ def on_cluster(settings: Settings, url: str) -> Settings:
 
 # The values of the `redis` fixture's indirect parametrization.
 REDIS_MODES = ("single", "cluster")
+
+
+def settings_for(settings: Settings, client: Redis) -> Settings:
+    """`settings` pointed at the Redis `client` talks to when that is a cluster (else unchanged)."""
+    if not is_cluster(client):
+        return settings
+    node = cast(RedisCluster, client).get_default_node()
+    return on_cluster(settings, f"redis://{node.host}:{node.port}/0")
