@@ -64,6 +64,9 @@ class RedisSettings(BaseModel):
 
 class RabbitMQSettings(BaseModel):
     url: SecretStr = SecretStr("amqp://guest:guest@127.0.0.1:5672/")
+    # "quorum": every queue and dead-letter queue is a replicated quorum queue (a RabbitMQ cluster).
+    # Every process of a fleet must agree: RabbitMQ refuses to redeclare a queue as another type.
+    queue_type: Literal["classic", "quorum"] = "classic"
 
 
 class ElasticsearchSettings(BaseModel):
