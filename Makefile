@@ -56,7 +56,7 @@ bench: install services ## Benchmark the fleet; writes bench/results/<date>.{jso
 	@$(UV) run python -m bench
 
 replay-dlq: install ## Move dead letters back: make replay-dlq QUEUE=general_tweets
-	@$(UV) run python -c "import asyncio,sys; from shared.messaging.consumer import replay_dead_letters; from shared.settings import get_settings; print(asyncio.run(replay_dead_letters(get_settings().rabbitmq.url.get_secret_value(), sys.argv[1])), 'moved')" $(QUEUE)
+	@$(UV) run python -c "import asyncio,sys; from shared.messaging.consumer import replay_dead_letters; from shared.settings import get_settings; s = get_settings().rabbitmq; print(asyncio.run(replay_dead_letters(s.url.get_secret_value(), sys.argv[1], queue_type=s.queue_type)), 'moved')" $(QUEUE)
 
 compose-check: ## Validate docker-compose.yml (needs docker compose or docker-compose)
 	@if docker compose version >/dev/null 2>&1; then compose="docker compose"; else compose="docker-compose"; fi; \

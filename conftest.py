@@ -18,8 +18,11 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from redis.asyncio import Redis
 
+from devtools.redis_cluster import missing_tools, on_cluster, redis_cluster, settings_for
+from devtools.tcp_proxy import free_port
 from devtools.testing import StartedService, delete_vhost, started_service, test_settings, vhost_of
 from shared.db.migrations import drop_database
+from shared.lifecycle import is_cluster, redis_client
 from shared.settings import Settings
 from shared.telemetry import setup_tracing
 
@@ -67,10 +70,11 @@ async def _service_stack(settings: Settings) -> AsyncIterator[contextlib.AsyncEx
 
 async def _start(stack: contextlib.AsyncExitStack, name: str, settings: Settings) -> StartedService:
     started: dict[str, StartedService] = stack.started  # type: ignore[attr-defined]
-    if name not in started:
+    key = f"{name}@cluster" if settings.redis.cluster else name
+    if key not in started:
         module = __import__(f"{name}.main", fromlist=["SPEC"])
-        started[name] = await stack.enter_async_context(started_service(module.SPEC, settings))
-    return started[name]
+        started[key] = await stack.enter_async_context(started_service(module.SPEC, settings))
+    return started[key]
 
 
 @pytest.fixture(scope="session")
@@ -79,17 +83,35 @@ async def users_service(_service_stack: contextlib.AsyncExitStack, settings: Set
 
 
 @pytest.fixture(scope="session")
+def redis_settings(settings: Settings, redis: Redis) -> Settings:
+    """The session's settings on the Redis the `redis` fixture is; on a cluster, with ports of their
+    own for the services that run against it (tweets and feed, started beside the single-server ones)."""
+    if not is_cluster(redis):
+        return settings
+    moved = settings_for(settings, redis)
+
+    def fresh_ports() -> dict[str, int]:
+        return {"rest_port": free_port(), "grpc_port": free_port()}
+
+    sections = {
+        "tweetservice": moved.tweetservice.model_copy(update=fresh_ports()),
+        "feedservice": moved.feedservice.model_copy(update=fresh_ports()),
+    }
+    return moved.model_copy(update=sections)
+
+
+@pytest.fixture(scope="session")
 async def tweets_service(
-    _service_stack: contextlib.AsyncExitStack, settings: Settings, users_service: StartedService
+    _service_stack: contextlib.AsyncExitStack, redis_settings: Settings, users_service: StartedService
 ) -> StartedService:
-    return await _start(_service_stack, "tweets", settings)
+    return await _start(_service_stack, "tweets", redis_settings)
 
 
 @pytest.fixture(scope="session")
 async def feed_service(
-    _service_stack: contextlib.AsyncExitStack, settings: Settings, tweets_service: StartedService
+    _service_stack: contextlib.AsyncExitStack, redis_settings: Settings, tweets_service: StartedService
 ) -> StartedService:
-    return await _start(_service_stack, "feed", settings)
+    return await _start(_service_stack, "feed", redis_settings)
 
 
 @pytest.fixture(scope="session")
@@ -98,7 +120,25 @@ async def search_service(_service_stack: contextlib.AsyncExitStack, settings: Se
 
 
 @pytest.fixture(scope="session")
-async def redis(settings: Settings) -> AsyncIterator[Redis]:
+def redis_cluster_url() -> Iterator[str]:
+    """A 3-master Redis Cluster on loopback for the session (skipped where redis-server is absent)."""
+    if reason := missing_tools():
+        pytest.skip(f"no local Redis Cluster: {reason}")
+    with redis_cluster() as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+async def redis(request: pytest.FixtureRequest, settings: Settings) -> AsyncIterator[Redis]:
+    """The test Redis. A module that must hold on a Redis Cluster too runs twice with
+    `pytestmark = pytest.mark.parametrize("redis", REDIS_MODES, indirect=True)`."""
+    if getattr(request, "param", "single") == "cluster":
+        url = request.getfixturevalue("redis_cluster_url")
+        async with redis_client(on_cluster(settings, url).redis) as cluster:
+            await cluster.ping()  # discovers the nodes
+            yield cluster
+            await cluster.flushdb()
+        return
     client = Redis.from_url(settings.redis.url, decode_responses=True)
     yield client
     await client.flushdb()

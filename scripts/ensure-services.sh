@@ -37,6 +37,12 @@ if ! port_open 6379; then
   wait_port 6379 Redis
 fi
 
+# The Redis Cluster tests start their own 3-master cluster on spare ports: they need the binaries even
+# when Redis on :6379 is a container or a remote server (redis-cli comes with redis-tools).
+if ! command -v redis-server >/dev/null || ! command -v redis-cli >/dev/null; then
+  echo "installing redis-server and redis-tools (for the local Redis Cluster tests)"; apt_install redis-server redis-tools
+fi
+
 if ! port_open 5672; then
   command -v rabbitmq-server >/dev/null || { echo "installing RabbitMQ"; apt_install rabbitmq-server; }
   echo "starting RabbitMQ"

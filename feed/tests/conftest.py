@@ -40,11 +40,11 @@ async def purge_feed_queues(settings: Settings) -> None:
 
 
 @pytest.fixture(scope="module")
-async def feed_worker(settings: Settings) -> AsyncIterator[None]:
-    """The feed worker, in-process, for the module."""
-    await purge_feed_queues(settings)
+async def feed_worker(redis_settings: Settings) -> AsyncIterator[None]:
+    """The feed worker, in-process, for the module (on the Redis the `redis` fixture is)."""
+    await purge_feed_queues(redis_settings)
     stop = asyncio.Event()
-    task = asyncio.create_task(run(settings, stop), name="feed-worker")
+    task = asyncio.create_task(run(redis_settings, stop), name="feed-worker")
     yield
     stop.set()
     await asyncio.wait_for(task, timeout=15)

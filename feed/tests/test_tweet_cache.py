@@ -1,5 +1,5 @@
 """The hydrated tweet cache (`tweet:<id>`): feed reads fill it and are served from it, and every
-change made through tweets shows in the very next feed read."""
+change made through tweets shows in the very next feed read, on a Redis server and on a Redis Cluster."""
 
 from __future__ import annotations
 
@@ -8,11 +8,13 @@ from typing import Any
 
 import aio_pika
 import orjson
+import pytest
 from hypothesis import given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 from redis.asyncio import Redis
 
+from devtools.redis_cluster import REDIS_MODES
 from devtools.testing import StartedService, wait_for
 from feed.rendering import to_proto, tweet_json
 from feed.tweetcache import tweet_key
@@ -23,6 +25,9 @@ from shared.settings import Settings
 from tweets.grpc_servicer import to_proto as tweet_to_proto
 from tweets.repository import TweetRow
 from tweets.schemas import TweetResponse
+
+# The services and the worker run against a Redis server, then against a Redis Cluster.
+on_both_redis_modes = pytest.mark.parametrize("redis", REDIS_MODES, indirect=True)
 
 
 async def read_feed(feed: StartedService, headers: dict[str, str]) -> list[dict[str, Any]]:
@@ -46,6 +51,7 @@ async def posted_and_fanned_out(
     return tweet, headers
 
 
+@on_both_redis_modes
 async def test_a_read_fills_the_cache_with_a_bounded_lifetime_and_later_reads_use_it(
     people: Any, feed_service: StartedService, redis: Redis, settings: Settings
 ) -> None:
@@ -60,6 +66,7 @@ async def test_a_read_fills_the_cache_with_a_bounded_lifetime_and_later_reads_us
     assert [shown["content"] for shown in await read_feed(feed_service, headers)] == ["served from the cache"]
 
 
+@on_both_redis_modes
 async def test_likes_reposts_and_replies_show_in_the_next_read(
     people: Any, feed_service: StartedService
 ) -> None:
@@ -79,6 +86,7 @@ async def test_likes_reposts_and_replies_show_in_the_next_read(
     assert (shown["num_likes"], shown["num_reposts"], shown["num_replys"]) == (0, 1, 1)
 
 
+@on_both_redis_modes
 async def test_an_edit_shows_in_the_next_read(people: Any, feed_service: StartedService) -> None:
     tweet, headers = await posted_and_fanned_out(people, feed_service, "before the edit")
 
@@ -89,6 +97,7 @@ async def test_an_edit_shows_in_the_next_read(people: Any, feed_service: Started
     assert await read_feed(feed_service, headers) == [edited.json()]
 
 
+@on_both_redis_modes
 async def test_an_update_event_drops_a_stale_entry(
     people: Any, feed_service: StartedService, redis: Redis, settings: Settings
 ) -> None:

@@ -19,6 +19,7 @@ from redis.asyncio import Redis
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from devtools.redis_cluster import settings_for
 from devtools.testing import StartedService, delete_feed_keys, vhost_of, wait_for
 from feed.feedstore import FeedStore
 from feed_worker.main import run
@@ -216,11 +217,15 @@ def tweet_event(event_type: str, tweet_id: str, user_id: str) -> TweetEvent:
 
 @pytest.fixture(scope="module")
 async def idle_kit(
-    settings: Settings, amqp: AbstractChannel, users_service: StartedService, tweets_service: StartedService
+    settings: Settings,
+    amqp: AbstractChannel,
+    users_service: StartedService,
+    tweets_service: StartedService,
+    redis: Redis,
 ) -> AsyncIterator[FeedKit]:
-    """The kit without a worker (a test starts its own); the users (and their follows and tweets)
-    the module made are removed at its end."""
-    value = FeedKit(worker_settings(settings), amqp, users_service, tweets_service)
+    """The kit without a worker (a test starts its own), on the Redis (server or cluster) that the
+    `redis` fixture is; the users (and their follows and tweets) the module made are removed at its end."""
+    value = FeedKit(worker_settings(settings_for(settings, redis)), amqp, users_service, tweets_service)
     await value.purge_feed_queues()
     yield value
     await value.delete_created()

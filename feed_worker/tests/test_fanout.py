@@ -1,4 +1,5 @@
-"""The feed worker end to end on its inputs: events on RabbitMQ in, Redis feeds out.
+"""The feed worker end to end on its inputs: events on RabbitMQ in, Redis feeds out (a Redis server,
+and a Redis Cluster).
 
 The real users service answers GetFollowers / GetFollowing and the real tweets service GetUserTweets;
 follows for fan-out are written straight into the users database so that large audiences are cheap.
@@ -13,9 +14,11 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
+import pytest
 from redis.asyncio import Redis
 from sqlalchemy import text
 
+from devtools.redis_cluster import REDIS_MODES
 from devtools.testing import wait_for
 from feed.feedstore import FeedStore, feed_key
 from feed_worker.fanout import FeedFanout
@@ -25,6 +28,8 @@ from shared.auth import TokenCodec
 from shared.grpc.channels import open_channel
 from shared.ids import uuid7
 from shared.messaging.topology import TWEET_CREATE, TWEET_DELETE, TWEET_EVENTS, USER_FOLLOW, USER_UNFOLLOW
+
+pytestmark = pytest.mark.parametrize("redis", REDIS_MODES, indirect=True)
 
 
 async def feed(redis: Redis, user_id: str) -> list[str]:

@@ -8,6 +8,7 @@ feeds, and all batches go in one pipeline, never one round trip per follower.
 
 Lua compares the ids as strings; canonical UUID strings (lower-case hex, hyphens at fixed places)
 sort the same under any collation, which is why ids are normalised before they are written.
+On a Redis Cluster (`REDIS__CLUSTER=true`) the same scripts run per hash slot (feed.slots).
 A deleted tweet leaves a short-lived tombstone (`deleted-tweet:<id>`) that fan-out checks inside
 its script, so a create event handled after (or during) the delete cannot bring the tweet back.
 """
@@ -23,7 +24,8 @@ from typing import TypeVar, cast
 
 from redis.asyncio import Redis
 
-from shared.lifecycle import redis_outage
+from feed.slots import ClusterScript, by_slot, get_many
+from shared.lifecycle import is_cluster, redis_outage
 
 FEED_LENGTH = 1000
 KEY_PREFIX = "feed:"
@@ -105,11 +107,15 @@ class FeedStore:
         self._merge = redis.register_script(_MERGE)
         self._page = redis.register_script(_PAGE)
         self._page_before = redis.register_script(_PAGE_BEFORE)
+        self._cluster = is_cluster(redis)
+        self._insert_per_slot = ClusterScript(redis, _INSERT)
 
     async def fan_out(self, tweet_id: uuid.UUID | str, user_ids: Iterable[uuid.UUID | str]) -> int:
         """Insert one tweet into many feeds in sorted position; returns how many feeds changed."""
         tweet = canonical_id(tweet_id)
         tombstone = tombstone_key(tweet)
+        if self._cluster:
+            return await self._fan_out_cluster(tweet, tombstone, user_ids)
         async with redis_outage(), self._redis.pipeline(transaction=False) as pipe:
             for batch in _batches(map(str, user_ids), self._batch_size):
                 await self._insert(
@@ -117,6 +123,23 @@ class FeedStore:
                 )
             results = await pipe.execute()
         return sum(int(result) for result in results)
+
+    async def _fan_out_cluster(self, tweet: str, tombstone: str, user_ids: Iterable[uuid.UUID | str]) -> int:
+        """fan_out on a Redis Cluster: per batch, one script call per hash slot, with the tombstone
+        checked before and after (see feed.slots for why that is as safe as the atomic check)."""
+        changed = 0
+        async with redis_outage():
+            if await self._redis.exists(tombstone):
+                return 0
+            for batch in _batches(map(feed_key, user_ids), self._batch_size):
+                results = await self._insert_per_slot.run_grouped(
+                    by_slot(batch), [tweet, self._max_length, "", ""]
+                )
+                changed += sum(int(cast(int, result)) for result in results)
+                if await self._redis.exists(tombstone):
+                    await self.remove([tweet], [key.removeprefix(KEY_PREFIX) for key in batch])
+                    return 0
+        return changed
 
     async def merge(self, user_id: uuid.UUID | str, tweet_ids: Iterable[uuid.UUID | str]) -> int:
         """Merge tweets into one feed (sorted, deduplicated, trimmed); returns its new length."""
@@ -152,8 +175,10 @@ class FeedStore:
         """`limit` ids from position `offset`, the feed's length and (with `cache_prefix`) the cached
         copies of those tweets, read in one round trip."""
         async with redis_outage():
-            reply = await self._page(keys=[feed_key(user_id)], args=[offset, limit, cache_prefix])
-        return _slice(reply)
+            reply = await self._page(
+                keys=[feed_key(user_id)], args=[offset, limit, self._in_script(cache_prefix)]
+            )
+            return await self._hydrated(_slice(reply), cache_prefix)
 
     async def page_before(
         self, user_id: uuid.UUID | str, before: uuid.UUID | str, limit: int, cache_prefix: str = ""
@@ -161,9 +186,20 @@ class FeedStore:
         """Up to `limit` ids strictly older than `before`: stable paging while new tweets arrive."""
         async with redis_outage():
             reply = await self._page_before(
-                keys=[feed_key(user_id)], args=[canonical_id(before), limit, cache_prefix]
+                keys=[feed_key(user_id)], args=[canonical_id(before), limit, self._in_script(cache_prefix)]
             )
-        return _slice(reply)
+            return await self._hydrated(_slice(reply), cache_prefix)
+
+    def _in_script(self, cache_prefix: str) -> str:
+        # The page scripts read the cached copies only where they need not declare them (one server).
+        return "" if self._cluster else cache_prefix
+
+    async def _hydrated(self, page: FeedSlice, cache_prefix: str) -> FeedSlice:
+        """On a Redis Cluster, the cached copies read per key after the script."""
+        if not (self._cluster and cache_prefix):
+            return page
+        cached = await get_many(self._redis, [f"{cache_prefix}{tweet_id}" for tweet_id in page.ids])
+        return FeedSlice(ids=page.ids, total=page.total, offset=page.offset, cached=cached)
 
     async def ids(self, user_id: uuid.UUID | str) -> list[str]:
         """The whole feed, newest first."""

@@ -62,6 +62,7 @@ class TweetCache:
         if not keys:
             return
         async with redis_outage():
+            # On a Redis Cluster, redis-py splits a multi-key DEL into one DEL per hash slot.
             await self._redis.delete(*keys)
 
     async def drop_after_change(self, tweet_ids: Iterable[uuid.UUID | str]) -> None:

@@ -54,6 +54,7 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
                 ],
                 worker,
                 SERVICE,
+                settings.rabbitmq.queue_type,
             )
             await consumer.run(stop)
     finally:

@@ -36,6 +36,7 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
             [Subscription(SEARCH_QUEUE, tweet_event_handler(batcher))],
             section,
             SERVICE,
+            settings.rabbitmq.queue_type,
         )
         await consumer.run(stop)
     finally:

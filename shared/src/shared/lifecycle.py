@@ -6,10 +6,10 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable, Coroutine
-from typing import Any
+from typing import Any, cast
 
 import redis.exceptions
-from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio import BlockingConnectionPool, Redis, RedisCluster
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from shared.db.engine import build_engine, build_session_factory
@@ -66,8 +66,29 @@ async def redis_ping(client: Redis) -> None:
         await client.ping()
 
 
+def is_cluster(client: Redis) -> bool:
+    """Whether `client` (from `redis_client`) talks to a Redis Cluster: multi-key calls must then stay
+    within one hash slot."""
+    return isinstance(client, RedisCluster)
+
+
 @contextlib.asynccontextmanager
 async def redis_client(settings: RedisSettings) -> AsyncIterator[Redis]:
+    """A client of the configured Redis; with `cluster`, a RedisCluster (typed as Redis: it offers
+    the same commands, routed by key slot, and pipelines grouped per node)."""
+    if settings.cluster:
+        cluster = RedisCluster.from_url(
+            settings.url,
+            max_connections=settings.max_connections,
+            socket_timeout=settings.socket_timeout,
+            socket_connect_timeout=settings.socket_timeout,
+            decode_responses=True,
+        )
+        try:
+            yield cast(Redis, cluster)
+        finally:
+            await cluster.aclose()
+        return
     pool = BoundedRedisPool.from_url(
         settings.url,
         max_connections=settings.max_connections,

@@ -22,7 +22,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from limits import RateLimitItemPerMinute
-from limits.aio.storage import RedisStorage
+from limits.aio.storage import RedisClusterStorage, RedisStorage
 from limits.aio.strategies import MovingWindowRateLimiter
 from limits.errors import StorageError
 
@@ -41,8 +41,15 @@ class RateLimiter:
         self._proxies: list[Network] = [
             ipaddress.ip_network(p, strict=False) for p in settings.trusted_proxies
         ]
-        storage = RedisStorage(
-            "async+" + redis.url,
+        # On a Redis Cluster the library's cluster storage keeps each window's keys in one slot.
+        storage_class = RedisClusterStorage if redis.cluster else RedisStorage
+        url = (
+            redis.url.replace("redis://", "redis+cluster://", 1).rsplit("/", 1)[0]
+            if redis.cluster
+            else redis.url
+        )
+        storage = storage_class(
+            "async+" + url,
             wrap_exceptions=True,
             implementation="redispy",
             key_prefix="ratelimit",

@@ -52,7 +52,9 @@ class DatabaseSettings(BaseModel):
 
 
 class RedisSettings(BaseModel):
+    # With `cluster`, any one node of a Redis Cluster (the others are discovered; database 0 only).
     url: str = "redis://127.0.0.1:6379/0"
+    cluster: bool = False
     socket_timeout: float = 2.0
     # Connections per process; a request waits at most pool_timeout_seconds for one, then is shed
     # as overloaded (a full pool is not Redis being down).
@@ -62,6 +64,9 @@ class RedisSettings(BaseModel):
 
 class RabbitMQSettings(BaseModel):
     url: SecretStr = SecretStr("amqp://guest:guest@127.0.0.1:5672/")
+    # "quorum": every queue and dead-letter queue is a replicated quorum queue (a RabbitMQ cluster).
+    # Every process of a fleet must agree: RabbitMQ refuses to redeclare a queue as another type.
+    queue_type: Literal["classic", "quorum"] = "classic"
 
 
 class ElasticsearchSettings(BaseModel):

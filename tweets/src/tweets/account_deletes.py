@@ -17,7 +17,7 @@ from shared.messaging.consumer import EventConsumer, Handler, Subscription
 from shared.messaging.events import UserDeleteEvent
 from shared.messaging.topology import TWEETS_USER_DELETES_QUEUE
 from shared.revocation import MAX_STALENESS_SECONDS
-from shared.settings import WorkerSettings
+from shared.settings import RabbitMQSettings, WorkerSettings
 from tweets.service import TweetService
 
 # Tweets deleted per transaction: a prolific account does not hold thousands of row locks at once.
@@ -44,7 +44,12 @@ def user_delete_handler(sessions: async_sessionmaker[AsyncSession], feed_cache: 
 
 
 def user_delete_consumer(
-    url: str, sessions: async_sessionmaker[AsyncSession], feed_cache: FeedCacheClient, name: str
+    rabbitmq: RabbitMQSettings,
+    sessions: async_sessionmaker[AsyncSession],
+    feed_cache: FeedCacheClient,
+    name: str,
 ) -> EventConsumer:
     subscription = Subscription(TWEETS_USER_DELETES_QUEUE, user_delete_handler(sessions, feed_cache))
-    return EventConsumer(url, [subscription], WorkerSettings(prefetch=4), name)
+    return EventConsumer(
+        rabbitmq.url.get_secret_value(), [subscription], WorkerSettings(prefetch=4), name, rabbitmq.queue_type
+    )

@@ -42,7 +42,9 @@ def create_app(settings: Settings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with contextlib.AsyncExitStack() as stack:
             # Closed last (the stack unwinds in reverse), after the relays that use them have stopped.
-            publisher = RabbitPublisher(settings.rabbitmq.url.get_secret_value())
+            publisher = RabbitPublisher(
+                settings.rabbitmq.url.get_secret_value(), settings.rabbitmq.queue_type
+            )
             stack.push_async_callback(publisher.close)
             users_channel = open_channel(
                 users.grpc_target, "users", users.grpc_timeout_seconds, settings.internal.service_token
@@ -83,9 +85,7 @@ def create_app(settings: Settings) -> FastAPI:
             app.state.grpc_port = running.port
             await stack.enter_async_context(background("outbox-events", events_relay.run))
             await stack.enter_async_context(background("outbox-user-counters", counters_relay.run))
-            deletes = user_delete_consumer(
-                settings.rabbitmq.url.get_secret_value(), sessions, feed_cache, SERVICE
-            )
+            deletes = user_delete_consumer(settings.rabbitmq, sessions, feed_cache, SERVICE)
             await stack.enter_async_context(background("user-deletes", deletes.run))
             yield
 

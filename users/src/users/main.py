@@ -33,7 +33,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        publisher = RabbitPublisher(settings.rabbitmq.url.get_secret_value())
+        publisher = RabbitPublisher(settings.rabbitmq.url.get_secret_value(), settings.rabbitmq.queue_type)
         async with (
             database(settings.database, section.database) as (engine, sessions),
             raw_pool(settings.database, section.database) as pool,

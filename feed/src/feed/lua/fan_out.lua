@@ -1,17 +1,25 @@
--- KEYS[1]: the tweet's tombstone; ARGV[1]: the tweet id; ARGV[2]: the maximum length; ARGV[3]: the
--- feed key prefix; ARGV[4]: the feeds' user ids, space-separated. Returns how many feeds changed. A
--- deleted tweet (tombstone set) is never inserted again. The feed keys are built here rather than
--- declared in KEYS: packing 1000 separate arguments per call cost the worker more CPU than Redis
--- spends running the script (fine on one Redis server, not on a Redis Cluster).
+-- ARGV[1]: the tweet id; ARGV[2]: the maximum length. Returns how many feeds changed.
+-- One Redis server: KEYS[1] is the tweet's tombstone, ARGV[3] the feed key prefix and ARGV[4] the
+-- feeds' user ids, space-separated. A deleted tweet (tombstone set) is never inserted again. The feed
+-- keys are built here rather than declared in KEYS: packing 1000 separate arguments per call cost the
+-- worker more CPU than Redis spends running the script.
+-- Redis Cluster (ARGV[4] empty): every KEYS entry is a feed, all in one hash slot, so every key is
+-- declared; the caller checks the tombstone around the call instead (FeedStore._fan_out_cluster).
 local WINDOW = 64
 local id = ARGV[1]
 local max = tonumber(ARGV[2])
 local changed = 0
-if redis.call('EXISTS', KEYS[1]) == 1 then
-  return 0
+local feeds = KEYS
+if ARGV[4] ~= '' then
+  if redis.call('EXISTS', KEYS[1]) == 1 then
+    return 0
+  end
+  feeds = {}
+  for user in string.gmatch(ARGV[4], '%S+') do
+    feeds[#feeds + 1] = ARGV[3] .. user
+  end
 end
-for user in string.gmatch(ARGV[4], '%S+') do
-  local key = ARGV[3] .. user
+for _, key in ipairs(feeds) do
   local head = redis.call('LINDEX', key, 0)
   if not head or id > head then
     -- LPUSH returns the new length: trim only a feed that actually grew past the maximum, by

@@ -24,7 +24,7 @@ from pydantic import ValidationError
 from tenacity import AsyncRetrying, RetryCallState
 
 from shared.errors import is_transient
-from shared.messaging.topology import QUEUES, declare_exchanges, declare_queue
+from shared.messaging.topology import QUEUES, QueueType, declare_dlq, declare_exchanges, declare_queue
 from shared.retry import Stopped, retrying
 from shared.settings import WorkerSettings
 from shared.telemetry import extract_context, tracer
@@ -55,9 +55,15 @@ class EventConsumer:
     """Runs the handlers of one worker process over a robust connection until stopped."""
 
     def __init__(
-        self, url: str, subscriptions: list[Subscription], settings: WorkerSettings, name: str
+        self,
+        url: str,
+        subscriptions: list[Subscription],
+        settings: WorkerSettings,
+        name: str,
+        queue_type: QueueType = "classic",
     ) -> None:
         self._url = url
+        self._queue_type: QueueType = queue_type
         self._subscriptions = subscriptions
         self._settings = settings
         self._tracer = tracer(name)
@@ -75,7 +81,7 @@ class EventConsumer:
         await declare_exchanges(channel)
         tags = []
         for subscription in self._subscriptions:
-            queue = await declare_queue(channel, QUEUES[subscription.queue])
+            queue = await declare_queue(channel, QUEUES[subscription.queue], self._queue_type)
             callback = self._callback(subscription)
             tags.append((queue, await queue.consume(callback)))
             logger.info("consuming %s (prefetch %d)", subscription.queue, self._settings.prefetch)
@@ -190,7 +196,9 @@ class EventConsumer:
         await message.reject(requeue=False)
 
 
-async def replay_dead_letters(url: str, queue: str, limit: int | None = None) -> int:
+async def replay_dead_letters(
+    url: str, queue: str, limit: int | None = None, queue_type: QueueType = "classic"
+) -> int:
     """Move the messages waiting in `<queue>.dlq` (at most `limit`) back to `<queue>`; returns how many."""
     spec = QUEUES[queue]
     connection = await aio_pika.connect_robust(url, timeout=5)
@@ -198,8 +206,8 @@ async def replay_dead_letters(url: str, queue: str, limit: int | None = None) ->
     try:
         channel = await connection.channel(publisher_confirms=True)
         await declare_exchanges(channel)
-        await declare_queue(channel, spec)
-        dlq = await channel.declare_queue(spec.dlq, durable=True)
+        await declare_queue(channel, spec, queue_type)
+        dlq = await declare_dlq(channel, spec, queue_type)
         # Only the messages waiting now: one that fails again returns to the DLQ while the replay
         # runs, and taking it again would cycle it for as long as the consumer keeps up.
         waiting = int(dlq.declaration_result.message_count or 0)

@@ -11,7 +11,7 @@ import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractRobustConnection
 
 from shared.errors import DependencyUnavailable, InvalidInput
-from shared.messaging.topology import declare_topology
+from shared.messaging.topology import QueueType, declare_topology
 
 logger = logging.getLogger(__name__)
 PUBLISH_TIMEOUT_SECONDS = 5.0
@@ -20,8 +20,9 @@ PUBLISH_TIMEOUT_SECONDS = 5.0
 class RabbitPublisher:
     """Connects lazily, so a process starts while RabbitMQ is down; the outbox relay retries."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, queue_type: QueueType = "classic") -> None:
         self._url = url
+        self._queue_type: QueueType = queue_type
         self._connection: AbstractRobustConnection | None = None
         self._channel: AbstractChannel | None = None
         self._exchanges: dict[str, AbstractExchange] = {}
@@ -37,7 +38,7 @@ class RabbitPublisher:
                 self._channel = None
             if self._channel is None or self._channel.is_closed:
                 self._channel = await self._connection.channel(publisher_confirms=True)
-                self._exchanges = await declare_topology(self._channel)
+                self._exchanges = await declare_topology(self._channel, self._queue_type)
             return self._channel
 
     async def publish(

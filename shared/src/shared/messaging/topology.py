@@ -2,13 +2,15 @@
 
 Each queue dead-letters into `<queue>.dlq`, so a message rejected without requeue lands there.
 Declaring is idempotent: publishers declare the consumers' queues too, so an event published
-before any worker ever ran is kept.
+before any worker ever ran is kept. With `[RabbitMQ] queue_type = "quorum"` every queue and DLQ is
+declared as a quorum queue (replicated over a RabbitMQ cluster's nodes); "classic" declares them as
+before, without the argument, so queues of existing deployments still match.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final, Literal
 
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractQueue
@@ -28,6 +30,9 @@ FEED_FOLLOWS_QUEUE = "feed_follows"
 SEARCH_QUEUE = "search_tweets"
 # Consumed by the tweets service: a deleted account's tweets, likes and reposts go with it.
 TWEETS_USER_DELETES_QUEUE = "tweets_user_deletes"
+
+
+QueueType = Literal["classic", "quorum"]
 
 
 @dataclass(frozen=True)
@@ -59,22 +64,41 @@ async def declare_exchanges(channel: AbstractChannel) -> dict[str, AbstractExcha
     }
 
 
-async def declare_queue(channel: AbstractChannel, spec: QueueSpec) -> AbstractQueue:
+def type_arguments(queue_type: QueueType) -> dict[str, Any]:
+    """The declare arguments that give a queue its type."""
+    return {"x-queue-type": "quorum"} if queue_type == "quorum" else {}
+
+
+async def declare_dlq(
+    channel: AbstractChannel, spec: QueueSpec, queue_type: QueueType = "classic"
+) -> AbstractQueue:
+    return await channel.declare_queue(spec.dlq, durable=True, arguments=type_arguments(queue_type))
+
+
+async def declare_queue(
+    channel: AbstractChannel, spec: QueueSpec, queue_type: QueueType = "classic"
+) -> AbstractQueue:
     """Declare a queue, its DLQ and its bindings (the exchanges must exist)."""
-    await channel.declare_queue(spec.dlq, durable=True)
+    await declare_dlq(channel, spec, queue_type)
     queue = await channel.declare_queue(
         spec.name,
         durable=True,
-        arguments={"x-dead-letter-exchange": "", "x-dead-letter-routing-key": spec.dlq},
+        arguments={
+            "x-dead-letter-exchange": "",
+            "x-dead-letter-routing-key": spec.dlq,
+            **type_arguments(queue_type),
+        },
     )
     for exchange, routing_key in spec.bindings:
         await queue.bind(exchange, routing_key)
     return queue
 
 
-async def declare_topology(channel: AbstractChannel) -> dict[str, AbstractExchange]:
+async def declare_topology(
+    channel: AbstractChannel, queue_type: QueueType = "classic"
+) -> dict[str, AbstractExchange]:
     """Every exchange and queue of the fleet."""
     exchanges = await declare_exchanges(channel)
     for spec in QUEUES.values():
-        await declare_queue(channel, spec)
+        await declare_queue(channel, spec, queue_type)
     return exchanges
