@@ -49,6 +49,16 @@ class UserFollowEvent(BaseModel):
     occurred_at: datetime = Field(default_factory=_now)
 
 
+class UserRelationEvent(BaseModel):
+    """`user_id` blocked or muted `target_id` (or took it back)."""
+
+    event_id: uuid.UUID = Field(default_factory=uuid7)
+    event_type: Literal["user.block", "user.unblock", "user.mute", "user.unmute"]
+    user_id: uuid.UUID
+    target_id: uuid.UUID
+    occurred_at: datetime = Field(default_factory=_now)
+
+
 class UserDeleteEvent(BaseModel):
     """An account was deleted: its tweets, replies, likes and reposts are to go."""
 

@@ -31,6 +31,10 @@ TWEET_ACTION_EVENTS: Final = frozenset({TWEET_REPOST, TWEET_UNREPOST, TWEET_LIKE
 USER_FOLLOW: Final = "user.follow"
 USER_UNFOLLOW: Final = "user.unfollow"
 USER_DELETE: Final = "user.delete"
+USER_BLOCK: Final = "user.block"
+USER_UNBLOCK: Final = "user.unblock"
+USER_MUTE: Final = "user.mute"
+USER_UNMUTE: Final = "user.unmute"
 
 FEED_TWEETS_QUEUE = "general_tweets"
 FEED_FOLLOWS_QUEUE = "feed_follows"
