@@ -134,10 +134,12 @@ class IsBlockedReply(_message.Message):
     def __init__(self, blocked: _Optional[bool] = ...) -> None: ...
 
 class GetHiddenUsersRequest(_message.Message):
-    __slots__ = ("user_id",)
+    __slots__ = ("user_id", "blocks_only")
     USER_ID_FIELD_NUMBER: _ClassVar[int]
+    BLOCKS_ONLY_FIELD_NUMBER: _ClassVar[int]
     user_id: str
-    def __init__(self, user_id: _Optional[str] = ...) -> None: ...
+    blocks_only: bool
+    def __init__(self, user_id: _Optional[str] = ..., blocks_only: _Optional[bool] = ...) -> None: ...
 
 class GetHiddenUsersReply(_message.Message):
     __slots__ = ("user_ids",)

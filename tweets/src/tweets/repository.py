@@ -103,6 +103,11 @@ class TweetRepository:
             query = query.with_for_update()
         return (await self.session.execute(query)).scalar_one_or_none()
 
+    async def author_of(self, tweet_id: uuid.UUID) -> uuid.UUID | None:
+        return (
+            await self.session.execute(select(Tweet.user_id).where(Tweet.id == tweet_id))
+        ).scalar_one_or_none()
+
     async def get_tweets(self, tweet_ids: Sequence[uuid.UUID]) -> list[Row[Any]]:
         """The tweets found among `tweet_ids`, in one query, as plain rows (hydration is hot:
         feed pages call it for every read, and rows skip the ORM's identity-map bookkeeping)."""

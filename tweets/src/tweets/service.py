@@ -29,6 +29,7 @@ from shared.messaging.topology import (
     TWEET_UPDATE,
 )
 from tweets.author_counters import increment_message
+from tweets.blocks import BlockCheck, refuse_if_blocked
 from tweets.models import ReplyTweet, Tweet, TweetLike, TweetMark, TweetRepost
 from tweets.repository import Counter, TweetRepository, TweetRow, insert_tweet, user_timeline
 
@@ -145,8 +146,10 @@ class TimelineReader:
 
 
 class TweetService:
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: AsyncSession, blocks: BlockCheck | None = None) -> None:
         self.session = session
+        # None: reads only (replies, likes and reposts need it).
+        self._blocks = blocks
         self.tweets = TweetRepository(session)
         # Tweets whose shown state (content, counters, existence) this transaction changed: their
         # cached copies (feed.tweetcache) are dropped once it commits.
@@ -209,7 +212,9 @@ class TweetService:
     # Replies
 
     async def reply(self, caller_id: uuid.UUID, parent_id: uuid.UUID, content: str) -> ReplyTweet:
+        blocked = await self._blocked_with(caller_id)
         parent = await self._shift_or_404(parent_id, "num_replys", +1)
+        refuse_if_blocked(blocked, parent.user_id)  # the rollback undoes the shift
         reply_id, at = new_id()
         reply = await self.tweets.add_reply(reply_id, parent_id, caller_id, content, at)
         await enqueue(self.session, action_event_message(TWEET_REPLY, parent, caller_id, reply_id=reply_id))
@@ -235,7 +240,9 @@ class TweetService:
         self, model: type[TweetMark], caller_id: uuid.UUID, tweet_id: uuid.UUID
     ) -> tuple[TweetMark, Tweet]:
         """Like (or repost) a tweet once: 404 if it does not exist, 409 the second time."""
+        blocked = await self._blocked_with(caller_id)
         tweet = await self._shift_or_404(tweet_id, _COUNTER_OF[model], +1)
+        refuse_if_blocked(blocked, tweet.user_id)  # the rollback undoes the shift
         mark = await self.tweets.add_mark(model, caller_id, tweet_id)
         if mark is None:
             # The transaction rolls back on the error, and the counter with it.
@@ -259,6 +266,12 @@ class TweetService:
         self, model: type[TweetMark], caller_id: uuid.UUID, limit: int, offset: int
     ) -> tuple[list[tuple[TweetMark, Tweet]], int]:
         return await self.tweets.list_marks(model, caller_id, limit, offset)
+
+    async def _blocked_with(self, caller_id: uuid.UUID) -> frozenset[uuid.UUID]:
+        # Asked before the first statement of the transaction (tweets.blocks says why).
+        if self._blocks is None:
+            raise RuntimeError("TweetService needs a BlockCheck to reply, like or repost")
+        return await self._blocks.blocked_with(caller_id)
 
     async def _shift_or_404(self, tweet_id: uuid.UUID, counter: Counter, delta: int) -> Tweet:
         """Move a counter of the tweet, 404 if there is none.

@@ -134,7 +134,7 @@ class UserServicer(pb_grpc.UserServicer):
     ) -> pb.GetHiddenUsersReply:
         user_id = parse_uuid(request.user_id, "user_id")
         async with transaction(self._reads) as session:
-            hidden = await RelationService(session).hidden(user_id)
+            hidden = await RelationService(session).hidden(user_id, blocks_only=request.blocks_only)
         return pb.GetHiddenUsersReply(user_ids=[str(i) for i in hidden])
 
     async def _page(self, request: pb.FollowPageRequest, *, following: bool) -> pb.FollowPageReply:

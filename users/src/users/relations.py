@@ -93,13 +93,15 @@ class RelationService:
         """Whether either blocks the other."""
         return await self.users.users.either_blocks(user_id, other_id)
 
-    async def hidden(self, user_id: uuid.UUID) -> list[uuid.UUID]:
+    async def hidden(self, user_id: uuid.UUID, *, blocks_only: bool = False) -> list[uuid.UUID]:
         """Whom `user_id` blocks or mutes, and who blocks `user_id` (at most MAX_HIDDEN)."""
-        query = union(
+        parts = [
             select(Block.target_id).where(Block.user_id == user_id),
             select(Block.user_id).where(Block.target_id == user_id),
-            select(Mute.target_id).where(Mute.user_id == user_id),
-        ).limit(MAX_HIDDEN)
+        ]
+        if not blocks_only:
+            parts.append(select(Mute.target_id).where(Mute.user_id == user_id))
+        query = union(*parts).limit(MAX_HIDDEN)
         return list((await self.session.execute(query)).scalars())
 
     async def _announce(self, event_type: str, user_id: uuid.UUID, target_id: uuid.UUID) -> None:
