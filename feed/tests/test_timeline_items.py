@@ -76,7 +76,7 @@ async def test_items_carry_author_viewer_state_and_who_reposted_them(
 async def test_since_id_next_cursor_and_link_page_while_tweets_arrive(
     people: Any, feed_service: StartedService
 ) -> None:
-    author, headers = await people.user()
+    _, headers = await people.user()
     first = [(await people.post(headers, f"t{i}"))["id"] for i in range(3)]
     await until_ids(feed_service, headers, first[::-1])
 
