@@ -109,7 +109,10 @@ async def tweets_service(
 
 @pytest.fixture(scope="session")
 async def feed_service(
-    _service_stack: contextlib.AsyncExitStack, redis_settings: Settings, tweets_service: StartedService
+    _service_stack: contextlib.AsyncExitStack,
+    redis_settings: Settings,
+    users_service: StartedService,
+    tweets_service: StartedService,
 ) -> StartedService:
     return await _start(_service_stack, "feed", redis_settings)
 

@@ -21,6 +21,7 @@ TWEET_FIELDS = {
     "created_at",
     "updated_at",
 }
+ITEM_FIELDS = TWEET_FIELDS | {"author", "liked_by_me", "reposted_by_me", "reposted_by", "entities"}
 
 
 async def feed_ids(feed: StartedService, headers: dict[str, str], **params: Any) -> list[str]:
@@ -55,8 +56,8 @@ async def test_a_posted_tweet_shows_in_the_authors_and_a_followers_feed(
     body = response.json()
     assert (body["total"], body["limit"], body["offset"], body["has_more"]) == (1, 20, 0, False)
     (tweet,) = body["tweets"]
-    assert set(tweet) == TWEET_FIELDS
-    assert tweet == posted
+    assert set(tweet) == ITEM_FIELDS
+    assert {key: tweet[key] for key in TWEET_FIELDS} == {key: posted[key] for key in TWEET_FIELDS}
 
 
 async def test_pages_by_offset_go_newest_first(people: Any, feed_service: StartedService) -> None:

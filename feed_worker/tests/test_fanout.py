@@ -202,6 +202,9 @@ class _PausedTweets(TweetSource):
             await self.go_on.wait()
         return ids
 
+    async def recent_repost_entries(self, user_id: str, limit: int) -> list[str]:
+        return await self._inner.recent_repost_entries(user_id, limit)
+
 
 @contextlib.asynccontextmanager
 async def _two_workers(kit: Any, redis: Redis) -> AsyncIterator[tuple[FeedFanout, FeedFanout, _PausedTweets]]:

@@ -21,6 +21,7 @@ from shared.settings import Settings
 from tweets.main import SPEC
 
 EVENT_FIELDS = {"event_id", "event_type", "tweet_id", "user_id", "content", "created_at", "updated_at"}
+ACTION_FIELDS = {"event_id", "event_type", "tweet_id", "author_id", "user_id", "reply_id", "occurred_at"}
 Post = Callable[..., Awaitable[dict[str, Any]]]
 
 
@@ -69,19 +70,54 @@ async def test_create_update_delete_each_publish_a_contract_event_in_the_callers
     assert datetime.fromisoformat(bodies["tweet.delete"]["updated_at"]) >= update_time, "a delete orders last"
 
 
-async def test_rejected_changes_and_engagement_publish_nothing(
+async def test_rejected_changes_publish_nothing(
     client: httpx.AsyncClient, alice: Account, bob: Account, post: Post, tweet_events: Any
 ) -> None:
     tweet = await post(client, alice, "original")
+    await tweet_events.take(1)
+    await client.post(f"/tweet/like/{tweet['id']}", headers=bob.headers)
     await tweet_events.take(1)
 
     await client.patch(f"/tweet/{tweet['id']}", json={"content": "hijack"}, headers=bob.headers)
     await client.delete(f"/tweet/{tweet['id']}", headers=bob.headers)
     await client.post("/tweet", json={"content": ""}, headers=alice.headers)
-    await client.post(f"/tweet/like/{tweet['id']}", headers=bob.headers)
-    await client.post(f"/tweet/reply/{tweet['id']}", json={"content": "re"}, headers=bob.headers)
+    assert (await client.post(f"/tweet/like/{tweet['id']}", headers=bob.headers)).status_code == 409
+    assert (await client.delete(f"/tweet/repost/{tweet['id']}", headers=bob.headers)).status_code == 404
+    await client.post(f"/tweet/reply/{uuid.uuid4()}", json={"content": "re"}, headers=bob.headers)
 
     assert await tweet_events.nothing_within(1.0)
+
+
+async def test_likes_reposts_and_replies_publish_who_acted_on_whose_tweet(
+    client: httpx.AsyncClient, alice: Account, bob: Account, post: Post, tweet_events: Any
+) -> None:
+    tweet = await post(client, alice, "original")
+    await tweet_events.take(1)
+
+    await client.post(f"/tweet/like/{tweet['id']}", headers=bob.headers)
+    await client.delete(f"/tweet/like/{tweet['id']}", headers=bob.headers)
+    await client.post(f"/tweet/repost/{tweet['id']}", headers=bob.headers)
+    await client.delete(f"/tweet/repost/{tweet['id']}", headers=bob.headers)
+    reply = (
+        await client.post(f"/tweet/reply/{tweet['id']}", json={"content": "re"}, headers=bob.headers)
+    ).json()
+
+    bodies = [tweet_events.body(message) for message in await tweet_events.take(5)]
+    by_type = {body["event_type"]: body for body in bodies}
+    assert sorted(by_type) == ["tweet.like", "tweet.reply", "tweet.repost", "tweet.unlike", "tweet.unrepost"]
+    for body in bodies:
+        assert set(body) >= ACTION_FIELDS
+        assert (body["tweet_id"], body["author_id"], body["user_id"]) == (
+            tweet["id"],
+            str(alice.id),
+            str(bob.id),
+        )
+    assert by_type["tweet.reply"]["reply_id"] == reply["id"]
+    assert by_type["tweet.like"]["reply_id"] is None
+    # The repost and its removal name the same repost, a UUIDv7 made after the tweet.
+    repost_id = by_type["tweet.repost"]["repost_id"]
+    assert repost_id == by_type["tweet.unrepost"]["repost_id"]
+    assert repost_id > tweet["id"]
 
 
 async def test_startup_declares_the_whole_topology_before_any_worker_runs(settings: Settings) -> None:

@@ -148,3 +148,42 @@ async def test_grpc_health_reports_serving(tweets_service: StartedService, setti
         for service in ("", "tweet_service.Tweet"):
             reply = await health.Check(health_pb2.HealthCheckRequest(service=service), timeout=2)
             assert reply.status == health_pb2.HealthCheckResponse.SERVING
+
+
+async def test_get_user_reposts_pages_a_users_reposts_newest_first(
+    client: httpx.AsyncClient, alice: Account, bob: Account, post: Post, tweets_grpc: Stub
+) -> None:
+    tweets = [await post(client, alice, f"r{i}") for i in range(3)]
+    for tweet in (tweets[1], tweets[0], tweets[2]):
+        assert (await client.post(f"/tweet/repost/{tweet['id']}", headers=bob.headers)).status_code == 201
+
+    first = await tweets_grpc.GetUserReposts(
+        pb.GetUserRepostsRequest(user_id=str(bob.id), limit=2), timeout=2
+    )
+    rest = await tweets_grpc.GetUserReposts(
+        pb.GetUserRepostsRequest(user_id=str(bob.id), limit=2, before_id=first.reposts[-1].id), timeout=2
+    )
+
+    reposts = [*first.reposts, *rest.reposts]
+    # Newest repost first, whatever the age of the tweets reposted.
+    assert [r.tweet_id for r in reposts] == [tweets[2]["id"], tweets[0]["id"], tweets[1]["id"]]
+    assert {r.user_id for r in reposts} == {str(bob.id)}
+    assert [r.id for r in reposts] == sorted((r.id for r in reposts), reverse=True)
+
+
+async def test_get_viewer_state_says_which_tweets_the_user_liked_and_reposted(
+    client: httpx.AsyncClient, alice: Account, bob: Account, post: Post, tweets_grpc: Stub
+) -> None:
+    tweets = [await post(client, alice, f"v{i}") for i in range(3)]
+    await client.post(f"/tweet/like/{tweets[0]['id']}", headers=bob.headers)
+    await client.post(f"/tweet/like/{tweets[1]['id']}", headers=bob.headers)
+    await client.post(f"/tweet/repost/{tweets[1]['id']}", headers=bob.headers)
+    await client.post(f"/tweet/repost/{tweets[2]['id']}", headers=alice.headers)
+
+    reply = await tweets_grpc.GetViewerState(
+        pb.GetViewerStateRequest(user_id=str(bob.id), tweet_ids=[t["id"] for t in tweets] + ["junk"]),
+        timeout=2,
+    )
+
+    assert set(reply.liked_ids) == {tweets[0]["id"], tweets[1]["id"]}
+    assert set(reply.reposted_ids) == {tweets[1]["id"]}

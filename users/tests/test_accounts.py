@@ -65,6 +65,7 @@ async def test_login_by_email_or_username_issues_a_working_token(
         body = response.json()
         assert body["token_type"] == "bearer" and body["expires_in"] == 86400
         assert body["user"]["id"] == str(alice.id)
+        assert body["token"] == body["access_token"], "the original project's clients read `token`"
         me = await client.get("/users/me", headers={"Authorization": f"Bearer {body['access_token']}"})
         assert me.json()["username"] == "alice"
 

@@ -26,15 +26,22 @@ Feed = Annotated[FeedService, Depends(_service)]
 
 @router.get("/feed", response_model=FeedResponse, tags=["feed"])
 async def get_feed(
+    request: Request,
     caller: CurrentUser,
     feed: Feed,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
     before: Annotated[
-        uuid.UUID | None, Query(description="Only tweets strictly older than this tweet id (stable paging)")
+        uuid.UUID | None,
+        Query(description="Only items strictly older than this cursor (a tweet id or `next_cursor`)"),
     ] = None,
+    since_id: Annotated[uuid.UUID | None, Query(description="Only items newer than this tweet id")] = None,
 ) -> Response:
-    """The caller's feed: their own tweets and those of everyone they follow, newest first."""
-    page = await feed.page(caller.user_id, limit, offset, before)
-    body = render_page(page.tweets, page.total, page.limit, page.offset, page.has_more)
-    return Response(body, media_type="application/json")
+    """The caller's feed: their own tweets, those of everyone they follow and their reposts, newest
+    first, each with its author, the caller's like/repost state and `reposted_by`."""
+    page = await feed.page(caller.user_id, limit, offset, before, since_id)
+    body = render_page(page.tweets, page.total, page.limit, page.offset, page.has_more, page.next_cursor)
+    headers = {}
+    if page.next_cursor is not None:
+        headers["Link"] = f'<{request.url.path}?limit={limit}&before={page.next_cursor}>; rel="next"'
+    return Response(body, media_type="application/json", headers=headers)

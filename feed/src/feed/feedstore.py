@@ -11,6 +11,12 @@ sort the same under any collation, which is why ids are normalised before they a
 On a Redis Cluster (`REDIS__CLUSTER=true`) the same scripts run per hash slot (feed.slots).
 A deleted tweet leaves a short-lived tombstone (`deleted-tweet:<id>`) that fan-out checks inside
 its script, so a create event handled after (or during) the delete cannot bring the tweet back.
+
+An original is a bare tweet id. A repost entry is `<repost id>:<tweet id>:<reposter id>`: the
+repost's UUIDv7 first, so string order places it by repost time among the originals, and the entry
+names the tweet and who reposted it. A feed holds at most one entry per tweet. An undone repost
+leaves a tombstone too (`deleted-repost:<repost id>`), and `tweet-reposts:<tweet id>` (a hash
+repost id → reposter id) says whose followers' feeds to clean when the tweet is deleted.
 """
 
 from __future__ import annotations
@@ -30,6 +36,10 @@ from shared.lifecycle import is_cluster, redis_outage
 FEED_LENGTH = 1000
 KEY_PREFIX = "feed:"
 TOMBSTONE_PREFIX = "deleted-tweet:"
+REPOST_TOMBSTONE_PREFIX = "deleted-repost:"
+TWEET_REPOSTS_PREFIX = "tweet-reposts:"
+# The length of a canonical UUID string: a longer entry is a repost entry.
+ID_LENGTH = 36
 # How long a deleted tweet is refused by fan-out: far longer than any redelivery or retry lasts.
 TOMBSTONE_SECONDS = 24 * 3600
 T = TypeVar("T")
@@ -47,6 +57,9 @@ _INSERT = _script("fan_out")
 _MERGE = _script("merge")
 _PAGE = _script("cached", "page")
 _PAGE_BEFORE = _script("cached", "page_before")
+_PAGE_SINCE = _script("cached", "page_since")
+_REPOST = _script("repost")
+_REMOVE_REPOSTS_BY = _script("remove_reposts_by")
 
 
 def feed_key(user_id: uuid.UUID | str) -> str:
@@ -57,9 +70,42 @@ def tombstone_key(tweet_id: str) -> str:
     return f"{TOMBSTONE_PREFIX}{tweet_id}"
 
 
+def repost_tombstone_key(repost_id: str) -> str:
+    return f"{REPOST_TOMBSTONE_PREFIX}{repost_id}"
+
+
+def tweet_reposts_key(tweet_id: str) -> str:
+    return f"{TWEET_REPOSTS_PREFIX}{tweet_id}"
+
+
+def repost_entry(repost_id: uuid.UUID | str, tweet_id: uuid.UUID | str, reposter_id: uuid.UUID | str) -> str:
+    """The feed entry of a repost: sorted by the repost's id, naming the tweet and the reposter."""
+    return f"{canonical_id(repost_id)}:{canonical_id(tweet_id)}:{canonical_id(reposter_id)}"
+
+
+def entry_parts(entry: str) -> tuple[str, str | None]:
+    """(tweet id, reposter id or None) of a feed entry."""
+    if len(entry) == ID_LENGTH:
+        return entry, None
+    _, tweet_id, reposter_id = entry.split(":")
+    return tweet_id, reposter_id
+
+
+def entry_cursor(entry: str) -> str:
+    """The sort key of an entry (the tweet id, or the repost id): what `before` and `since_id` compare."""
+    return entry[:ID_LENGTH]
+
+
 def canonical_id(value: uuid.UUID | str) -> str:
     """The canonical string of a tweet id (lower case, hyphenated), the form every feed stores."""
     return str(value if isinstance(value, uuid.UUID) else uuid.UUID(value))
+
+
+def canonical_entry(value: uuid.UUID | str) -> str:
+    """A tweet id in canonical form; a repost entry (made by `repost_entry`) as it is."""
+    if isinstance(value, str) and len(value) > ID_LENGTH:
+        return value
+    return canonical_id(value)
 
 
 @dataclass(frozen=True)
@@ -109,6 +155,9 @@ class FeedStore:
         self._page_before = redis.register_script(_PAGE_BEFORE)
         self._cluster = is_cluster(redis)
         self._insert_per_slot = ClusterScript(redis, _INSERT)
+        self._page_since = redis.register_script(_PAGE_SINCE)
+        self._repost = redis.register_script(_REPOST)
+        self._remove_reposts_by = redis.register_script(_REMOVE_REPOSTS_BY)
 
     async def fan_out(self, tweet_id: uuid.UUID | str, user_ids: Iterable[uuid.UUID | str]) -> int:
         """Insert one tweet into many feeds in sorted position; returns how many feeds changed."""
@@ -141,13 +190,65 @@ class FeedStore:
                     return 0
         return changed
 
-    async def merge(self, user_id: uuid.UUID | str, tweet_ids: Iterable[uuid.UUID | str]) -> int:
-        """Merge tweets into one feed (sorted, deduplicated, trimmed); returns its new length."""
-        ids = [canonical_id(tweet_id) for tweet_id in tweet_ids]
+    async def fan_out_repost(self, entry: str, user_ids: Iterable[uuid.UUID | str]) -> int:
+        """Insert a repost entry into many feeds by repost time, except where the tweet is shown
+        already; returns how many feeds changed."""
+        repost_id, tweet_id, _ = entry.split(":")
+        keys = [tombstone_key(tweet_id), repost_tombstone_key(repost_id)]
+        async with redis_outage(), self._redis.pipeline(transaction=False) as pipe:
+            for batch in _batches(map(str, user_ids), self._batch_size):
+                await self._repost(
+                    keys=keys,
+                    args=[entry, tweet_id, self._max_length, KEY_PREFIX, " ".join(batch)],
+                    client=pipe,
+                )
+            results = await pipe.execute()
+        return sum(int(result) for result in results)
+
+    async def record_repost(self, entry: str) -> bool:
+        """Remember where a repost's entries go (for the tweet's deletion); False if it was undone."""
+        repost_id, tweet_id, reposter_id = entry.split(":")
+        async with redis_outage():
+            if await self._redis.exists(repost_tombstone_key(repost_id)):
+                return False
+            await self._redis.hset(tweet_reposts_key(tweet_id), repost_id, reposter_id)
+        return True
+
+    async def mark_unreposted(self, entry: str) -> None:
+        """Refuse later fan-outs and backfills of an undone repost, and forget where it went."""
+        repost_id, tweet_id, _ = entry.split(":")
+        async with redis_outage(), self._redis.pipeline(transaction=False) as pipe:
+            pipe.set(repost_tombstone_key(repost_id), 1, ex=TOMBSTONE_SECONDS)
+            pipe.hdel(tweet_reposts_key(tweet_id), repost_id)
+            await pipe.execute()
+
+    async def reposts_of(self, tweet_id: uuid.UUID | str) -> list[str]:
+        """The repost entries made for a tweet and not undone."""
+        tweet = canonical_id(tweet_id)
+        async with redis_outage():
+            reposts = cast(dict[str, str], await self._redis.hgetall(tweet_reposts_key(tweet)))
+        return [repost_entry(repost_id, tweet, reposter) for repost_id, reposter in reposts.items()]
+
+    async def forget_reposts_of(self, tweet_id: uuid.UUID | str) -> None:
+        async with redis_outage():
+            await self._redis.delete(tweet_reposts_key(canonical_id(tweet_id)))
+
+    async def remove_reposts_by(self, user_id: uuid.UUID | str, reposter_id: uuid.UUID | str) -> int:
+        """Remove every repost entry by `reposter_id` from one feed; returns how many went."""
+        async with redis_outage():
+            return int(
+                await self._remove_reposts_by(keys=[feed_key(user_id)], args=[canonical_id(reposter_id)])
+            )
+
+    async def merge(self, user_id: uuid.UUID | str, entries: Iterable[uuid.UUID | str]) -> int:
+        """Merge tweet ids or repost entries into one feed (sorted, at most one entry per tweet,
+        trimmed, deleted tweets and undone reposts skipped); returns its new length."""
+        ids = [canonical_entry(entry) for entry in entries]
         if not ids:
             return 0
+        args: list[str | int] = [self._max_length, TOMBSTONE_PREFIX, REPOST_TOMBSTONE_PREFIX, *ids]
         async with redis_outage():
-            return int(await self._merge(keys=[feed_key(user_id)], args=[self._max_length, *ids]))
+            return int(await self._merge(keys=[feed_key(user_id)], args=args))
 
     async def mark_deleted(self, tweet_id: uuid.UUID | str) -> None:
         """Refuse later fan-outs of a deleted tweet (a late or redelivered create event)."""
@@ -155,8 +256,8 @@ class FeedStore:
             await self._redis.set(tombstone_key(canonical_id(tweet_id)), 1, ex=TOMBSTONE_SECONDS)
 
     async def remove(self, tweet_ids: Iterable[uuid.UUID | str], user_ids: Iterable[uuid.UUID | str]) -> int:
-        """Remove tweets from feeds (pipelined LREM); returns how many entries went."""
-        ids = [canonical_id(tweet_id) for tweet_id in tweet_ids]
+        """Remove tweets (or repost entries) from feeds (pipelined LREM); returns how many entries went."""
+        ids = [canonical_entry(tweet_id) for tweet_id in tweet_ids]
         if not ids:
             return 0
         removed = 0
@@ -198,8 +299,19 @@ class FeedStore:
         """On a Redis Cluster, the cached copies read per key after the script."""
         if not (self._cluster and cache_prefix):
             return page
-        cached = await get_many(self._redis, [f"{cache_prefix}{tweet_id}" for tweet_id in page.ids])
+        keys = [f"{cache_prefix}{entry_parts(entry)[0]}" for entry in page.ids]
+        cached = await get_many(self._redis, keys)
         return FeedSlice(ids=page.ids, total=page.total, offset=page.offset, cached=cached)
+
+    async def page_since(
+        self, user_id: uuid.UUID | str, since: uuid.UUID | str, limit: int, cache_prefix: str = ""
+    ) -> FeedSlice:
+        """The newest entries strictly newer than `since` (at most `limit`), newest first."""
+        async with redis_outage():
+            reply = await self._page_since(
+                keys=[feed_key(user_id)], args=[canonical_id(since), limit, self._in_script(cache_prefix)]
+            )
+            return await self._hydrated(_slice(reply), cache_prefix)
 
     async def ids(self, user_id: uuid.UUID | str) -> list[str]:
         """The whole feed, newest first."""

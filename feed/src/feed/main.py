@@ -12,9 +12,10 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from feed.api import router
 from feed.feedstore import FeedStore
 from feed.grpc_servicer import SERVICE_NAME, FeedServicer
+from feed.items import FeedItems
 from feed.service import FeedService
 from feed.tweetcache import TweetCache
-from fleet_proto import feed_service_pb2_grpc, tweet_service_pb2_grpc
+from fleet_proto import feed_service_pb2_grpc, tweet_service_pb2_grpc, user_service_pb2_grpc
 from shared.auth import TokenCodec
 from shared.cli import ServiceSpec, service_main
 from shared.errors import DependencyUnavailable
@@ -40,11 +41,19 @@ def create_app(settings: Settings) -> FastAPI:
             settings.tweetservice.grpc_timeout_seconds,
             settings.internal.service_token,
         )
+        users_channel = open_channel(
+            settings.userservice.grpc_target,
+            "users",
+            settings.userservice.grpc_timeout_seconds,
+            settings.internal.service_token,
+        )
         try:
             async with redis_client(settings.redis) as redis:
                 store = FeedStore(redis)
                 cache = TweetCache(redis, section.tweet_cache_ttl_seconds)
-                feed = FeedService(store, cache, tweet_service_pb2_grpc.TweetStub(tweets_channel))
+                tweets = tweet_service_pb2_grpc.TweetStub(tweets_channel)
+                items = FeedItems(user_service_pb2_grpc.UserStub(users_channel), tweets)
+                feed = FeedService(store, cache, tweets, items)
                 app.state.feed_service = feed
                 app.state.redis = redis
                 app.state.token_codec = TokenCodec(settings.jwt)
@@ -66,6 +75,7 @@ def create_app(settings: Settings) -> FastAPI:
                     yield
         finally:
             await tweets_channel.close(None)
+            await users_channel.close(None)
 
     return create_service_app(title="feed", routers=[router], lifespan=lifespan, http=settings.http)
 

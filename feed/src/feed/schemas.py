@@ -8,6 +8,22 @@ from datetime import datetime
 from pydantic import BaseModel
 
 
+class Author(BaseModel):
+    id: uuid.UUID
+    username: str | None
+    display_name: str | None
+
+
+class Reposter(BaseModel):
+    id: uuid.UUID
+    username: str | None
+
+
+class Entities(BaseModel):
+    hashtags: list[str]
+    mentions: list[dict[str, str]]
+
+
 class FeedTweet(BaseModel):
     """A tweet as a feed item."""
 
@@ -19,6 +35,11 @@ class FeedTweet(BaseModel):
     num_reposts: int
     created_at: datetime
     updated_at: datetime
+    author: Author
+    liked_by_me: bool
+    reposted_by_me: bool
+    reposted_by: Reposter | None
+    entities: Entities
 
 
 class FeedResponse(BaseModel):
@@ -29,3 +50,4 @@ class FeedResponse(BaseModel):
     limit: int
     offset: int
     has_more: bool
+    next_cursor: str | None

@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, cast
 
 from feed import tweetcache
-from feed.feedstore import FEED_LENGTH, FeedSlice, FeedStore
+from feed.feedstore import FEED_LENGTH, FeedSlice, FeedStore, entry_cursor, entry_parts
+from feed.items import FeedItems
 from feed.rendering import tweet_json
 from feed.tweetcache import TweetCache
 from fleet_proto import tweet_service_pb2
@@ -31,53 +32,76 @@ class FeedPage:
     limit: int
     offset: int
     has_more: bool
+    # The `before` value of the next page (the last entry's sort key); None on the last page.
+    next_cursor: str | None = None
 
 
 class FeedService:
-    def __init__(self, store: FeedStore, cache: TweetCache, tweets: TweetAsyncStub) -> None:
+    def __init__(
+        self, store: FeedStore, cache: TweetCache, tweets: TweetAsyncStub, items: FeedItems | None = None
+    ) -> None:
         self._store = store
         self._cache = cache
         self._tweets = tweets
+        # None: bare tweets (no author, viewer state or block/mute filter).
+        self._items = items
 
     async def page(
-        self, user_id: uuid.UUID, limit: int, offset: int = 0, before: uuid.UUID | None = None
+        self,
+        user_id: uuid.UUID,
+        limit: int,
+        offset: int = 0,
+        before: uuid.UUID | None = None,
+        since: uuid.UUID | None = None,
     ) -> FeedPage:
-        """A page of the user's feed, newest first; with `before`, the tweets strictly older than it.
+        """A page of the user's feed, newest first; with `before`, the entries strictly older than it;
+        with `since`, the newest entries strictly newer than it.
 
-        `total`, `offset` and `has_more` count feed entries, so a page may hold fewer tweets than
-        `limit` when some were deleted since they were fanned out.
+        `total`, `offset` and `has_more` count feed entries, so a page may hold fewer items than
+        `limit` when some were deleted since they were fanned out, or are hidden from the caller.
         """
-        check_page(limit, offset, before)
+        check_page(limit, offset, before, since)
         ids: FeedSlice
         if before is not None:
             ids = await self._store.page_before(user_id, before, limit, tweetcache.KEY_PREFIX)
+        elif since is not None:
+            ids = await self._store.page_since(user_id, since, limit, tweetcache.KEY_PREFIX)
         else:
             ids = await self._store.page(user_id, limit, offset, tweetcache.KEY_PREFIX)
+        entries = await self._hydrate(ids.ids, ids.cached)
+        if self._items is not None:
+            tweets = await self._items.render(str(user_id), entries)
+        else:
+            tweets = [body for _, body in entries]
         return FeedPage(
-            tweets=await self._hydrate(ids.ids, ids.cached),
+            tweets=tweets,
             total=ids.total,
             limit=limit,
             offset=ids.offset,
             has_more=ids.has_more,
+            next_cursor=entry_cursor(ids.ids[-1]) if ids.has_more and ids.ids else None,
         )
 
-    async def _hydrate(self, ids: list[str], cached: list[str | None]) -> list[str]:
-        """The tweets in feed order, from the cache or else from tweets (filling the cache); ids that
-        tweets no longer has (deleted) are left out."""
-        missing = [tweet_id for tweet_id, body in zip(ids, cached, strict=True) if body is None]
+    async def _hydrate(self, entries: list[str], cached: list[str | None]) -> list[tuple[str, str]]:
+        """(entry, tweet JSON) in feed order, from the cache or else from tweets (filling the cache);
+        entries whose tweet tweets no longer has (deleted) are left out."""
+        missing = list(
+            {entry_parts(entry)[0] for entry, body in zip(entries, cached, strict=True) if body is None}
+        )
         if not missing:
-            return cast(list[str], cached)
+            return list(zip(entries, cast(list[str], cached), strict=True))
         reply = await self._tweets.GetTweets(tweet_service_pb2.GetTweetsRequest(tweet_ids=missing))
         fetched = {tweet.id: tweet_json(tweet) for tweet in reply.tweets}
         await self._cache.put_many(fetched)
-        return [
-            body if body is not None else fetched[tweet_id]
-            for tweet_id, body in zip(ids, cached, strict=True)
-            if body is not None or tweet_id in fetched
-        ]
+        found = []
+        for entry, body in zip(entries, cached, strict=True):
+            text = body if body is not None else fetched.get(entry_parts(entry)[0])
+            if text is not None:
+                found.append((entry, text))
+        return found
 
 
-def check_page(limit: int, offset: int, before: uuid.UUID | None) -> None:
+def check_page(limit: int, offset: int, before: uuid.UUID | None, since: uuid.UUID | None = None) -> None:
     """The same bounds on every transport (REST validates them first for a precise 422)."""
     if not 1 <= limit <= MAX_LIMIT:
         raise InvalidInput(f"limit must be between 1 and {MAX_LIMIT}")
@@ -85,3 +109,5 @@ def check_page(limit: int, offset: int, before: uuid.UUID | None) -> None:
         raise InvalidInput(f"offset must be between 0 and {MAX_OFFSET}")
     if before is not None and offset:
         raise InvalidInput("page either by offset or by before, not both")
+    if since is not None and (offset or before is not None):
+        raise InvalidInput("since_id goes with neither offset nor before")

@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 
 from opentelemetry import trace
 
-from feed.feedstore import FEED_LENGTH, FeedStore
+from feed.feedstore import FEED_LENGTH, FeedStore, entry_parts
 from feed_worker.sources import FollowGraph, TweetSource
 from shared.settings import FeedWorkerSettings
 
@@ -70,18 +70,53 @@ class FeedFanout:
                 return followers
 
     async def tweet_deleted(self, tweet_id: str, author_id: str) -> int:
-        """Remove the tweet from its author's feed and every follower's; returns the follower count."""
+        """Remove the tweet from its author's feed and every follower's, and its repost entries from
+        the reposters' and their followers' feeds; returns the author's follower count."""
         with _tracer.start_as_current_span("feed remove") as span:
             span.set_attribute("feed.tweet_id", tweet_id)
             # First, so that a fan-out of the same tweet still running elsewhere skips every feed after this.
             await self._store.mark_deleted(tweet_id)
-            await self._store.remove([tweet_id], [author_id])
-            followers = 0
-            async for page in self._graph.follower_pages(author_id):
-                await self._store.remove([tweet_id], page)
-                followers += len(page)
+            followers = await self._remove_everywhere(tweet_id, author_id)
+            for entry in await self._store.reposts_of(tweet_id):
+                await self._remove_everywhere(entry, entry_parts(entry)[1] or author_id)
+            await self._store.forget_reposts_of(tweet_id)
             span.set_attribute("feed.followers", followers)
             return followers
+
+    async def reposted(self, entry: str, reposter_id: str) -> int:
+        """Put a repost entry into the reposter's feed and every follower's (where the tweet is not
+        shown yet); returns the follower count."""
+        async with self._author_locks.hold(reposter_id):
+            with _tracer.start_as_current_span("feed repost fanout") as span:
+                span.set_attribute("feed.entry", entry)
+                if not await self._store.record_repost(entry):
+                    return 0  # undone already (the unrepost was handled first)
+                await self._store.fan_out_repost(entry, [reposter_id])
+                followers = 0
+                async for page in self._graph.follower_pages(reposter_id):
+                    await self._store.fan_out_repost(entry, page)
+                    followers += len(page)
+                span.set_attribute("feed.followers", followers)
+                return followers
+
+    async def unreposted(self, entry: str, reposter_id: str) -> int:
+        """Remove the entry a repost made, everywhere; returns the follower count."""
+        with _tracer.start_as_current_span("feed unrepost") as span:
+            span.set_attribute("feed.entry", entry)
+            # First, as for a deleted tweet: a fan-out of this repost still running skips the rest.
+            await self._store.mark_unreposted(entry)
+            followers = await self._remove_everywhere(entry, reposter_id)
+            span.set_attribute("feed.followers", followers)
+            return followers
+
+    async def _remove_everywhere(self, entry: str, owner_id: str) -> int:
+        """Remove an entry from its owner's (author's or reposter's) feed and every follower's."""
+        await self._store.remove([entry], [owner_id])
+        followers = 0
+        async for page in self._graph.follower_pages(owner_id):
+            await self._store.remove([entry], page)
+            followers += len(page)
+        return followers
 
     async def followed(self, follower_id: str, following_id: str) -> int:
         """Backfill the followed account's recent tweets into the follower's feed; returns how many were read.
@@ -114,15 +149,19 @@ class FeedFanout:
             return removed
 
     async def _backfill(self, follower_id: str, following_id: str) -> int:
-        ids = await self._tweets.recent_ids(following_id, self._settings.backfill_limit)
+        limit = self._settings.backfill_limit
+        ids = await self._tweets.recent_ids(following_id, limit)
+        reposts = await self._tweets.recent_repost_entries(following_id, limit)
         with _tracer.start_as_current_span("feed backfill") as span:
             span.set_attribute("feed.tweets", len(ids))
-            await self._store.merge(follower_id, ids)
-        return len(ids)
+            span.set_attribute("feed.reposts", len(reposts))
+            await self._store.merge(follower_id, [*ids, *reposts])
+        return len(ids) + len(reposts)
 
     async def _remove_followed_tweets(self, follower_id: str, following_id: str) -> int:
         # A feed holds at most FEED_LENGTH ids, so the followed account's newest FEED_LENGTH cover it.
         ids = await self._tweets.recent_ids(following_id, FEED_LENGTH)
         with _tracer.start_as_current_span("feed unfollow") as span:
             span.set_attribute("feed.tweets", len(ids))
-            return await self._store.remove(ids, [follower_id])
+            removed = await self._store.remove(ids, [follower_id])
+            return removed + await self._store.remove_reposts_by(follower_id, following_id)

@@ -5,10 +5,21 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from feed.feedstore import repost_entry
 from feed.tweetcache import TweetCache
 from feed_worker.fanout import FeedFanout
-from shared.messaging.events import TweetEvent, UserFollowEvent
-from shared.messaging.topology import TWEET_CREATE, TWEET_DELETE, TWEET_UPDATE, USER_FOLLOW, USER_UNFOLLOW
+from shared.messaging.consumer import MalformedMessage
+from shared.messaging.events import TweetActionEvent, TweetEvent, UserFollowEvent
+from shared.messaging.topology import (
+    TWEET_ACTION_EVENTS,
+    TWEET_CREATE,
+    TWEET_DELETE,
+    TWEET_REPOST,
+    TWEET_UNREPOST,
+    TWEET_UPDATE,
+    USER_FOLLOW,
+    USER_UNFOLLOW,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -19,6 +30,9 @@ class FeedHandlers:
         self._cache = cache
 
     async def on_tweet_event(self, body: dict[str, Any]) -> None:
+        if body.get("event_type") in TWEET_ACTION_EVENTS:
+            await self.on_tweet_action(TweetActionEvent.model_validate(body))
+            return
         event = TweetEvent.model_validate(body)
         tweet_id, author_id = str(event.tweet_id), str(event.user_id)
         if event.event_type == TWEET_CREATE:
@@ -31,6 +45,18 @@ class FeedHandlers:
             # Feeds hold ids, so an edit changes no feed; tweets already dropped the cached copy
             # after its commit, and this at-least-once drop covers that one being lost.
             await self._cache.drop([tweet_id])
+
+    async def on_tweet_action(self, event: TweetActionEvent) -> None:
+        """Reposts travel into feeds; likes and replies change no feed (tweets drops the cached copy)."""
+        if event.event_type not in (TWEET_REPOST, TWEET_UNREPOST):
+            return
+        if event.repost_id is None:
+            raise MalformedMessage(f"{event.event_type} without repost_id")
+        entry = repost_entry(event.repost_id, event.tweet_id, event.user_id)
+        if event.event_type == TWEET_REPOST:
+            await self._fanout.reposted(entry, str(event.user_id))
+        else:
+            await self._fanout.unreposted(entry, str(event.user_id))
 
     async def on_follow_event(self, body: dict[str, Any]) -> None:
         event = UserFollowEvent.model_validate(body)

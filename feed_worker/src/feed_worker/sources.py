@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
+from feed.feedstore import repost_entry
 from fleet_proto import tweet_service_pb2, user_service_pb2
 
 if TYPE_CHECKING:
@@ -50,7 +51,7 @@ class FollowGraph:
 
 
 class TweetSource:
-    """A user's tweet ids, newest first, from tweets gRPC GetUserTweets."""
+    """A user's tweet ids (GetUserTweets) and repost entries (GetUserReposts), newest first."""
 
     def __init__(self, tweets: TweetAsyncStub) -> None:
         self._tweets = tweets
@@ -70,3 +71,18 @@ class TweetSource:
                 break
             before = page[-1]
         return ids[:limit]
+
+    async def recent_repost_entries(self, user_id: str, limit: int) -> list[str]:
+        """Up to `limit` of the user's newest reposts, as feed entries."""
+        entries: list[str] = []
+        before = ""
+        while len(entries) < limit:
+            want = min(USER_TWEETS_PAGE, limit - len(entries))
+            reply = await self._tweets.GetUserReposts(
+                tweet_service_pb2.GetUserRepostsRequest(user_id=user_id, limit=want, before_id=before)
+            )
+            entries.extend(repost_entry(r.id, r.tweet_id, r.user_id) for r in reply.reposts)
+            if len(reply.reposts) < want:
+                break
+            before = reply.reposts[-1].id
+        return entries[:limit]

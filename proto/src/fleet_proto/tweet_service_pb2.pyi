@@ -58,3 +58,45 @@ class ListTweetsRequest(_message.Message):
     limit: int
     after_id: str
     def __init__(self, limit: _Optional[int] = ..., after_id: _Optional[str] = ...) -> None: ...
+
+class GetUserRepostsRequest(_message.Message):
+    __slots__ = ("user_id", "limit", "before_id")
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    BEFORE_ID_FIELD_NUMBER: _ClassVar[int]
+    user_id: str
+    limit: int
+    before_id: str
+    def __init__(self, user_id: _Optional[str] = ..., limit: _Optional[int] = ..., before_id: _Optional[str] = ...) -> None: ...
+
+class Repost(_message.Message):
+    __slots__ = ("id", "tweet_id", "user_id")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    TWEET_ID_FIELD_NUMBER: _ClassVar[int]
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    tweet_id: str
+    user_id: str
+    def __init__(self, id: _Optional[str] = ..., tweet_id: _Optional[str] = ..., user_id: _Optional[str] = ...) -> None: ...
+
+class GetUserRepostsReply(_message.Message):
+    __slots__ = ("reposts",)
+    REPOSTS_FIELD_NUMBER: _ClassVar[int]
+    reposts: _containers.RepeatedCompositeFieldContainer[Repost]
+    def __init__(self, reposts: _Optional[_Iterable[_Union[Repost, _Mapping]]] = ...) -> None: ...
+
+class GetViewerStateRequest(_message.Message):
+    __slots__ = ("user_id", "tweet_ids")
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    TWEET_IDS_FIELD_NUMBER: _ClassVar[int]
+    user_id: str
+    tweet_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, user_id: _Optional[str] = ..., tweet_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class GetViewerStateReply(_message.Message):
+    __slots__ = ("liked_ids", "reposted_ids")
+    LIKED_IDS_FIELD_NUMBER: _ClassVar[int]
+    REPOSTED_IDS_FIELD_NUMBER: _ClassVar[int]
+    liked_ids: _containers.RepeatedScalarFieldContainer[str]
+    reposted_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, liked_ids: _Optional[_Iterable[str]] = ..., reposted_ids: _Optional[_Iterable[str]] = ...) -> None: ...

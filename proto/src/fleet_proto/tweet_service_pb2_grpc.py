@@ -50,6 +50,16 @@ class TweetStub:
                 request_serializer=tweet__service__pb2.ListTweetsRequest.SerializeToString,
                 response_deserializer=tweet__service__pb2.GetTweetsReply.FromString,
                 _registered_method=True)
+        self.GetUserReposts = channel.unary_unary(
+                '/tweet_service.Tweet/GetUserReposts',
+                request_serializer=tweet__service__pb2.GetUserRepostsRequest.SerializeToString,
+                response_deserializer=tweet__service__pb2.GetUserRepostsReply.FromString,
+                _registered_method=True)
+        self.GetViewerState = channel.unary_unary(
+                '/tweet_service.Tweet/GetViewerState',
+                request_serializer=tweet__service__pb2.GetViewerStateRequest.SerializeToString,
+                response_deserializer=tweet__service__pb2.GetViewerStateReply.FromString,
+                _registered_method=True)
 
 
 class TweetServicer:
@@ -75,6 +85,20 @@ class TweetServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetUserReposts(self, request, context):
+        """A user's reposts, newest first (by repost id): a new follower's backfill.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetViewerState(self, request, context):
+        """Which of tweet_ids the user has liked and reposted: one query for a page of items.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_TweetServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -92,6 +116,16 @@ def add_TweetServicer_to_server(servicer, server):
                     servicer.ListTweets,
                     request_deserializer=tweet__service__pb2.ListTweetsRequest.FromString,
                     response_serializer=tweet__service__pb2.GetTweetsReply.SerializeToString,
+            ),
+            'GetUserReposts': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetUserReposts,
+                    request_deserializer=tweet__service__pb2.GetUserRepostsRequest.FromString,
+                    response_serializer=tweet__service__pb2.GetUserRepostsReply.SerializeToString,
+            ),
+            'GetViewerState': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetViewerState,
+                    request_deserializer=tweet__service__pb2.GetViewerStateRequest.FromString,
+                    response_serializer=tweet__service__pb2.GetViewerStateReply.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -176,6 +210,60 @@ class Tweet:
             '/tweet_service.Tweet/ListTweets',
             tweet__service__pb2.ListTweetsRequest.SerializeToString,
             tweet__service__pb2.GetTweetsReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetUserReposts(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tweet_service.Tweet/GetUserReposts',
+            tweet__service__pb2.GetUserRepostsRequest.SerializeToString,
+            tweet__service__pb2.GetUserRepostsReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetViewerState(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tweet_service.Tweet/GetViewerState',
+            tweet__service__pb2.GetViewerStateRequest.SerializeToString,
+            tweet__service__pb2.GetViewerStateReply.FromString,
             options,
             channel_credentials,
             insecure,

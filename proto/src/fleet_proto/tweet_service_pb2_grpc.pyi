@@ -37,6 +37,10 @@ class TweetStub:
     GetUserTweets: _grpc.UnaryUnaryMultiCallable[_tweet_service_pb2.GetUserTweetsRequest, _tweet_service_pb2.GetTweetsReply]
     ListTweets: _grpc.UnaryUnaryMultiCallable[_tweet_service_pb2.ListTweetsRequest, _tweet_service_pb2.GetTweetsReply]
     """Every tweet in id (creation) order, a page at a time: rebuilding the search index uses it."""
+    GetUserReposts: _grpc.UnaryUnaryMultiCallable[_tweet_service_pb2.GetUserRepostsRequest, _tweet_service_pb2.GetUserRepostsReply]
+    """A user's reposts, newest first (by repost id): a new follower's backfill."""
+    GetViewerState: _grpc.UnaryUnaryMultiCallable[_tweet_service_pb2.GetViewerStateRequest, _tweet_service_pb2.GetViewerStateReply]
+    """Which of tweet_ids the user has liked and reposted: one query for a page of items."""
 
 @_typing.type_check_only
 class TweetAsyncStub(TweetStub):
@@ -47,6 +51,10 @@ class TweetAsyncStub(TweetStub):
     GetUserTweets: _aio.UnaryUnaryMultiCallable[_tweet_service_pb2.GetUserTweetsRequest, _tweet_service_pb2.GetTweetsReply]  # type: ignore[assignment]
     ListTweets: _aio.UnaryUnaryMultiCallable[_tweet_service_pb2.ListTweetsRequest, _tweet_service_pb2.GetTweetsReply]  # type: ignore[assignment]
     """Every tweet in id (creation) order, a page at a time: rebuilding the search index uses it."""
+    GetUserReposts: _aio.UnaryUnaryMultiCallable[_tweet_service_pb2.GetUserRepostsRequest, _tweet_service_pb2.GetUserRepostsReply]  # type: ignore[assignment]
+    """A user's reposts, newest first (by repost id): a new follower's backfill."""
+    GetViewerState: _aio.UnaryUnaryMultiCallable[_tweet_service_pb2.GetViewerStateRequest, _tweet_service_pb2.GetViewerStateReply]  # type: ignore[assignment]
+    """Which of tweet_ids the user has liked and reposted: one query for a page of items."""
 
 class TweetServicer(metaclass=_abc_1.ABCMeta):
     """The tweets service: read access for the feed and search sides."""
@@ -72,5 +80,21 @@ class TweetServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_tweet_service_pb2.GetTweetsReply, _abc.Awaitable[_tweet_service_pb2.GetTweetsReply]]:
         """Every tweet in id (creation) order, a page at a time: rebuilding the search index uses it."""
+
+    @_abc_1.abstractmethod
+    def GetUserReposts(
+        self,
+        request: _tweet_service_pb2.GetUserRepostsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_tweet_service_pb2.GetUserRepostsReply, _abc.Awaitable[_tweet_service_pb2.GetUserRepostsReply]]:
+        """A user's reposts, newest first (by repost id): a new follower's backfill."""
+
+    @_abc_1.abstractmethod
+    def GetViewerState(
+        self,
+        request: _tweet_service_pb2.GetViewerStateRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_tweet_service_pb2.GetViewerStateReply, _abc.Awaitable[_tweet_service_pb2.GetViewerStateReply]]:
+        """Which of tweet_ids the user has liked and reposted: one query for a page of items."""
 
 def add_TweetServicer_to_server(servicer: TweetServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

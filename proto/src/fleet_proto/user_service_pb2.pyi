@@ -118,3 +118,31 @@ class IsFollowingReply(_message.Message):
     FOLLOWING_FIELD_NUMBER: _ClassVar[int]
     following: bool
     def __init__(self, following: _Optional[bool] = ...) -> None: ...
+
+class IsBlockedRequest(_message.Message):
+    __slots__ = ("user_id", "other_id")
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    OTHER_ID_FIELD_NUMBER: _ClassVar[int]
+    user_id: str
+    other_id: str
+    def __init__(self, user_id: _Optional[str] = ..., other_id: _Optional[str] = ...) -> None: ...
+
+class IsBlockedReply(_message.Message):
+    __slots__ = ("blocked",)
+    BLOCKED_FIELD_NUMBER: _ClassVar[int]
+    blocked: bool
+    def __init__(self, blocked: _Optional[bool] = ...) -> None: ...
+
+class GetHiddenUsersRequest(_message.Message):
+    __slots__ = ("user_id", "blocks_only")
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    BLOCKS_ONLY_FIELD_NUMBER: _ClassVar[int]
+    user_id: str
+    blocks_only: bool
+    def __init__(self, user_id: _Optional[str] = ..., blocks_only: _Optional[bool] = ...) -> None: ...
+
+class GetHiddenUsersReply(_message.Message):
+    __slots__ = ("user_ids",)
+    USER_IDS_FIELD_NUMBER: _ClassVar[int]
+    user_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, user_ids: _Optional[_Iterable[str]] = ...) -> None: ...

@@ -70,6 +70,16 @@ class UserStub:
                 request_serializer=user__service__pb2.IsFollowingRequest.SerializeToString,
                 response_deserializer=user__service__pb2.IsFollowingReply.FromString,
                 _registered_method=True)
+        self.IsBlocked = channel.unary_unary(
+                '/user_service.User/IsBlocked',
+                request_serializer=user__service__pb2.IsBlockedRequest.SerializeToString,
+                response_deserializer=user__service__pb2.IsBlockedReply.FromString,
+                _registered_method=True)
+        self.GetHiddenUsers = channel.unary_unary(
+                '/user_service.User/GetHiddenUsers',
+                request_serializer=user__service__pb2.GetHiddenUsersRequest.SerializeToString,
+                response_deserializer=user__service__pb2.GetHiddenUsersReply.FromString,
+                _registered_method=True)
 
 
 class UserServicer:
@@ -120,6 +130,21 @@ class UserServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def IsBlocked(self, request, context):
+        """Whether either of the two blocks the other (one indexed lookup).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetHiddenUsers(self, request, context):
+        """The accounts whose tweets and reposts stay out of user_id's feed: those it blocks, those that
+        block it, and those it mutes.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_UserServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -157,6 +182,16 @@ def add_UserServicer_to_server(servicer, server):
                     servicer.IsFollowing,
                     request_deserializer=user__service__pb2.IsFollowingRequest.FromString,
                     response_serializer=user__service__pb2.IsFollowingReply.SerializeToString,
+            ),
+            'IsBlocked': grpc.unary_unary_rpc_method_handler(
+                    servicer.IsBlocked,
+                    request_deserializer=user__service__pb2.IsBlockedRequest.FromString,
+                    response_serializer=user__service__pb2.IsBlockedReply.SerializeToString,
+            ),
+            'GetHiddenUsers': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetHiddenUsers,
+                    request_deserializer=user__service__pb2.GetHiddenUsersRequest.FromString,
+                    response_serializer=user__service__pb2.GetHiddenUsersReply.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -349,6 +384,60 @@ class User:
             '/user_service.User/IsFollowing',
             user__service__pb2.IsFollowingRequest.SerializeToString,
             user__service__pb2.IsFollowingReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def IsBlocked(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/user_service.User/IsBlocked',
+            user__service__pb2.IsBlockedRequest.SerializeToString,
+            user__service__pb2.IsBlockedReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetHiddenUsers(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/user_service.User/GetHiddenUsers',
+            user__service__pb2.GetHiddenUsersRequest.SerializeToString,
+            user__service__pb2.GetHiddenUsersReply.FromString,
             options,
             channel_credentials,
             insecure,

@@ -42,6 +42,12 @@ class UserStub:
     GetFollowing: _grpc.UnaryUnaryMultiCallable[_user_service_pb2.FollowPageRequest, _user_service_pb2.FollowPageReply]
     IsFollowing: _grpc.UnaryUnaryMultiCallable[_user_service_pb2.IsFollowingRequest, _user_service_pb2.IsFollowingReply]
     """Whether follower_id follows following_id now (one indexed lookup)."""
+    IsBlocked: _grpc.UnaryUnaryMultiCallable[_user_service_pb2.IsBlockedRequest, _user_service_pb2.IsBlockedReply]
+    """Whether either of the two blocks the other (one indexed lookup)."""
+    GetHiddenUsers: _grpc.UnaryUnaryMultiCallable[_user_service_pb2.GetHiddenUsersRequest, _user_service_pb2.GetHiddenUsersReply]
+    """The accounts whose tweets and reposts stay out of user_id's feed: those it blocks, those that
+    block it, and those it mutes.
+    """
 
 @_typing.type_check_only
 class UserAsyncStub(UserStub):
@@ -57,6 +63,12 @@ class UserAsyncStub(UserStub):
     GetFollowing: _aio.UnaryUnaryMultiCallable[_user_service_pb2.FollowPageRequest, _user_service_pb2.FollowPageReply]  # type: ignore[assignment]
     IsFollowing: _aio.UnaryUnaryMultiCallable[_user_service_pb2.IsFollowingRequest, _user_service_pb2.IsFollowingReply]  # type: ignore[assignment]
     """Whether follower_id follows following_id now (one indexed lookup)."""
+    IsBlocked: _aio.UnaryUnaryMultiCallable[_user_service_pb2.IsBlockedRequest, _user_service_pb2.IsBlockedReply]  # type: ignore[assignment]
+    """Whether either of the two blocks the other (one indexed lookup)."""
+    GetHiddenUsers: _aio.UnaryUnaryMultiCallable[_user_service_pb2.GetHiddenUsersRequest, _user_service_pb2.GetHiddenUsersReply]  # type: ignore[assignment]
+    """The accounts whose tweets and reposts stay out of user_id's feed: those it blocks, those that
+    block it, and those it mutes.
+    """
 
 class UserServicer(metaclass=_abc_1.ABCMeta):
     """The users service: profiles, counters and the follow graph."""
@@ -111,5 +123,23 @@ class UserServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_user_service_pb2.IsFollowingReply, _abc.Awaitable[_user_service_pb2.IsFollowingReply]]:
         """Whether follower_id follows following_id now (one indexed lookup)."""
+
+    @_abc_1.abstractmethod
+    def IsBlocked(
+        self,
+        request: _user_service_pb2.IsBlockedRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_user_service_pb2.IsBlockedReply, _abc.Awaitable[_user_service_pb2.IsBlockedReply]]:
+        """Whether either of the two blocks the other (one indexed lookup)."""
+
+    @_abc_1.abstractmethod
+    def GetHiddenUsers(
+        self,
+        request: _user_service_pb2.GetHiddenUsersRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_user_service_pb2.GetHiddenUsersReply, _abc.Awaitable[_user_service_pb2.GetHiddenUsersReply]]:
+        """The accounts whose tweets and reposts stay out of user_id's feed: those it blocks, those that
+        block it, and those it mutes.
+        """
 
 def add_UserServicer_to_server(servicer: UserServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -95,3 +95,33 @@ class TweetServicer(pb_grpc.TweetServicer):
         async with transaction(self._sessions) as session:
             tweets = await TweetRepository(session).tweets_after(after, limit)
         return pb.GetTweetsReply(tweets=[to_proto(tweet) for tweet in tweets])
+
+    async def GetUserReposts(
+        self, request: pb.GetUserRepostsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.GetUserRepostsReply:
+        """A user's reposts newest first, strictly older than before_id (a repost id) when given."""
+        user_id = parse_uuid(request.user_id, "user_id")
+        before = parse_optional_uuid(request.before_id, "before_id")
+        limit = page_size(request.limit, DEFAULT_USER_PAGE)
+        async with transaction(self._sessions) as session:
+            reposts = await TweetRepository(session).user_reposts_before(user_id, before, limit)
+        return pb.GetUserRepostsReply(
+            reposts=[
+                pb.Repost(id=str(repost.id), tweet_id=str(repost.tweet_id), user_id=str(repost.user_id))
+                for repost in reposts
+            ]
+        )
+
+    async def GetViewerState(
+        self, request: pb.GetViewerStateRequest, context: grpc.aio.ServicerContext
+    ) -> pb.GetViewerStateReply:
+        """Which of the tweets the user liked and reposted (invalid ids match nothing)."""
+        user_id = parse_uuid(request.user_id, "user_id")
+        if len(request.tweet_ids) > MAX_PAGE:
+            raise InvalidInput(f"at most {MAX_PAGE} tweet ids per call")
+        ids = list(set(_valid_ids(list(request.tweet_ids))))
+        async with transaction(self._sessions) as session:
+            liked, reposted = await TweetRepository(session).viewer_state(user_id, ids)
+        return pb.GetViewerStateReply(
+            liked_ids=[str(i) for i in liked], reposted_ids=[str(i) for i in reposted]
+        )

@@ -27,6 +27,7 @@ from shared.settings import Settings
 from tweets import author_counters
 from tweets.account_deletes import user_delete_consumer
 from tweets.api import router
+from tweets.blocks import BlockCheck
 from tweets.grpc_servicer import SERVICE_NAME, TweetServicer
 from tweets.service import TimelineReader, TweetComposer
 
@@ -69,6 +70,7 @@ def create_app(settings: Settings) -> FastAPI:
                 author_counters.increment_tweets_deliverer(user_service_pb2_grpc.UserStub(users_channel)),
             )
             app.state.feed_cache = feed_cache
+            app.state.block_check = BlockCheck(user_service_pb2_grpc.UserStub(users_channel))
             for relay in (events_relay, counters_relay):
                 app.state.background[relay.background_name] = relay.state
             await install_writer_state(

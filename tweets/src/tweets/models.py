@@ -90,7 +90,12 @@ class TweetRepost(TweetMark):
     __table_args__ = (
         Index("ix_tweet_repost_tweet_id", "tweet_id"),
         Index("ix_tweet_repost_user_id_created_at", "user_id", "created_at"),
+        # A user's reposts newest first, for a new follower's backfill (feed_worker).
+        Index("ix_tweet_repost_user_id_id", "user_id", "id"),
     )
+
+    # The repost's own UUIDv7: its feed entries are ordered by it (repost time) and named by it.
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), nullable=False, default=uuid7)
 
 
 outbox = outbox_table(Base.metadata)

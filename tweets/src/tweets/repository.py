@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.db.raw import statement_span
 from shared.messaging.outbox import OutboxMessage, message_params, with_messages
-from tweets.models import ReplyTweet, Tweet, TweetMark
+from tweets.models import ReplyTweet, Tweet, TweetLike, TweetMark, TweetRepost
 
 Counter = Literal["num_likes", "num_replys", "num_reposts"]
 
@@ -102,6 +102,11 @@ class TweetRepository:
         if for_update:
             query = query.with_for_update()
         return (await self.session.execute(query)).scalar_one_or_none()
+
+    async def author_of(self, tweet_id: uuid.UUID) -> uuid.UUID | None:
+        return (
+            await self.session.execute(select(Tweet.user_id).where(Tweet.id == tweet_id))
+        ).scalar_one_or_none()
 
     async def get_tweets(self, tweet_ids: Sequence[uuid.UUID]) -> list[Row[Any]]:
         """The tweets found among `tweet_ids`, in one query, as plain rows (hydration is hot:
@@ -221,13 +226,14 @@ class TweetRepository:
             )
         ).scalar_one_or_none()
 
-    async def remove_mark(self, model: type[TweetMark], user_id: uuid.UUID, tweet_id: uuid.UUID) -> bool:
+    async def remove_mark(
+        self, model: type[TweetMark], user_id: uuid.UUID, tweet_id: uuid.UUID
+    ) -> TweetMark | None:
+        """Delete the (user, tweet) mark; the row it was, or None if there was none."""
         deleted = await self.session.execute(
-            delete(model)
-            .where(model.user_id == user_id, model.tweet_id == tweet_id)
-            .returning(model.tweet_id)
+            delete(model).where(model.user_id == user_id, model.tweet_id == tweet_id).returning(model)
         )
-        return deleted.first() is not None
+        return deleted.scalar_one_or_none()
 
     async def list_marks(
         self, model: type[TweetMark], user_id: uuid.UUID, limit: int, offset: int
@@ -248,3 +254,35 @@ class TweetRepository:
         )
         rows = await self.session.execute(query)
         return [(mark, tweet) for mark, tweet in rows.tuples()], int(total)
+
+    async def user_reposts_before(
+        self, user_id: uuid.UUID, before: uuid.UUID | None, limit: int
+    ) -> list[TweetRepost]:
+        """A keyset page of a user's reposts, newest first (index scan on (user_id, id))."""
+        query = select(TweetRepost).where(TweetRepost.user_id == user_id)
+        if before is not None:
+            query = query.where(TweetRepost.id < before)
+        rows = await self.session.execute(query.order_by(TweetRepost.id.desc()).limit(limit))
+        return list(rows.scalars())
+
+    async def viewer_state(
+        self, user_id: uuid.UUID, tweet_ids: Sequence[uuid.UUID]
+    ) -> tuple[set[uuid.UUID], set[uuid.UUID]]:
+        """Which of `tweet_ids` the user liked, and which it reposted: one query (two primary-key
+        probes per id)."""
+        if not tweet_ids:
+            return set(), set()
+        query = (
+            select(TweetLike.tweet_id, text("'like'"))
+            .where(TweetLike.user_id == user_id, TweetLike.tweet_id.in_(tweet_ids))
+            .union_all(
+                select(TweetRepost.tweet_id, text("'repost'")).where(
+                    TweetRepost.user_id == user_id, TweetRepost.tweet_id.in_(tweet_ids)
+                )
+            )
+        )
+        liked: set[uuid.UUID] = set()
+        reposted: set[uuid.UUID] = set()
+        for tweet_id, kind in (await self.session.execute(query)).tuples():
+            (liked if kind == "like" else reposted).add(tweet_id)
+        return liked, reposted

@@ -15,15 +15,31 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from shared.db.raw import raw_connection
 from shared.errors import Conflict, Forbidden, NotFound
 from shared.ids import uuid7, uuid7_time_ms
-from shared.messaging.events import TweetEvent
+from shared.messaging.events import TweetActionEvent, TweetEvent
 from shared.messaging.outbox import RABBITMQ, OutboxMessage, RelayWaker, enqueue
-from shared.messaging.topology import TWEET_CREATE, TWEET_DELETE, TWEET_EVENTS, TWEET_UPDATE
+from shared.messaging.topology import (
+    TWEET_CREATE,
+    TWEET_DELETE,
+    TWEET_EVENTS,
+    TWEET_LIKE,
+    TWEET_REPLY,
+    TWEET_REPOST,
+    TWEET_UNLIKE,
+    TWEET_UNREPOST,
+    TWEET_UPDATE,
+)
 from tweets.author_counters import increment_message
+from tweets.blocks import BlockCheck, refuse_if_blocked
 from tweets.models import ReplyTweet, Tweet, TweetLike, TweetMark, TweetRepost
 from tweets.repository import Counter, TweetRepository, TweetRow, insert_tweet, user_timeline
 
 _COUNTER_OF: dict[type[TweetMark], Counter] = {TweetLike: "num_likes", TweetRepost: "num_reposts"}
 _NAME_OF: dict[type[TweetMark], str] = {TweetLike: "liked", TweetRepost: "reposted"}
+# The event of a new mark, and of its removal.
+_EVENTS_OF: dict[type[TweetMark], tuple[str, str]] = {
+    TweetLike: (TWEET_LIKE, TWEET_UNLIKE),
+    TweetRepost: (TWEET_REPOST, TWEET_UNREPOST),
+}
 
 
 def new_id() -> tuple[uuid.UUID, datetime]:
@@ -48,6 +64,32 @@ def tweet_event_message(
         content=tweet.content,
         created_at=tweet.created_at,
         updated_at=updated_at or tweet.updated_at,
+    )
+    return OutboxMessage(
+        RABBITMQ,
+        event.model_dump(mode="json"),
+        message_id=str(event.event_id),
+        exchange=TWEET_EVENTS,
+        routing_key=event_type,
+    )
+
+
+def action_event_message(
+    event_type: str,
+    tweet: Tweet,
+    actor_id: uuid.UUID,
+    *,
+    reply_id: uuid.UUID | None = None,
+    repost_id: uuid.UUID | None = None,
+) -> OutboxMessage:
+    """The outbox message of a like, repost or reply (or their removal) by `actor_id` on `tweet`."""
+    event = TweetActionEvent(
+        event_type=event_type,
+        tweet_id=tweet.id,
+        author_id=tweet.user_id,
+        user_id=actor_id,
+        reply_id=reply_id,
+        repost_id=repost_id,
     )
     return OutboxMessage(
         RABBITMQ,
@@ -104,8 +146,10 @@ class TimelineReader:
 
 
 class TweetService:
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: AsyncSession, blocks: BlockCheck | None = None) -> None:
         self.session = session
+        # None: reads only (replies, likes and reposts need it).
+        self._blocks = blocks
         self.tweets = TweetRepository(session)
         # Tweets whose shown state (content, counters, existence) this transaction changed: their
         # cached copies (feed.tweetcache) are dropped once it commits.
@@ -168,9 +212,13 @@ class TweetService:
     # Replies
 
     async def reply(self, caller_id: uuid.UUID, parent_id: uuid.UUID, content: str) -> ReplyTweet:
-        await self._shift_or_404(parent_id, "num_replys", +1)
+        blocked = await self._blocked_with(caller_id)
+        parent = await self._shift_or_404(parent_id, "num_replys", +1)
+        refuse_if_blocked(blocked, parent.user_id)  # the rollback undoes the shift
         reply_id, at = new_id()
-        return await self.tweets.add_reply(reply_id, parent_id, caller_id, content, at)
+        reply = await self.tweets.add_reply(reply_id, parent_id, caller_id, content, at)
+        await enqueue(self.session, action_event_message(TWEET_REPLY, parent, caller_id, reply_id=reply_id))
+        return reply
 
     async def replies(self, parent_id: uuid.UUID, limit: int, offset: int) -> tuple[list[ReplyTweet], int]:
         await self.get(parent_id)
@@ -192,22 +240,38 @@ class TweetService:
         self, model: type[TweetMark], caller_id: uuid.UUID, tweet_id: uuid.UUID
     ) -> tuple[TweetMark, Tweet]:
         """Like (or repost) a tweet once: 404 if it does not exist, 409 the second time."""
+        blocked = await self._blocked_with(caller_id)
         tweet = await self._shift_or_404(tweet_id, _COUNTER_OF[model], +1)
+        refuse_if_blocked(blocked, tweet.user_id)  # the rollback undoes the shift
         mark = await self.tweets.add_mark(model, caller_id, tweet_id)
         if mark is None:
             # The transaction rolls back on the error, and the counter with it.
             raise Conflict(f"you have already {_NAME_OF[model]} this tweet")
+        await enqueue(self.session, self._mark_event(_EVENTS_OF[model][0], mark, tweet, caller_id))
         return mark, tweet
 
     async def unmark(self, model: type[TweetMark], caller_id: uuid.UUID, tweet_id: uuid.UUID) -> None:
-        await self._shift_or_404(tweet_id, _COUNTER_OF[model], -1)
-        if not await self.tweets.remove_mark(model, caller_id, tweet_id):
+        tweet = await self._shift_or_404(tweet_id, _COUNTER_OF[model], -1)
+        mark = await self.tweets.remove_mark(model, caller_id, tweet_id)
+        if mark is None:
             raise NotFound(f"you have not {_NAME_OF[model]} this tweet")
+        await enqueue(self.session, self._mark_event(_EVENTS_OF[model][1], mark, tweet, caller_id))
+
+    @staticmethod
+    def _mark_event(event_type: str, mark: TweetMark, tweet: Tweet, caller_id: uuid.UUID) -> OutboxMessage:
+        repost_id = mark.id if isinstance(mark, TweetRepost) else None
+        return action_event_message(event_type, tweet, caller_id, repost_id=repost_id)
 
     async def marks(
         self, model: type[TweetMark], caller_id: uuid.UUID, limit: int, offset: int
     ) -> tuple[list[tuple[TweetMark, Tweet]], int]:
         return await self.tweets.list_marks(model, caller_id, limit, offset)
+
+    async def _blocked_with(self, caller_id: uuid.UUID) -> frozenset[uuid.UUID]:
+        # Asked before the first statement of the transaction (tweets.blocks says why).
+        if self._blocks is None:
+            raise RuntimeError("TweetService needs a BlockCheck to reply, like or repost")
+        return await self._blocks.blocked_with(caller_id)
 
     async def _shift_or_404(self, tweet_id: uuid.UUID, counter: Counter, delta: int) -> Tweet:
         """Move a counter of the tweet, 404 if there is none.

@@ -79,7 +79,10 @@ async def login(body: LoginRequest, request: Request, response: Response, users:
     await limiter.hit("login-account", account, limits.login_per_minute, fail_closed=True)
     result = await users.login(body.identifier, body.password)
     return LoginResponse(
-        access_token=result.token, expires_in=result.expires_in, user=OwnUser.model_validate(result.actor)
+        access_token=result.token,
+        expires_in=result.expires_in,
+        user=OwnUser.model_validate(result.actor),
+        token=result.token,
     )
 
 

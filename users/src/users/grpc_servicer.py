@@ -11,6 +11,7 @@ from shared.db.engine import read_only_sessions, transaction
 from shared.errors import InvalidInput
 from shared.grpc.fields import parse_uuid
 from users.models import Actor
+from users.relations import RelationService
 from users.repository import TweetCountChange
 from users.service import UserService
 
@@ -119,6 +120,22 @@ class UserServicer(pb_grpc.UserServicer):
             return pb.IsFollowingReply(
                 following=await UserService(session).is_following(follower_id, following_id)
             )
+
+    async def IsBlocked(
+        self, request: pb.IsBlockedRequest, context: grpc.aio.ServicerContext
+    ) -> pb.IsBlockedReply:
+        user_id = parse_uuid(request.user_id, "user_id")
+        other_id = parse_uuid(request.other_id, "other_id")
+        async with transaction(self._reads) as session:
+            return pb.IsBlockedReply(blocked=await RelationService(session).is_blocked(user_id, other_id))
+
+    async def GetHiddenUsers(
+        self, request: pb.GetHiddenUsersRequest, context: grpc.aio.ServicerContext
+    ) -> pb.GetHiddenUsersReply:
+        user_id = parse_uuid(request.user_id, "user_id")
+        async with transaction(self._reads) as session:
+            hidden = await RelationService(session).hidden(user_id, blocks_only=request.blocks_only)
+        return pb.GetHiddenUsersReply(user_ids=[str(i) for i in hidden])
 
     async def _page(self, request: pb.FollowPageRequest, *, following: bool) -> pb.FollowPageReply:
         user_id = parse_uuid(request.user_id, "user_id")

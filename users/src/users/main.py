@@ -21,6 +21,7 @@ from shared.messaging.publisher import RabbitPublisher
 from shared.messaging.relay import OutboxRelay, rabbitmq_deliverer
 from shared.revocation import revocation_state
 from shared.settings import Settings
+from users import relations_api
 from users.api import router
 from users.grpc_servicer import SERVICE_NAME, UserServicer
 
@@ -61,7 +62,9 @@ def create_app(settings: Settings) -> FastAPI:
                 yield
         await publisher.close()
 
-    return create_service_app(title="users", routers=[router], lifespan=lifespan, http=settings.http)
+    return create_service_app(
+        title="users", routers=[router, relations_api.router], lifespan=lifespan, http=settings.http
+    )
 
 
 SPEC = ServiceSpec(

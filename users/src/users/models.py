@@ -66,6 +66,37 @@ class Follow(Base):
     )
 
 
+class UserRelation(Base):
+    """A one-way relation between two accounts (a block or a mute): one row per pair."""
+
+    __abstract__ = True
+
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("actors.id", ondelete="CASCADE"), primary_key=True
+    )
+    target_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("actors.id", ondelete="CASCADE"), primary_key=True
+    )
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), nullable=False, server_default=func.now()
+    )
+
+
+class Block(UserRelation):
+    """`user_id` blocks `target_id`."""
+
+    __tablename__ = "blocks"
+    # (target_id, user_id): "who blocks me" for the feed's hidden set and the block check.
+    __table_args__ = (Index("ix_blocks_target_id", "target_id", "user_id"),)
+
+
+class Mute(UserRelation):
+    """`user_id` mutes `target_id`."""
+
+    __tablename__ = "mutes"
+    __table_args__ = (Index("ix_mutes_target_id", "target_id", "user_id"),)
+
+
 class AppliedIncrement(Base):
     """Idempotency keys of IncrementTweets calls already applied (retries change nothing)."""
 

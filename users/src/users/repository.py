@@ -6,14 +6,14 @@ import uuid
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
-from sqlalchemy import delete, func, select, text, update
+from sqlalchemy import delete, func, select, text, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
 from shared.db.raw import statement_span
 from shared.text import fold
-from users.models import Actor, Follow
+from users.models import Actor, Block, Follow
 
 # A counter stays within [0, MAX_TWEET_COUNT], a count every JSON client reads exactly. The sum is
 # taken as numeric, so even a counter already at bigint's maximum cannot make the statement fail.
@@ -220,6 +220,11 @@ class UserRepository:
         }
         for user_id in sorted(changes):
             await self.session.execute(update(Actor).where(Actor.id == user_id).values(**changes[user_id]))
+
+    async def either_blocks(self, user_id: uuid.UUID, other_id: uuid.UUID) -> bool:
+        """Whether either account blocks the other (one query, two primary-key probes)."""
+        pairs = tuple_(Block.user_id, Block.target_id).in_([(user_id, other_id), (other_id, user_id)])
+        return (await self.session.execute(select(Block.user_id).where(pairs).limit(1))).first() is not None
 
     async def is_following(self, follower_id: uuid.UUID, following_id: uuid.UUID) -> bool:
         found = await self.session.get(Follow, (follower_id, following_id))

@@ -86,6 +86,8 @@ class LoginResponse(BaseModel):
     token_type: str = "bearer"
     expires_in: int
     user: OwnUser
+    # The same token under the original project's name, so its scripts log in unchanged.
+    token: str
 
 
 class UserPage(BaseModel):

@@ -146,6 +146,8 @@ class UserService:
             raise BadRequest("you cannot follow yourself")
         await self.get(following_id)
         await self.get(follower_id)
+        if await self.users.either_blocks(follower_id, following_id):
+            raise Forbidden("you cannot follow this user")
         if not await self.users.add_follow(follower_id, following_id):
             raise Conflict("already following this user")
         await self._announce(USER_FOLLOW, follower_id, following_id)
@@ -153,6 +155,10 @@ class UserService:
     async def unfollow(self, follower_id: uuid.UUID, following_id: uuid.UUID) -> None:
         if not await self.users.remove_follow(follower_id, following_id):
             raise NotFound("you are not following this user")
+        await self._announce(USER_UNFOLLOW, follower_id, following_id)
+
+    async def announce_unfollow(self, follower_id: uuid.UUID, following_id: uuid.UUID) -> None:
+        """The user.unfollow event of a follow removed otherwise (by a block)."""
         await self._announce(USER_UNFOLLOW, follower_id, following_id)
 
     async def _announce(

@@ -26,11 +26,36 @@ class TweetEvent(BaseModel):
     updated_at: datetime
 
 
+class TweetActionEvent(BaseModel):
+    """Someone (`user_id`) reposted, liked or replied to `author_id`'s tweet, or took it back."""
+
+    event_id: uuid.UUID = Field(default_factory=uuid7)
+    event_type: Literal["tweet.repost", "tweet.unrepost", "tweet.like", "tweet.unlike", "tweet.reply"]
+    tweet_id: uuid.UUID
+    author_id: uuid.UUID
+    user_id: uuid.UUID
+    reply_id: uuid.UUID | None = None
+    # Reposts only: the repost's own UUIDv7, made when it was posted. It orders the repost's feed
+    # entries by repost time and names the entry an unrepost removes.
+    repost_id: uuid.UUID | None = None
+    occurred_at: datetime = Field(default_factory=_now)
+
+
 class UserFollowEvent(BaseModel):
     event_id: uuid.UUID = Field(default_factory=uuid7)
     event_type: Literal["user.follow", "user.unfollow"]
     follower_id: uuid.UUID
     following_id: uuid.UUID
+    occurred_at: datetime = Field(default_factory=_now)
+
+
+class UserRelationEvent(BaseModel):
+    """`user_id` blocked or muted `target_id` (or took it back)."""
+
+    event_id: uuid.UUID = Field(default_factory=uuid7)
+    event_type: Literal["user.block", "user.unblock", "user.mute", "user.unmute"]
+    user_id: uuid.UUID
+    target_id: uuid.UUID
     occurred_at: datetime = Field(default_factory=_now)
 
 

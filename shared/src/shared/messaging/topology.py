@@ -21,9 +21,22 @@ USER_EVENTS = "user_events"
 TWEET_CREATE: Final = "tweet.create"
 TWEET_UPDATE: Final = "tweet.update"
 TWEET_DELETE: Final = "tweet.delete"
+TWEET_REPOST: Final = "tweet.repost"
+TWEET_UNREPOST: Final = "tweet.unrepost"
+TWEET_LIKE: Final = "tweet.like"
+TWEET_UNLIKE: Final = "tweet.unlike"
+TWEET_REPLY: Final = "tweet.reply"
+# The events about a tweet's content (TweetEvent bodies) and about what others did to it
+# (TweetActionEvent bodies).
+TWEET_CONTENT_EVENTS: Final = frozenset({TWEET_CREATE, TWEET_UPDATE, TWEET_DELETE})
+TWEET_ACTION_EVENTS: Final = frozenset({TWEET_REPOST, TWEET_UNREPOST, TWEET_LIKE, TWEET_UNLIKE, TWEET_REPLY})
 USER_FOLLOW: Final = "user.follow"
 USER_UNFOLLOW: Final = "user.unfollow"
 USER_DELETE: Final = "user.delete"
+USER_BLOCK: Final = "user.block"
+USER_UNBLOCK: Final = "user.unblock"
+USER_MUTE: Final = "user.mute"
+USER_UNMUTE: Final = "user.unmute"
 
 FEED_TWEETS_QUEUE = "general_tweets"
 FEED_FOLLOWS_QUEUE = "feed_follows"
@@ -51,7 +64,9 @@ QUEUES: dict[str, QueueSpec] = {
         # tweet.update changes no feed, but the worker drops the cached copy (feed.tweetcache).
         QueueSpec(FEED_TWEETS_QUEUE, ((TWEET_EVENTS, "tweet.*"),)),
         QueueSpec(FEED_FOLLOWS_QUEUE, ((USER_EVENTS, USER_FOLLOW), (USER_EVENTS, USER_UNFOLLOW))),
-        QueueSpec(SEARCH_QUEUE, ((TWEET_EVENTS, "tweet.*"),)),
+        # Only content events: the index holds no likes or reposts (a queue declared before bound
+        # "tweet.*", so search_worker skips the other events too).
+        QueueSpec(SEARCH_QUEUE, tuple((TWEET_EVENTS, key) for key in sorted(TWEET_CONTENT_EVENTS))),
         QueueSpec(TWEETS_USER_DELETES_QUEUE, ((USER_EVENTS, USER_DELETE),)),
     )
 }

@@ -1,0 +1,157 @@
+"""Reposts travel: tweet.repost / tweet.unrepost events in, repost entries in Redis feeds out.
+
+A repost entry is "<repost id>:<tweet id>:<reposter id>", placed by repost time; a feed shows a tweet
+at most once; unrepost and delete remove what they should, in any order of delivery.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from redis.asyncio import Redis
+
+from devtools.testing import wait_for
+from feed.feedstore import feed_key, repost_entry
+from shared.auth import TokenCodec
+from shared.ids import uuid7
+from shared.messaging.events import TweetActionEvent
+from shared.messaging.topology import TWEET_CREATE, TWEET_DELETE, TWEET_EVENTS, TWEET_REPOST, TWEET_UNREPOST
+
+
+async def feed(redis: Redis, user_id: str) -> list[str]:
+    return list(await redis.lrange(feed_key(user_id), 0, -1))
+
+
+async def publish_repost(
+    kit: Any, event_type: str, tweet: str, author: str, reposter: str, repost_id: str, message_id: str = ""
+) -> None:
+    event = TweetActionEvent(
+        event_type=event_type,  # type: ignore[arg-type]
+        tweet_id=uuid.UUID(tweet),
+        author_id=uuid.UUID(author),
+        user_id=uuid.UUID(reposter),
+        repost_id=uuid.UUID(repost_id),
+    )
+    await kit.publish(TWEET_EVENTS, event_type, event, message_id=message_id or str(event.event_id))
+
+
+async def settled(kit: Any) -> None:
+    await kit.wait_until_drained("general_tweets", "feed_follows")
+
+
+async def test_a_repost_reaches_the_reposter_and_followers_once_at_the_repost_time(
+    kit: Any, redis: Redis
+) -> None:
+    author, reposter, *followers = await kit.insert_users(5)
+    await kit.insert_follows(reposter, followers)
+    tweet = str(uuid7())
+    await kit.publish_tweet(TWEET_CREATE, tweet, author)
+    between = str(uuid7())
+    await kit.publish_tweet(TWEET_CREATE, between, reposter)
+    await settled(kit)
+    repost_id = str(uuid7())
+    entry = repost_entry(repost_id, tweet, reposter)
+    # Delivered twice: still one entry per feed.
+    for _ in range(2):
+        await publish_repost(kit, TWEET_REPOST, tweet, author, reposter, repost_id, message_id=repost_id)
+    await settled(kit)
+
+    for user in (reposter, *followers):
+        # Newer than `between` (created after the tweet, before the repost): ordered by repost time.
+        assert await feed(redis, user) == [entry, between]
+    assert await feed(redis, author) == [tweet], "the author's own feed has the original only"
+
+
+async def test_a_tweet_shows_once_across_its_original_and_two_reposters(kit: Any, redis: Redis) -> None:
+    author, first, second, reader_of_all, reader_of_reposters = await kit.insert_users(5)
+    await kit.insert_follows(author, [reader_of_all])
+    for reposter in (first, second):
+        await kit.insert_follows(reposter, [reader_of_all, reader_of_reposters])
+    tweet = str(uuid7())
+    await kit.publish_tweet(TWEET_CREATE, tweet, author)
+    await settled(kit)
+    first_repost, second_repost = str(uuid7()), str(uuid7())
+    await publish_repost(kit, TWEET_REPOST, tweet, author, first, first_repost)
+    await settled(kit)
+    await publish_repost(kit, TWEET_REPOST, tweet, author, second, second_repost)
+    await settled(kit)
+
+    assert await feed(redis, reader_of_all) == [tweet]
+    assert await feed(redis, reader_of_reposters) == [repost_entry(first_repost, tweet, first)]
+    assert await feed(redis, second) == [repost_entry(second_repost, tweet, second)]
+
+
+async def test_unrepost_removes_the_entry_also_when_it_arrives_first(kit: Any, redis: Redis) -> None:
+    author, reposter, follower = await kit.insert_users(3)
+    await kit.insert_follows(reposter, [follower])
+    tweet, other = str(uuid7()), str(uuid7())
+    await kit.publish_tweet(TWEET_CREATE, tweet, author)
+    await kit.publish_tweet(TWEET_CREATE, other, author)
+    await settled(kit)
+    in_order, reordered = str(uuid7()), str(uuid7())
+    await publish_repost(kit, TWEET_REPOST, tweet, author, reposter, in_order)
+    await wait_for(lambda: feed(redis, follower), timeout=30)
+    await publish_repost(kit, TWEET_UNREPOST, tweet, author, reposter, in_order)
+    # The second repost's pair arrives reversed, and its repost is delivered again afterwards.
+    await publish_repost(kit, TWEET_UNREPOST, other, author, reposter, reordered)
+    await settled(kit)
+    await publish_repost(kit, TWEET_REPOST, other, author, reposter, reordered)
+    await publish_repost(kit, TWEET_REPOST, other, author, reposter, reordered)
+    await settled(kit)
+
+    assert await feed(redis, follower) == []
+    assert await feed(redis, reposter) == []
+
+
+async def test_deleting_a_reposted_tweet_removes_every_entry(kit: Any, redis: Redis) -> None:
+    author, reposter, author_follower, reposter_follower = await kit.insert_users(4)
+    await kit.insert_follows(author, [author_follower])
+    await kit.insert_follows(reposter, [reposter_follower])
+    tweet, kept = str(uuid7()), str(uuid7())
+    for created in (tweet, kept):
+        await kit.publish_tweet(TWEET_CREATE, created, author)
+    await settled(kit)
+    await publish_repost(kit, TWEET_REPOST, tweet, author, reposter, str(uuid7()))
+    await settled(kit)
+    assert len(await feed(redis, reposter_follower)) == 1
+
+    await kit.publish_tweet(TWEET_DELETE, tweet, author)
+    await settled(kit)
+
+    assert await feed(redis, author) == [kept]
+    assert await feed(redis, author_follower) == [kept]
+    assert await feed(redis, reposter) == []
+    assert await feed(redis, reposter_follower) == []
+
+
+async def test_follow_backfills_reposts_and_unfollow_removes_them(
+    kit: Any, redis: Redis, users_service: Any, tweets_service: Any
+) -> None:
+    author, reposter, follower = await kit.insert_users(3)
+    codec = TokenCodec(kit.settings.jwt)
+    headers = {
+        uid: {"Authorization": f"Bearer {codec.issue(uuid.UUID(uid), 'someone')}"}
+        for uid in (author, reposter, follower)
+    }
+    created = await tweets_service.client.post(
+        "/tweet", json={"content": "worth a repost"}, headers=headers[author]
+    )
+    tweet = created.json()["id"]
+    reposted = await tweets_service.client.post(f"/tweet/repost/{tweet}", headers=headers[reposter])
+    assert reposted.status_code == 201, reposted.text
+    await wait_for(lambda: feed(redis, reposter), timeout=30)
+    (entry,) = await feed(redis, reposter)
+    assert entry.split(":")[1:] == [tweet, reposter]
+
+    response = await users_service.client.post(f"/users/{reposter}/follow", headers=headers[follower])
+    assert response.status_code == 201, response.text
+    await wait_for(lambda: _equals(feed(redis, follower), [entry]), timeout=30)
+
+    response = await users_service.client.delete(f"/users/{reposter}/follow", headers=headers[follower])
+    assert response.status_code == 204, response.text
+    await wait_for(lambda: _equals(feed(redis, follower), []), timeout=30)
+
+
+async def _equals(actual: Any, expected: list[str]) -> bool:
+    return bool(await actual == expected)
