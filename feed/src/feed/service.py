@@ -7,6 +7,8 @@ import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, cast
 
+from prometheus_client import Counter
+
 from feed import tweetcache
 from feed.feedstore import FEED_LENGTH, FeedSlice, FeedStore
 from feed.rendering import tweet_json
@@ -21,6 +23,7 @@ MAX_LIMIT = 100
 DEFAULT_LIMIT = 20
 # A feed never holds more ids than this, so no offset beyond it can find anything.
 MAX_OFFSET = FEED_LENGTH
+TWEET_CACHE = Counter("feed_tweet_cache_lookups", "Tweets of feed pages found in the tweet cache or not", ["result"])
 
 
 @dataclass(frozen=True)
@@ -65,6 +68,10 @@ class FeedService:
         """The tweets in feed order, from the cache or else from tweets (filling the cache); ids that
         tweets no longer has (deleted) are left out."""
         missing = [tweet_id for tweet_id, body in zip(ids, cached, strict=True) if body is None]
+        if len(missing) < len(ids):
+            TWEET_CACHE.labels("hit").inc(len(ids) - len(missing))
+        if missing:
+            TWEET_CACHE.labels("miss").inc(len(missing))
         if not missing:
             return cast(list[str], cached)
         reply = await self._tweets.GetTweets(tweet_service_pb2.GetTweetsRequest(tweet_ids=missing))
