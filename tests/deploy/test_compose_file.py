@@ -31,7 +31,12 @@ FLEET = {name: spec for name, spec in SERVICES.items() if "build" in spec}
 # Read by something other than Settings: the health probe's port, and OpenTelemetry's own variable.
 NOT_SETTINGS = {"PORT", "OTEL_EXPORTER_OTLP_ENDPOINT", "CONFIG_FILE"}
 # Read by docker-compose.yml only (the infrastructure containers' credentials), listed in .env.example.
-COMPOSE_ONLY = {"POSTGRES_PASSWORD", "RABBITMQ_DEFAULT_USER", "RABBITMQ_DEFAULT_PASS", "GRAFANA_ADMIN_PASSWORD"}
+COMPOSE_ONLY = {
+    "POSTGRES_PASSWORD",
+    "RABBITMQ_DEFAULT_USER",
+    "RABBITMQ_DEFAULT_PASS",
+    "GRAFANA_ADMIN_PASSWORD",
+}
 SECTION_OF = {
     "users": "userservice",
     "tweets": "tweetservice",

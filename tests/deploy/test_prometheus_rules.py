@@ -30,7 +30,9 @@ REQUIRED_ALERTS = {
 def _promtool(*args: str) -> subprocess.CompletedProcess[str]:
     promtool = shutil.which("promtool")
     if promtool is None:
-        pytest.skip("promtool is not installed (apt-get install -y prometheus; scripts/ensure-services.sh does)")
+        pytest.skip(
+            "promtool is not installed (apt-get install -y prometheus; scripts/ensure-services.sh does)"
+        )
     return subprocess.run([promtool, *args], cwd=PROMETHEUS, capture_output=True, text=True, timeout=60)
 
 
