@@ -6,12 +6,14 @@ from __future__ import annotations
 import asyncio
 import re
 
+import grpc
 import httpx
 import pytest
 
 from devtools.fleet import Fleet
 from devtools.scrape import Samples, force_dead_letter, scrape, scrape_targets, value
 from devtools.testing import register_and_login, wait_for
+from fleet_proto import user_service_pb2, user_service_pb2_grpc
 
 pytestmark = pytest.mark.e2e
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-")
@@ -66,6 +68,13 @@ async def test_counters_move_when_requests_and_events_flow(metrics_fleet: Fleet)
         await wait_for(in_feed, timeout=20)
         assert (await feed.get("/feed", headers=reader.headers)).status_code == 200  # from the cache now
         assert (await feed.get("/no/such/route")).status_code == 404
+    # A call without the service token is refused before any servicer, and counted with its code.
+    async with grpc.aio.insecure_channel(settings.userservice.grpc_target) as channel:
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await user_service_pb2_grpc.UserStub(channel).GetUser(
+                user_service_pb2.GetUserRequest(user_id=str(author.id)), timeout=5
+            )
+        assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED
 
     async def moved(job: str, name: str, at_least: float = 1, **labels: str) -> None:
         async def check() -> bool:
