@@ -23,7 +23,9 @@ MAX_LIMIT = 100
 DEFAULT_LIMIT = 20
 # A feed never holds more ids than this, so no offset beyond it can find anything.
 MAX_OFFSET = FEED_LENGTH
-TWEET_CACHE = Counter("feed_tweet_cache_lookups", "Tweets of feed pages found in the tweet cache or not", ["result"])
+TWEET_CACHE = Counter(
+    "feed_tweet_cache_lookups", "Tweets of feed pages found in the tweet cache or not", ["result"]
+)
 
 
 @dataclass(frozen=True)
