@@ -24,7 +24,7 @@ from bench.context import Context
 from bench.dataset import generate
 from bench.environment import BenchFleet
 from bench.loadgen import REPO_ROOT, wrk_available
-from bench.metrics import compose, fanout, feed_reads, mixed, search_lag, tweet_to_feed
+from bench.metrics import compose, fanout, feed_reads, metrics_cost, mixed, search_lag, tweet_to_feed
 from bench.model import Metric
 from devtools.fleet import unreachable_dependencies
 from devtools.testing import TEST_JWT_SECRET, TEST_SERVICE_TOKEN
@@ -43,6 +43,7 @@ class MetricModule(Protocol):
 # The order matters: reads first on the clean data set, the mixed workload (which posts) last.
 METRICS: dict[str, MetricModule] = {
     "feed_reads": feed_reads,
+    "metrics_cost": metrics_cost,
     "fanout": fanout,
     "tweet_to_feed": tweet_to_feed,
     "search_lag": search_lag,

@@ -32,6 +32,7 @@ COMPOSE_SECRETS: dict[str, Callable[[], str]] = {
     "POSTGRES_PASSWORD": _token,
     "RABBITMQ_DEFAULT_USER": lambda: "fleet-" + secrets.token_hex(4),
     "RABBITMQ_DEFAULT_PASS": _token,
+    "GRAFANA_ADMIN_PASSWORD": _token,
 }
 
 

@@ -50,4 +50,9 @@ if ! port_open 5672; then
   wait_port 5672 RabbitMQ 120
   as_root rabbitmqctl -q await_startup >/dev/null 2>&1 || true
 fi
+# Prometheus's promtool: the alert rules' unit tests, and the metrics test that runs a real Prometheus
+# (Debian's package; its own service is not started: the tests start one on loopback when they need it).
+if ! command -v promtool >/dev/null; then
+  echo "installing Prometheus (promtool)"; apt_install prometheus
+fi
 echo "PostgreSQL :5432, Redis :6379 and RabbitMQ :5672 are up"

@@ -31,7 +31,12 @@ FLEET = {name: spec for name, spec in SERVICES.items() if "build" in spec}
 # Read by something other than Settings: the health probe's port, and OpenTelemetry's own variable.
 NOT_SETTINGS = {"PORT", "OTEL_EXPORTER_OTLP_ENDPOINT", "CONFIG_FILE"}
 # Read by docker-compose.yml only (the infrastructure containers' credentials), listed in .env.example.
-COMPOSE_ONLY = {"POSTGRES_PASSWORD", "RABBITMQ_DEFAULT_USER", "RABBITMQ_DEFAULT_PASS"}
+COMPOSE_ONLY = {
+    "POSTGRES_PASSWORD",
+    "RABBITMQ_DEFAULT_USER",
+    "RABBITMQ_DEFAULT_PASS",
+    "GRAFANA_ADMIN_PASSWORD",
+}
 SECTION_OF = {
     "users": "userservice",
     "tweets": "tweetservice",
@@ -48,6 +53,7 @@ REQUIRED = {
     "POSTGRES_PASSWORD": secrets.token_urlsafe(24),
     "RABBITMQ_DEFAULT_USER": "fleet",
     "RABBITMQ_DEFAULT_PASS": secrets.token_urlsafe(24),
+    "GRAFANA_ADMIN_PASSWORD": secrets.token_urlsafe(24),
 }
 # A name like these is a secret or carries a credential: it must never have a default.
 _SECRET_NAME = re.compile(r"SECRET|TOKEN|PASSWORD|_PASS$|^RABBITMQ_DEFAULT_USER$|^RABBITMQ__URL$")

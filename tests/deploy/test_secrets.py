@@ -168,7 +168,13 @@ def test_ensure_dotenv_compose_adds_the_infrastructure_credentials(tmp_path: Pat
     dotenv = tmp_path / ".env"
     _ensure(dotenv, "--compose")
     values = _read(dotenv)
-    assert set(values) == {*SECRETS, "POSTGRES_PASSWORD", "RABBITMQ_DEFAULT_USER", "RABBITMQ_DEFAULT_PASS"}
+    assert set(values) == {
+        *SECRETS,
+        "POSTGRES_PASSWORD",
+        "RABBITMQ_DEFAULT_USER",
+        "RABBITMQ_DEFAULT_PASS",
+        "GRAFANA_ADMIN_PASSWORD",
+    }
     assert values["RABBITMQ_DEFAULT_USER"] != "guest" and all(values.values())
 
 

@@ -57,11 +57,18 @@ def test_settings(run_id: str | None = None, **overrides: Any) -> Settings:
         "rabbitmq": {"url": amqp_url},
         "redis": {"url": redis_url},
         "ratelimit": {"enabled": False},
-        "feedworker": {"retry_base_seconds": 0.05, "retry_max_seconds": 0.5, "handler_timeout_seconds": 8.0},
+        # Free metrics ports: concurrent test fleets never contend for the workers' 9102/9103.
+        "feedworker": {
+            "retry_base_seconds": 0.05,
+            "retry_max_seconds": 0.5,
+            "handler_timeout_seconds": 8.0,
+            "metrics_port": free_port(),
+        },
         "searchworker": {
             "retry_base_seconds": 0.05,
             "retry_max_seconds": 0.5,
             "handler_timeout_seconds": 8.0,
+            "metrics_port": free_port(),
         },
     }
     for section in ("userservice", "tweetservice", "feedservice", "searchservice"):

@@ -7,6 +7,8 @@ import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, cast
 
+from prometheus_client import Counter
+
 from feed import tweetcache
 from feed.feedstore import FEED_LENGTH, FeedSlice, FeedStore, entry_cursor, entry_parts
 from feed.items import FeedItems
@@ -22,6 +24,9 @@ MAX_LIMIT = 100
 DEFAULT_LIMIT = 20
 # A feed never holds more ids than this, so no offset beyond it can find anything.
 MAX_OFFSET = FEED_LENGTH
+TWEET_CACHE = Counter(
+    "feed_tweet_cache_lookups", "Tweets of feed pages found in the tweet cache or not", ["result"]
+)
 
 
 @dataclass(frozen=True)
@@ -88,6 +93,11 @@ class FeedService:
         missing = list(
             {entry_parts(entry)[0] for entry, body in zip(entries, cached, strict=True) if body is None}
         )
+        hits = len(entries) - sum(1 for body in cached if body is None)
+        if hits:
+            TWEET_CACHE.labels("hit").inc(hits)
+        if len(entries) > hits:
+            TWEET_CACHE.labels("miss").inc(len(entries) - hits)
         if not missing:
             return list(zip(entries, cast(list[str], cached), strict=True))
         reply = await self._tweets.GetTweets(tweet_service_pb2.GetTweetsRequest(tweet_ids=missing))

@@ -3,16 +3,25 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from opentelemetry import trace
+from prometheus_client import Counter, Histogram
 
 from feed.feedstore import FEED_LENGTH, FeedStore, entry_parts
 from feed_worker.sources import FollowGraph, TweetSource
 from shared.settings import FeedWorkerSettings
 
 _tracer = trace.get_tracer("feed_worker")
+FANOUT_DELIVERIES = Counter("feed_fanout_deliveries", "Feeds a new tweet was written into", ["event"])
+FANOUT_DURATION = Histogram(
+    "feed_fanout_duration_seconds",
+    "Time to write one tweet into its author's and every follower's feed",
+    ["event"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
+)
 
 
 class KeyedLocks:
@@ -60,6 +69,7 @@ class FeedFanout:
         # into the sorted-insert path. Redis is single-threaded, so running them at once gains nothing.
         async with self._author_locks.hold(author_id):
             with _tracer.start_as_current_span("feed fanout") as span:
+                started = time.perf_counter()
                 span.set_attribute("feed.tweet_id", tweet_id)
                 await self._store.fan_out(tweet_id, [author_id])
                 followers = 0
@@ -67,6 +77,8 @@ class FeedFanout:
                     await self._store.fan_out(tweet_id, page)
                     followers += len(page)
                 span.set_attribute("feed.followers", followers)
+                FANOUT_DELIVERIES.labels("tweet.create").inc(followers + 1)
+                FANOUT_DURATION.labels("tweet.create").observe(time.perf_counter() - started)
                 return followers
 
     async def tweet_deleted(self, tweet_id: str, author_id: str) -> int:

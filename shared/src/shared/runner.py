@@ -6,7 +6,9 @@ so both transports stop through one path.
 A stateless service may run several such processes (`workers`), one per core: the first forks the
 others before anything starts, each binds the REST port with SO_REUSEPORT (gRPC servers set it
 themselves), so the kernel spreads connections over them. The first process stops the others when
-it stops, and the others stop by themselves if it dies (a parent-death signal).
+it stops, and the others stop by themselves if it dies (a parent-death signal). Their metrics are
+collected in prometheus-client's multiprocess mode (shared.metrics.registry), so a scrape of the
+shared port reaches any of them and sees the service's totals.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from uvicorn.config import LifespanType
 
 from shared.http.protocol import deadline_protocol
 from shared.log import configure_logging
+from shared.metrics import registry as metrics
 from shared.settings import HttpSettings, ServiceSettings, Settings
 from shared.telemetry import setup_tracing
 
@@ -42,6 +45,8 @@ def run_service(service: ServiceSettings, app: FastAPI, http: HttpSettings, work
     if workers <= 1:
         uvicorn.Server(config).run()
         return
+    if metrics.enabled():
+        metrics.use_multiprocess()  # before the fork: the others inherit the folder
     first = os.getpid()
     children = [_fork_worker(service, config, first) for _ in range(workers - 1)]
     try:
@@ -53,6 +58,8 @@ def run_service(service: ServiceSettings, app: FastAPI, http: HttpSettings, work
         for pid in children:
             with contextlib.suppress(ChildProcessError):
                 os.waitpid(pid, 0)
+            metrics.process_exited(pid)
+        metrics.release_multiprocess()
 
 
 def _fork_worker(service: ServiceSettings, config: uvicorn.Config, first: int) -> int:
@@ -63,6 +70,7 @@ def _fork_worker(service: ServiceSettings, config: uvicorn.Config, first: int) -
     try:
         # Stop (gracefully) if the first process dies, even by SIGKILL; it may already have.
         ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+        metrics.process_started()
         if os.getppid() == first:
             uvicorn.Server(config).run(sockets=[_reuse_port_socket(service)])
     except BaseException:
@@ -117,8 +125,9 @@ def freeze_startup_objects() -> None:
 
 
 def prepare_process(service_name: str, settings: Settings) -> None:
-    """Logging and tracing, the first thing every process does."""
+    """Logging, tracing and metrics, the first thing every process does."""
     configure_logging(service_name, settings.log_level)
+    metrics.configure(settings.metrics)
     setup_tracing(service_name, settings.otlp_endpoint)
 
 

@@ -151,8 +151,24 @@ class SearchServiceSettings(ServiceSettings):
     database: str = "search"
 
 
+class MetricsSettings(BaseModel):
+    """Prometheus metrics (shared.metrics): `GET /metrics` on every REST port, a port of their own
+    for workers."""
+
+    # Off: no /metrics route, no request, RPC or consumer instrumentation (the bench's comparison).
+    enabled: bool = True
+    # How often the sampled gauges (outbox backlog, queue depths) are refreshed, per process.
+    sample_seconds: float = Field(default=5.0, gt=0)
+    # Where the processes of a multi-process service (`workers` > 1) keep their metric files; empty:
+    # a fresh temporary folder per start. Emptied at start either way.
+    multiprocess_dir: str = ""
+
+
 class WorkerSettings(BaseModel):
     prefetch: int = 32
+    # Where the worker serves GET /metrics (loopback unless opened on purpose); port 0: not served.
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = Field(default=0, ge=0, le=65535)
     # One attempt at a message may take this long; past it the attempt is cancelled and retried
     # (a call stuck past its deadline must not stall the message forever).
     handler_timeout_seconds: float = 15.0
@@ -162,12 +178,14 @@ class WorkerSettings(BaseModel):
 
 
 class FeedWorkerSettings(WorkerSettings):
+    metrics_port: int = 9102
     followers_page_size: int = 10_000
     redis_batch_size: int = 1_000
     backfill_limit: int = 200
 
 
 class SearchWorkerSettings(WorkerSettings):
+    metrics_port: int = 9103
     batch_size: int = 500
     batch_linger_seconds: float = 0.005
 
@@ -204,6 +222,7 @@ class Settings(BaseSettings):
     http: HttpSettings = Field(default_factory=HttpSettings)
     jaeger: JaegerSettings = Field(default_factory=JaegerSettings)
     ratelimit: RateLimitSettings = Field(default_factory=RateLimitSettings)
+    metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     userservice: UserServiceSettings = Field(default_factory=UserServiceSettings)
     tweetservice: TweetServiceSettings = Field(default_factory=TweetServiceSettings)
     feedservice: FeedServiceSettings = Field(default_factory=FeedServiceSettings)

@@ -13,6 +13,8 @@ from pydantic import SecretStr
 
 from shared.grpc.auth import ServiceTokenServerInterceptor
 from shared.grpc.errors import DomainErrorServerInterceptor
+from shared.metrics import registry as metrics
+from shared.metrics.grpc import MetricsServerInterceptor
 from shared.settings import ServiceSettings
 
 logger = logging.getLogger(__name__)
@@ -43,9 +45,16 @@ async def grpc_server(
 
     The port is exclusive (a second server on it fails to start) unless `shared_port`: the worker
     processes of one service share it (SO_REUSEPORT)."""
+    # The credential is checked first: an unauthenticated call never reaches a servicer. Metrics
+    # wrap both, so refused calls are counted too.
+    interceptors: list[grpc.aio.ServerInterceptor] = [
+        ServiceTokenServerInterceptor(service_token),
+        DomainErrorServerInterceptor(),
+    ]
+    if metrics.enabled():
+        interceptors.insert(0, MetricsServerInterceptor())
     server = grpc.aio.server(
-        # The credential is checked first: an unauthenticated call never reaches a servicer.
-        interceptors=[ServiceTokenServerInterceptor(service_token), DomainErrorServerInterceptor()],
+        interceptors=interceptors,
         options=[
             ("grpc.so_reuseport", int(shared_port)),
             ("grpc.max_receive_message_length", 64 * 1024 * 1024),

@@ -14,6 +14,8 @@ from starlette.types import ASGIApp
 from shared.http.limits import guard
 from shared.http.problems import PROBLEM_RESPONSES, install_problem_handlers, problem
 from shared.http.readiness import HEALTHY, BackgroundState, ReadinessCheck, run_checks
+from shared.metrics import registry as metrics
+from shared.metrics.http import RequestMetrics, install_metrics_route
 from shared.settings import HttpSettings
 from shared.telemetry import fastapi_telemetry
 
@@ -37,7 +39,8 @@ def create_app(
     version: str = "0.1.0",
 ) -> FastAPI:
     """A service app: its routers plus health, readiness and the error mapping, behind the body
-    limit and with the security headers (shared.http.limits).
+    limit and with the security headers (shared.http.limits); `GET /metrics` and per-route request
+    metrics unless [Metrics] enabled is false.
 
     The lifespan must set `app.state.readiness` to the list of ReadinessCheck of its dependencies,
     and may add to `app.state.background` (name -> BackgroundState) what /ready also reports.
@@ -82,6 +85,8 @@ def create_app(
             )
         return JSONResponse({"status": "ready", "dependencies": results, "background": background})
 
+    if metrics.enabled():
+        install_metrics_route(app)
     for router in routers:
         app.include_router(router)
     _document_problem_schema(app)
@@ -90,11 +95,13 @@ def create_app(
 
 def _guard_every_response(app: FastAPI, http: HttpSettings) -> None:
     """Wrap the whole middleware stack, Starlette's error middleware included, so a 500 gets the
-    headers too and a too-large body is refused before anything reads it."""
+    headers too and a too-large body is refused before anything reads it. Request metrics sit
+    inside the guard: what it refuses never reaches a route."""
     build = app.build_middleware_stack
 
     def guarded() -> ASGIApp:
-        return guard(build(), http.max_body_bytes)
+        inner = RequestMetrics(build()) if metrics.enabled() else build()
+        return guard(inner, http.max_body_bytes)
 
     app.build_middleware_stack = guarded  # type: ignore[method-assign]
 

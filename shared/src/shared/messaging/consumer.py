@@ -10,7 +10,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -25,12 +27,17 @@ from tenacity import AsyncRetrying, RetryCallState
 
 from shared.errors import is_transient
 from shared.messaging.topology import QUEUES, QueueType, declare_dlq, declare_exchanges, declare_queue
+from shared.metrics import registry as metrics
+from shared.metrics.messaging import CONSUMED, HANDLING, REDELIVERED, sample_queues
+from shared.metrics.server import serving_metrics
 from shared.retry import Stopped, retrying
 from shared.settings import WorkerSettings
 from shared.telemetry import extract_context, tracer
 
 logger = logging.getLogger(__name__)
 Handler = Callable[[dict[str, Any]], Awaitable[None]]
+ACKED = "acked"
+DEAD_LETTERED = "dead_lettered"
 
 
 class MalformedMessage(Exception):
@@ -72,6 +79,11 @@ class EventConsumer:
         self.connection: AbstractRobustConnection | None = None
 
     async def run(self, stop: asyncio.Event) -> None:
+        """Consume until `stop` is set; a worker section with a metrics port also serves /metrics."""
+        with serving_metrics(self._settings):
+            await self._run(stop)
+
+    async def _run(self, stop: asyncio.Event) -> None:
         self._stop = stop
         self.connection = await self._connect(stop)
         if self.connection is None:
@@ -85,7 +97,15 @@ class EventConsumer:
             callback = self._callback(subscription)
             tags.append((queue, await queue.consume(callback)))
             logger.info("consuming %s (prefetch %d)", subscription.queue, self._settings.prefetch)
+        sampler = (
+            asyncio.create_task(sample_queues(self.connection, [s.queue for s in self._subscriptions], stop))
+            if metrics.enabled()
+            else None
+        )
         await stop.wait()
+        if sampler is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await sampler
         for queue, tag in tags:
             try:
                 await queue.cancel(tag)
@@ -131,6 +151,19 @@ class EventConsumer:
         return on_message
 
     async def _handle(self, subscription: Subscription, message: AbstractIncomingMessage) -> None:
+        started = time.perf_counter()
+        if message.redelivered:
+            REDELIVERED.labels(subscription.queue).inc()
+        outcome = await self._handle_traced(subscription, message)
+        if outcome is not None:
+            CONSUMED.labels(subscription.queue, outcome).inc()
+            HANDLING.labels(subscription.queue).observe(time.perf_counter() - started)
+
+    async def _handle_traced(
+        self, subscription: Subscription, message: AbstractIncomingMessage
+    ) -> str | None:
+        """Handle the message; returns "acked", "dead_lettered", or None when stopping left it
+        unacked (the broker redelivers it)."""
         parent = otel_context.get_current()
         if not trace.get_current_span().get_span_context().is_valid:
             parent = extract_context(message.headers)
@@ -145,7 +178,7 @@ class EventConsumer:
                     raise MalformedMessage("body is not a JSON object")
             except (orjson.JSONDecodeError, MalformedMessage) as exc:
                 await self._dead_letter(subscription, message, exc)
-                return
+                return DEAD_LETTERED
             failures = 0
 
             def retry(state: RetryCallState) -> bool:
@@ -181,11 +214,12 @@ class EventConsumer:
                             subscription.handler(body), self._settings.handler_timeout_seconds
                         )
             except Stopped:
-                return  # stopping: not acked, so the broker redelivers it
+                return None  # stopping: not acked, so the broker redelivers it
             except Exception as exc:
                 await self._dead_letter(subscription, message, exc)
-                return
+                return DEAD_LETTERED
             await message.ack()
+            return ACKED
 
     async def _dead_letter(
         self, subscription: Subscription, message: AbstractIncomingMessage, exc: BaseException

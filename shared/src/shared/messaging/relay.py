@@ -25,6 +25,8 @@ from tenacity import RetryCallState
 from shared.errors import is_transient
 from shared.messaging.outbox import NOTIFY_CHANNEL, OutboxRecord
 from shared.messaging.publisher import RabbitPublisher
+from shared.metrics import registry as prometheus
+from shared.metrics.messaging import sample_outbox
 from shared.retry import Stopped, retrying, sleep_unless_stopped
 from shared.telemetry import extract_context, inject_context, spans_exported, tracer
 
@@ -146,6 +148,11 @@ class OutboxRelay:
 
     async def run(self, stop: asyncio.Event) -> None:
         listener = asyncio.create_task(self._listen(stop), name=f"outbox-listen-{self.destination}")
+        sampler = (
+            asyncio.create_task(sample_outbox(self._pool, self.destination, stop))
+            if prometheus.enabled()
+            else None
+        )
 
         def retrying_in(state: RetryCallState) -> None:
             exc = state.outcome.exception() if state.outcome is not None else None
@@ -185,9 +192,11 @@ class OutboxRelay:
                     await self._count_parked()  # until someone releases or deletes them
                 await sleep_unless_stopped(stop, self._poll_seconds, wake=self._wake)
         finally:
-            listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await listener
+            for task in (listener, sampler):
+                if task is not None:
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
 
     async def _purge_sent(self) -> None:
         try:
