@@ -67,7 +67,7 @@ class People:
             await connection.execute(
                 text(
                     "INSERT INTO actors (id, email, email_key, username, password_hash) "
-                    "VALUES (:id, :email, :email, :name, 'x')"
+                    "VALUES (:id, :email, CAST(:email AS text), :name, 'x')"
                 ),
                 {"id": user_id, "email": f"{user_id.hex}@feed.test", "name": f"f{user_id.hex[-24:]}"},
             )

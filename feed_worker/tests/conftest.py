@@ -170,7 +170,7 @@ class FeedKit:
             await connection.execute(
                 text(
                     "INSERT INTO actors (id, email, email_key, username, password_hash) "
-                    "VALUES (:id, :email, :email, :username, 'x')"
+                    "VALUES (:id, :email, CAST(:email AS text), :username, 'x')"
                 ),
                 rows,
             )
