@@ -18,7 +18,10 @@ from shared.text import fold
         ("今日は #日本語 の日", ["日本語"]),
         ("#go_2026 launch", ["go_2026"]),
         ("#Python and #PYTHON and #python", ["python"]),
-        ("ＦＵＬＬ ＃ｗｉｄｔｈ", ["width"]),  # compatibility forms fold (NFKC)
+        (
+            "\uff26\uff35\uff2c\uff2c \uff03\uff57\uff49\uff44\uff54\uff48",
+            ["width"],
+        ),  # compatibility forms fold (NFKC)
         ("#Straße", ["strasse"]),  # case folding, not lower()
         ("#हिन्दी", ["हिन्दी"]),  # combining marks stay in the tag
         ("end of sentence #tag.", ["tag"]),

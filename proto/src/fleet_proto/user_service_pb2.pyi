@@ -118,3 +118,17 @@ class IsFollowingReply(_message.Message):
     FOLLOWING_FIELD_NUMBER: _ClassVar[int]
     following: bool
     def __init__(self, following: _Optional[bool] = ...) -> None: ...
+
+class GetUsersByUsernameRequest(_message.Message):
+    __slots__ = ("usernames",)
+    USERNAMES_FIELD_NUMBER: _ClassVar[int]
+    usernames: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, usernames: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class ListUsersRequest(_message.Message):
+    __slots__ = ("limit", "after_id")
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    AFTER_ID_FIELD_NUMBER: _ClassVar[int]
+    limit: int
+    after_id: str
+    def __init__(self, limit: _Optional[int] = ..., after_id: _Optional[str] = ...) -> None: ...

@@ -42,6 +42,10 @@ class UserStub:
     GetFollowing: _grpc.UnaryUnaryMultiCallable[_user_service_pb2.FollowPageRequest, _user_service_pb2.FollowPageReply]
     IsFollowing: _grpc.UnaryUnaryMultiCallable[_user_service_pb2.IsFollowingRequest, _user_service_pb2.IsFollowingReply]
     """Whether follower_id follows following_id now (one indexed lookup)."""
+    GetUsersByUsername: _grpc.UnaryUnaryMultiCallable[_user_service_pb2.GetUsersByUsernameRequest, _user_service_pb2.GetUsersReply]
+    """The accounts with these usernames (case-insensitive), in one query; unknown names left out."""
+    ListUsers: _grpc.UnaryUnaryMultiCallable[_user_service_pb2.ListUsersRequest, _user_service_pb2.GetUsersReply]
+    """Every account in id order, a page at a time: rebuilding the user search index uses it."""
 
 @_typing.type_check_only
 class UserAsyncStub(UserStub):
@@ -57,6 +61,10 @@ class UserAsyncStub(UserStub):
     GetFollowing: _aio.UnaryUnaryMultiCallable[_user_service_pb2.FollowPageRequest, _user_service_pb2.FollowPageReply]  # type: ignore[assignment]
     IsFollowing: _aio.UnaryUnaryMultiCallable[_user_service_pb2.IsFollowingRequest, _user_service_pb2.IsFollowingReply]  # type: ignore[assignment]
     """Whether follower_id follows following_id now (one indexed lookup)."""
+    GetUsersByUsername: _aio.UnaryUnaryMultiCallable[_user_service_pb2.GetUsersByUsernameRequest, _user_service_pb2.GetUsersReply]  # type: ignore[assignment]
+    """The accounts with these usernames (case-insensitive), in one query; unknown names left out."""
+    ListUsers: _aio.UnaryUnaryMultiCallable[_user_service_pb2.ListUsersRequest, _user_service_pb2.GetUsersReply]  # type: ignore[assignment]
+    """Every account in id order, a page at a time: rebuilding the user search index uses it."""
 
 class UserServicer(metaclass=_abc_1.ABCMeta):
     """The users service: profiles, counters and the follow graph."""
@@ -111,5 +119,21 @@ class UserServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_user_service_pb2.IsFollowingReply, _abc.Awaitable[_user_service_pb2.IsFollowingReply]]:
         """Whether follower_id follows following_id now (one indexed lookup)."""
+
+    @_abc_1.abstractmethod
+    def GetUsersByUsername(
+        self,
+        request: _user_service_pb2.GetUsersByUsernameRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_user_service_pb2.GetUsersReply, _abc.Awaitable[_user_service_pb2.GetUsersReply]]:
+        """The accounts with these usernames (case-insensitive), in one query; unknown names left out."""
+
+    @_abc_1.abstractmethod
+    def ListUsers(
+        self,
+        request: _user_service_pb2.ListUsersRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_user_service_pb2.GetUsersReply, _abc.Awaitable[_user_service_pb2.GetUsersReply]]:
+        """Every account in id order, a page at a time: rebuilding the user search index uses it."""
 
 def add_UserServicer_to_server(servicer: UserServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

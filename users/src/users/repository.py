@@ -162,6 +162,30 @@ class UserRepository:
             return []
         return list((await self.session.execute(select(Actor).where(Actor.id.in_(user_ids)))).scalars())
 
+    async def get_many_by_username(self, usernames: Sequence[str]) -> list[Actor]:
+        """The accounts among `usernames` (case-insensitive; the unique lower(username) index)."""
+        if not usernames:
+            return []
+        lowered = sorted({name.lower() for name in usernames})
+        query = select(Actor).where(func.lower(Actor.username).in_(lowered))
+        return list((await self.session.execute(query)).scalars())
+
+    async def search_fields(self, user_id: uuid.UUID) -> tuple[str, str, int]:
+        """(username, display_name, num_followers) as stored now (not the session's cached copy)."""
+        row = (
+            await self.session.execute(
+                select(Actor.username, Actor.display_name, Actor.num_followers).where(Actor.id == user_id)
+            )
+        ).one()
+        return row.username, row.display_name, int(row.num_followers)
+
+    async def users_after(self, after: uuid.UUID | None, limit: int) -> list[Actor]:
+        """A keyset page of every account in id order."""
+        query = select(Actor)
+        if after is not None:
+            query = query.where(Actor.id > after)
+        return list((await self.session.execute(query.order_by(Actor.id).limit(limit))).scalars())
+
     async def find_by_login(self, identifier: str) -> Actor | None:
         lowered = identifier.lower()
         column = func.lower(Actor.email) if "@" in identifier else func.lower(Actor.username)

@@ -7,6 +7,7 @@ import base64
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Literal
 
 from argon2 import PasswordHasher
@@ -16,9 +17,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.auth import TokenCodec
 from shared.errors import BadRequest, Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
-from shared.messaging.events import UserDeleteEvent, UserFollowEvent
+from shared.messaging.events import UserDeleteEvent, UserFollowEvent, UserProfileEvent
 from shared.messaging.outbox import RABBITMQ, OutboxMessage, enqueue
-from shared.messaging.topology import USER_DELETE, USER_EVENTS, USER_FOLLOW, USER_UNFOLLOW
+from shared.messaging.topology import (
+    USER_CREATE,
+    USER_DELETE,
+    USER_EVENTS,
+    USER_FOLLOW,
+    USER_UNFOLLOW,
+    USER_UPDATE,
+)
 from shared.revocation import Revocations
 from users.models import Actor
 from users.repository import TweetCountChange, TweetCountResult, UserRepository
@@ -60,9 +68,11 @@ class UserService:
         if taken:
             raise Conflict(f"that {taken} is already registered", field=taken)
         try:
-            return await self.users.add(email, username, password_hash)
+            actor = await self.users.add(email, username, password_hash)
         except IntegrityError as exc:  # a concurrent registration won the race
             raise Conflict("that email or username is already registered") from exc
+        await self._announce_profile(USER_CREATE, actor.id)
+        return actor
 
     async def login(self, identifier: str, password: str) -> LoginResult:
         """Check the password (as long for an unknown account as for a wrong password)."""
@@ -139,6 +149,8 @@ class UserService:
         actor = await self.users.update_profile(user_id, changes)
         if actor is None:
             raise NotFound(f"user {user_id} not found")
+        if changes:
+            await self._announce_profile(USER_UPDATE, user_id)
         return actor
 
     async def follow(self, follower_id: uuid.UUID, following_id: uuid.UUID) -> None:
@@ -149,11 +161,13 @@ class UserService:
         if not await self.users.add_follow(follower_id, following_id):
             raise Conflict("already following this user")
         await self._announce(USER_FOLLOW, follower_id, following_id)
+        await self._announce_profile(USER_UPDATE, following_id)
 
     async def unfollow(self, follower_id: uuid.UUID, following_id: uuid.UUID) -> None:
         if not await self.users.remove_follow(follower_id, following_id):
             raise NotFound("you are not following this user")
         await self._announce(USER_UNFOLLOW, follower_id, following_id)
+        await self._announce_profile(USER_UPDATE, following_id)
 
     async def _announce(
         self,
@@ -175,6 +189,33 @@ class UserService:
             routing_key=event_type,
         )
         await enqueue(self.session, message)
+
+    async def _announce_profile(
+        self, event_type: Literal["user.create", "user.update"], user_id: uuid.UUID
+    ) -> None:
+        """Publish what user search shows of the account, as this transaction leaves it.
+
+        Called after the account's row was written (so locked until the commit): `occurred_at`
+        is then later than that of any earlier event of the account."""
+        username, display_name, num_followers = await self.users.search_fields(user_id)
+        event = UserProfileEvent(
+            event_type=event_type,
+            user_id=user_id,
+            username=username,
+            display_name=display_name,
+            num_followers=num_followers,
+            occurred_at=datetime.now(UTC),
+        )
+        await enqueue(
+            self.session,
+            OutboxMessage(
+                RABBITMQ,
+                event.model_dump(mode="json"),
+                message_id=str(event.event_id),
+                exchange=USER_EVENTS,
+                routing_key=event_type,
+            ),
+        )
 
     async def followers(self, user_id: uuid.UUID, limit: int, offset: int) -> tuple[list[Actor], int]:
         await self.get(user_id)

@@ -34,6 +34,21 @@ class UserFollowEvent(BaseModel):
     occurred_at: datetime = Field(default_factory=_now)
 
 
+class UserProfileEvent(BaseModel):
+    """An account was created, or what user search shows of it changed (name, follower count).
+
+    `occurred_at` is taken while the account's row is locked, so it orders the events of one
+    account: the user search index keeps the newest."""
+
+    event_id: uuid.UUID = Field(default_factory=uuid7)
+    event_type: Literal["user.create", "user.update"]
+    user_id: uuid.UUID
+    username: str
+    display_name: str
+    num_followers: int
+    occurred_at: datetime = Field(default_factory=_now)
+
+
 class UserDeleteEvent(BaseModel):
     """An account was deleted: its tweets, replies, likes and reposts are to go."""
 

@@ -22,10 +22,14 @@ TWEET_DELETE: Final = "tweet.delete"
 USER_FOLLOW: Final = "user.follow"
 USER_UNFOLLOW: Final = "user.unfollow"
 USER_DELETE: Final = "user.delete"
+USER_CREATE: Final = "user.create"
+USER_UPDATE: Final = "user.update"
 
 FEED_TWEETS_QUEUE = "general_tweets"
 FEED_FOLLOWS_QUEUE = "feed_follows"
 SEARCH_QUEUE = "search_tweets"
+# The search worker's user index (user search): accounts created, changed and deleted.
+SEARCH_USERS_QUEUE = "search_users"
 # Consumed by the tweets service: a deleted account's tweets, likes and reposts go with it.
 TWEETS_USER_DELETES_QUEUE = "tweets_user_deletes"
 
@@ -47,6 +51,10 @@ QUEUES: dict[str, QueueSpec] = {
         QueueSpec(FEED_TWEETS_QUEUE, ((TWEET_EVENTS, "tweet.*"),)),
         QueueSpec(FEED_FOLLOWS_QUEUE, ((USER_EVENTS, USER_FOLLOW), (USER_EVENTS, USER_UNFOLLOW))),
         QueueSpec(SEARCH_QUEUE, ((TWEET_EVENTS, "tweet.*"),)),
+        QueueSpec(
+            SEARCH_USERS_QUEUE,
+            ((USER_EVENTS, USER_CREATE), (USER_EVENTS, USER_UPDATE), (USER_EVENTS, USER_DELETE)),
+        ),
         QueueSpec(TWEETS_USER_DELETES_QUEUE, ((USER_EVENTS, USER_DELETE),)),
     )
 }
