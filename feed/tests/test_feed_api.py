@@ -20,6 +20,7 @@ TWEET_FIELDS = {
     "num_reposts",
     "created_at",
     "updated_at",
+    "entities",
 }
 
 

@@ -7,6 +7,8 @@ from datetime import datetime
 
 from pydantic import BaseModel
 
+from shared.messaging.events import Entities
+
 
 class FeedTweet(BaseModel):
     """A tweet as a feed item."""
@@ -19,6 +21,7 @@ class FeedTweet(BaseModel):
     num_reposts: int
     created_at: datetime
     updated_at: datetime
+    entities: Entities
 
 
 class FeedResponse(BaseModel):

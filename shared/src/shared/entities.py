@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from dataclasses import dataclass
 
 from shared.text import fold
 
@@ -25,12 +24,6 @@ def is_tag_char(char: str) -> bool:
     """Letters and combining marks of any script, decimal digits and "_" (marks keep `#हिन्दी` whole)."""
     category = unicodedata.category(char)
     return char == "_" or category[0] in "LM" or category == "Nd"
-
-
-@dataclass(frozen=True, slots=True)
-class Mention:
-    id: str
-    username: str
 
 
 def hashtags(content: str) -> list[str]:
