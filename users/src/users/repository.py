@@ -101,6 +101,14 @@ _UNCOUNT_FOLLOWS = text(
 )
 
 
+class Profile(NamedTuple):
+    """What user search shows of an account."""
+
+    username: str
+    display_name: str
+    num_followers: int
+
+
 class TweetCountChange(NamedTuple):
     user_id: uuid.UUID
     delta: int
@@ -170,15 +178,6 @@ class UserRepository:
         query = select(Actor).where(func.lower(Actor.username).in_(lowered))
         return list((await self.session.execute(query)).scalars())
 
-    async def search_fields(self, user_id: uuid.UUID) -> tuple[str, str, int]:
-        """(username, display_name, num_followers) as stored now (not the session's cached copy)."""
-        row = (
-            await self.session.execute(
-                select(Actor.username, Actor.display_name, Actor.num_followers).where(Actor.id == user_id)
-            )
-        ).one()
-        return row.username, row.display_name, int(row.num_followers)
-
     async def users_after(self, after: uuid.UUID | None, limit: int) -> list[Actor]:
         """A keyset page of every account in id order."""
         query = select(Actor)
@@ -201,8 +200,9 @@ class UserRepository:
             await self.session.refresh(actor)
         return actor
 
-    async def add_follow(self, follower_id: uuid.UUID, following_id: uuid.UUID) -> bool:
-        """Insert the edge and bump both counters; False if it existed already."""
+    async def add_follow(self, follower_id: uuid.UUID, following_id: uuid.UUID) -> Profile | None:
+        """Insert the edge and bump both counters; the followee's profile after it, None if the
+        edge existed already."""
         inserted = (
             await self.session.execute(
                 pg_insert(Follow)
@@ -212,11 +212,10 @@ class UserRepository:
             )
         ).first()
         if inserted is None:
-            return False
-        await self._shift_follow_counters(follower_id, following_id, +1)
-        return True
+            return None
+        return await self._shift_follow_counters(follower_id, following_id, +1)
 
-    async def remove_follow(self, follower_id: uuid.UUID, following_id: uuid.UUID) -> bool:
+    async def remove_follow(self, follower_id: uuid.UUID, following_id: uuid.UUID) -> Profile | None:
         deleted = (
             await self.session.execute(
                 delete(Follow)
@@ -225,20 +224,33 @@ class UserRepository:
             )
         ).first()
         if deleted is None:
-            return False
-        await self._shift_follow_counters(follower_id, following_id, -1)
-        return True
+            return None
+        return await self._shift_follow_counters(follower_id, following_id, -1)
 
     async def _shift_follow_counters(
         self, follower_id: uuid.UUID, following_id: uuid.UUID, delta: int
-    ) -> None:
+    ) -> Profile:
+        """Move both counters; the followee's profile as the update left it (for user.update)."""
         # Rows are locked in id order so that A-follows-B and B-follows-A never deadlock.
         changes = {
             follower_id: {"num_following": Actor.num_following + delta},
             following_id: {"num_followers": Actor.num_followers + delta},
         }
+        followee: Profile | None = None
         for user_id in sorted(changes):
-            await self.session.execute(update(Actor).where(Actor.id == user_id).values(**changes[user_id]))
+            row = (
+                await self.session.execute(
+                    update(Actor)
+                    .where(Actor.id == user_id)
+                    .values(**changes[user_id])
+                    .returning(Actor.username, Actor.display_name, Actor.num_followers)
+                    .execution_options(synchronize_session=False)
+                )
+            ).one()
+            if user_id == following_id:
+                followee = Profile(row.username, row.display_name, int(row.num_followers))
+        assert followee is not None
+        return followee
 
     async def is_following(self, follower_id: uuid.UUID, following_id: uuid.UUID) -> bool:
         found = await self.session.get(Follow, (follower_id, following_id))
