@@ -20,6 +20,7 @@ TWEET_FIELDS = {
     "num_reposts",
     "created_at",
     "updated_at",
+    "entities",
 }
 ITEM_FIELDS = TWEET_FIELDS | {"author", "liked_by_me", "reposted_by_me", "reposted_by", "entities"}
 

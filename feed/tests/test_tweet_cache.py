@@ -130,9 +130,11 @@ async def test_an_update_event_drops_a_stale_entry(
     content=st.text(st.characters(blacklist_categories=("Cs",)), max_size=300),
     created=st.datetimes(min_value=datetime(1970, 1, 2), max_value=datetime(2200, 1, 1)),
     likes=st.integers(min_value=0, max_value=2**53),
+    tags=st.lists(st.text(min_size=1, max_size=20), max_size=3),
+    mentioned=st.lists(st.from_regex(r"[a-z0-9_]{3,32}", fullmatch=True), max_size=3),
 )
 def test_a_cached_tweet_is_the_same_json_the_tweets_api_writes(
-    content: str, created: datetime, likes: int
+    content: str, created: datetime, likes: int, tags: list[str], mentioned: list[str]
 ) -> None:
     row = TweetRow(
         id=uuid7(),
@@ -143,6 +145,9 @@ def test_a_cached_tweet_is_the_same_json_the_tweets_api_writes(
         num_reposts=0,
         created_at=created.replace(tzinfo=UTC),
         updated_at=created.replace(tzinfo=UTC, microsecond=0),
+        hashtags=tags,
+        mention_ids=[uuid7() for _ in mentioned],
+        mention_usernames=mentioned,
     )
     reply = tweet_to_proto(row)
     assert tweet_json(reply) == TweetResponse.model_validate(row).model_dump_json()

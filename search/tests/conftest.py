@@ -32,7 +32,7 @@ from search.backends.elasticsearch import ElasticsearchBackend
 from search.main import SPEC
 from search_worker.main import run
 from shared.messaging.events import TweetEvent
-from shared.messaging.topology import QUEUES, SEARCH_QUEUE, TWEET_EVENTS, declare_topology
+from shared.messaging.topology import QUEUES, SEARCH_QUEUE, SEARCH_USERS_QUEUE, TWEET_EVENTS, declare_topology
 from shared.settings import Settings
 
 ES_UNREACHABLE = "Elasticsearch not reachable: set ELASTICSEARCH_URL (no Docker engine here to start one)"
@@ -84,7 +84,12 @@ class Broker:
         return int(result.message_count or 0), int(result.consumer_count or 0)
 
     async def purge_search_queues(self) -> None:
-        for name in (SEARCH_QUEUE, QUEUES[SEARCH_QUEUE].dlq):
+        for name in (
+            SEARCH_QUEUE,
+            QUEUES[SEARCH_QUEUE].dlq,
+            SEARCH_USERS_QUEUE,
+            QUEUES[SEARCH_USERS_QUEUE].dlq,
+        ):
             await (await self.channel.declare_queue(name, passive=True)).purge()
 
     async def close(self) -> None:

@@ -12,6 +12,7 @@ from sqlalchemy import text
 
 from devtools.tcp_proxy import TcpProxy
 from devtools.testing import StartedService, register_and_login, wait_for
+from search.backends import UserDocument
 from search_worker.main import reindex
 from shared.messaging.topology import QUEUES, SEARCH_QUEUE
 from shared.settings import Settings
@@ -142,7 +143,7 @@ async def test_reindex_rebuilds_the_index_from_the_tweets_service(
     account = await register_and_login(users_service.client)
     tweets, headers = tweets_service.client, account.headers
     try:
-        kept = await _tweet(tweets, headers, "rebuilding indexes from scratch")
+        kept = await _tweet(tweets, headers, "rebuilding indexes from scratch #Rebuild")
         edited = await _tweet(tweets, headers, "draft wording")
         response = await tweets.patch(
             f"/tweet/{edited}", json={"content": "polished wording"}, headers=headers
@@ -152,11 +153,18 @@ async def test_reindex_rebuilds_the_index_from_the_tweets_service(
         assert (await tweets.delete(f"/tweet/{gone}", headers=headers)).status_code == 204
         await index.index(document("stale entry nobody wrote"))
 
-        indexed = await reindex(index.settings)
+        await index.backend.apply_users([UserDocument(uuid.uuid4(), "stale_account", "", 0, 1)])
+
+        indexed, accounts = await reindex(index.settings)
         await index.settle()
 
-        assert indexed >= 2
+        assert indexed >= 2 and accounts >= 1
         assert await index.found_ids("rebuilding") == [kept]
+        assert await index.found_ids("#rebuild") == [kept]
+        found = (await index.client.get("/search/users", params={"q": account.username})).json()
+        assert [user["id"] for user in found["results"]] == [str(account.id)]
+        stale = (await index.client.get("/search/users", params={"q": "stale_account"})).json()
+        assert stale["results"] == []
         assert await index.found_ids("wording") == [edited]
         assert await index.found_ids("polished", user_id=str(account.id)) == [edited]
         assert await index.found_ids("draft") == []

@@ -20,7 +20,16 @@ from shared.messaging.topology import QUEUES
 from shared.settings import Settings
 from tweets.main import SPEC
 
-EVENT_FIELDS = {"event_id", "event_type", "tweet_id", "user_id", "content", "created_at", "updated_at"}
+EVENT_FIELDS = {
+    "event_id",
+    "event_type",
+    "tweet_id",
+    "user_id",
+    "content",
+    "created_at",
+    "updated_at",
+    "entities",
+}
 ACTION_FIELDS = {"event_id", "event_type", "tweet_id", "author_id", "user_id", "reply_id", "occurred_at"}
 Post = Callable[..., Awaitable[dict[str, Any]]]
 

@@ -26,6 +26,7 @@ TWEET_FIELDS = {
     "num_reposts",
     "created_at",
     "updated_at",
+    "entities",
 }
 AccountFactory = Callable[[], Awaitable[Account]]
 Post = Callable[..., Awaitable[dict[str, Any]]]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import urllib.parse
 import uuid
 from collections.abc import AsyncIterator
@@ -15,9 +16,23 @@ from pydantic import SecretStr
 from sqlalchemy import text
 
 from devtools.tcp_proxy import TcpProxy
-from devtools.testing import Account, StartedService, register_and_login, started_service, wait_for
+from devtools.testing import (
+    TEST_PASSWORD,
+    Account,
+    StartedService,
+    register_and_login,
+    started_service,
+    wait_for,
+)
 from shared.db.migrations import drop_database
-from shared.messaging.topology import USER_EVENTS, declare_exchanges
+from shared.messaging.topology import (
+    QUEUES,
+    SEARCH_USERS_QUEUE,
+    USER_EVENTS,
+    USER_FOLLOW,
+    USER_UNFOLLOW,
+    declare_exchanges,
+)
 from shared.settings import Settings
 from users.main import SPEC
 
@@ -25,11 +40,25 @@ from users.main import SPEC
 @pytest.fixture
 async def user_events(settings: Settings) -> AsyncIterator[AbstractQueue]:
     """A private queue bound to user_events: what any consumer of follow events would see."""
+    async with _bound_queue(settings, USER_FOLLOW, USER_UNFOLLOW) as queue:
+        yield queue
+
+
+@pytest.fixture
+async def profile_events(settings: Settings) -> AsyncIterator[AbstractQueue]:
+    """A private queue bound as the search worker's user index is: user.create, update and delete."""
+    async with _bound_queue(settings, *(key for _, key in QUEUES[SEARCH_USERS_QUEUE].bindings)) as queue:
+        yield queue
+
+
+@contextlib.asynccontextmanager
+async def _bound_queue(settings: Settings, *keys: str) -> AsyncIterator[AbstractQueue]:
     connection = await aio_pika.connect(settings.rabbitmq.url.get_secret_value())
     channel = await connection.channel()
     await declare_exchanges(channel)
     queue = await channel.declare_queue(exclusive=True)
-    await queue.bind(USER_EVENTS, "user.*")
+    for key in keys:
+        await queue.bind(USER_EVENTS, key)
     yield queue
     await connection.close()
 
@@ -65,6 +94,44 @@ async def test_follow_and_unfollow_publish_contract_events(
         assert message.delivery_mode == aio_pika.DeliveryMode.PERSISTENT
         assert message.message_id == body["event_id"]
         assert "traceparent" in (message.headers or {})
+
+
+async def test_profile_changes_publish_user_events_in_order(
+    users_service: StartedService, profile_events: AbstractQueue
+) -> None:
+    client = users_service.client
+    alice = await register_and_login(client)
+    bob = await register_and_login(client)
+    await client.patch("/users/me", json={"display_name": "Alice Liddell"}, headers=alice.headers)
+    await client.post(f"/users/{alice.id}/follow", headers=bob.headers)
+    await client.delete(f"/users/{alice.id}/follow", headers=bob.headers)
+    await client.request("DELETE", "/users/me", json={"password": TEST_PASSWORD}, headers=alice.headers)
+
+    bodies = [orjson.loads(m.body) for m in await _drain(profile_events, 6)]
+    about_alice = [body for body in bodies if body["user_id"] == str(alice.id)]
+    assert [body["event_type"] for body in about_alice] == [
+        "user.create",
+        "user.update",
+        "user.update",
+        "user.update",
+        "user.delete",
+    ]
+    create, renamed, followed, unfollowed, _ = about_alice
+    assert set(create) == {
+        "event_id",
+        "event_type",
+        "user_id",
+        "username",
+        "display_name",
+        "num_followers",
+        "occurred_at",
+    }
+    assert create["username"] == alice.username and create["num_followers"] == 0
+    assert renamed["display_name"] == "Alice Liddell"
+    assert (followed["num_followers"], unfollowed["num_followers"]) == (1, 0)
+    times = [body["occurred_at"] for body in about_alice]
+    assert times == sorted(times)
+    assert [body["event_type"] for body in bodies if body["user_id"] == str(bob.id)] == ["user.create"]
 
 
 @pytest.fixture
@@ -108,7 +175,7 @@ async def test_outbox_delivers_follows_made_while_the_broker_was_down_exactly_on
         pending = (
             await connection.execute(text("SELECT count(*) FROM outbox WHERE published_at IS NULL"))
         ).scalar_one()
-    assert pending == 3
+    assert pending == 6  # each follow, and the followee's new follower count (user.update)
     ready = await client.get("/ready")
     assert ready.status_code == 503 and "rabbitmq" in ready.json()["detail"]
 

@@ -323,3 +323,30 @@ async def test_an_over_long_idempotency_key_is_invalid_argument(
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await stub.IncrementTweetsBatch(batch, timeout=5)
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+async def test_get_users_by_username_is_case_insensitive_and_skips_unknown_names(
+    stub: pb_grpc.UserStub, alice: Account, bob: Account
+) -> None:
+    reply = await stub.GetUsersByUsername(
+        pb.GetUsersByUsernameRequest(usernames=["ALICE", "nobody_here", "bob", "alice"]), timeout=5
+    )
+    assert sorted((user.username, user.id) for user in reply.users) == [
+        ("alice", str(alice.id)),
+        ("bob", str(bob.id)),
+    ]
+    with pytest.raises(grpc.aio.AioRpcError) as too_many:
+        await stub.GetUsersByUsername(pb.GetUsersByUsernameRequest(usernames=["x"] * 101), timeout=5)
+    assert too_many.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+async def test_list_users_pages_every_account_in_id_order(
+    stub: pb_grpc.UserStub, alice: Account, bob: Account
+) -> None:
+    seen: list[str] = []
+    page = await stub.ListUsers(pb.ListUsersRequest(limit=1), timeout=5)
+    while page.users:
+        assert len(page.users) == 1
+        seen.append(page.users[0].id)
+        page = await stub.ListUsers(pb.ListUsersRequest(limit=1, after_id=page.users[-1].id), timeout=5)
+    assert seen == sorted(seen, key=uuid.UUID) and {str(alice.id), str(bob.id)} <= set(seen)

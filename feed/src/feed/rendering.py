@@ -7,6 +7,7 @@ to 0.51 ms in `make bench` (bench/FINDINGS.md, second round).
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 import orjson
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -26,6 +27,7 @@ def tweet_json(reply: tweet_service_pb2.TweetReply) -> str:
             "num_reposts": reply.num_reposts,
             "created_at": _utc_iso(reply.created_at),
             "updated_at": _utc_iso(reply.updated_at),
+            "entities": _entities_json(reply.entities),
         }
     ).decode()
 
@@ -43,7 +45,21 @@ def to_proto(tweet_json_text: str) -> tweet_service_pb2.TweetReply:
     )
     reply.created_at.FromDatetime(_parse_utc(item["created_at"]))
     reply.updated_at.FromDatetime(_parse_utc(item["updated_at"]))
+    # Copies cached before entities existed have none.
+    entities = item.get("entities") or {}
+    reply.entities.hashtags.extend(entities.get("hashtags", ()))
+    reply.entities.mentions.extend(
+        tweet_service_pb2.Mention(id=mention["id"], username=mention["username"])
+        for mention in entities.get("mentions", ())
+    )
     return reply
+
+
+def _entities_json(entities: tweet_service_pb2.Entities) -> dict[str, Any]:
+    return {
+        "hashtags": list(entities.hashtags),
+        "mentions": [{"id": mention.id, "username": mention.username} for mention in entities.mentions],
+    }
 
 
 def render_page(

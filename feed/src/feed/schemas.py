@@ -7,6 +7,8 @@ from datetime import datetime
 
 from pydantic import BaseModel
 
+from shared.messaging.events import Entities
+
 
 class Author(BaseModel):
     id: uuid.UUID
@@ -17,11 +19,6 @@ class Author(BaseModel):
 class Reposter(BaseModel):
     id: uuid.UUID
     username: str | None
-
-
-class Entities(BaseModel):
-    hashtags: list[str]
-    mentions: list[dict[str, str]]
 
 
 class FeedTweet(BaseModel):

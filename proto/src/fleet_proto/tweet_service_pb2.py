@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x13tweet_service.proto\x12\rtweet_service\x1a\x1fgoogle/protobuf/timestamp.proto\"\xd6\x01\n\nTweetReply\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0f\n\x07user_id\x18\x02 \x01(\t\x12\x0f\n\x07\x63ontent\x18\x03 \x01(\t\x12\x11\n\tnum_likes\x18\x04 \x01(\x03\x12\x12\n\nnum_replys\x18\x05 \x01(\x03\x12\x13\n\x0bnum_reposts\x18\x06 \x01(\x03\x12.\n\ncreated_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nupdated_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"%\n\x10GetTweetsRequest\x12\x11\n\ttweet_ids\x18\x01 \x03(\t\";\n\x0eGetTweetsReply\x12)\n\x06tweets\x18\x01 \x03(\x0b\x32\x19.tweet_service.TweetReply\"I\n\x14GetUserTweetsRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\r\n\x05limit\x18\x02 \x01(\x05\x12\x11\n\tbefore_id\x18\x03 \x01(\t\"4\n\x11ListTweetsRequest\x12\r\n\x05limit\x18\x01 \x01(\x05\x12\x10\n\x08\x61\x66ter_id\x18\x02 \x01(\t\"J\n\x15GetUserRepostsRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\r\n\x05limit\x18\x02 \x01(\x05\x12\x11\n\tbefore_id\x18\x03 \x01(\t\"7\n\x06Repost\x12\n\n\x02id\x18\x01 \x01(\t\x12\x10\n\x08tweet_id\x18\x02 \x01(\t\x12\x0f\n\x07user_id\x18\x03 \x01(\t\"=\n\x13GetUserRepostsReply\x12&\n\x07reposts\x18\x01 \x03(\x0b\x32\x15.tweet_service.Repost\";\n\x15GetViewerStateRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x11\n\ttweet_ids\x18\x02 \x03(\t\">\n\x13GetViewerStateReply\x12\x11\n\tliked_ids\x18\x01 \x03(\t\x12\x14\n\x0creposted_ids\x18\x02 \x03(\t2\xb0\x03\n\x05Tweet\x12K\n\tGetTweets\x12\x1f.tweet_service.GetTweetsRequest\x1a\x1d.tweet_service.GetTweetsReply\x12S\n\rGetUserTweets\x12#.tweet_service.GetUserTweetsRequest\x1a\x1d.tweet_service.GetTweetsReply\x12M\n\nListTweets\x12 .tweet_service.ListTweetsRequest\x1a\x1d.tweet_service.GetTweetsReply\x12Z\n\x0eGetUserReposts\x12$.tweet_service.GetUserRepostsRequest\x1a\".tweet_service.GetUserRepostsReply\x12Z\n\x0eGetViewerState\x12$.tweet_service.GetViewerStateRequest\x1a\".tweet_service.GetViewerStateReplyb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x13tweet_service.proto\x12\rtweet_service\x1a\x1fgoogle/protobuf/timestamp.proto\"\x81\x02\n\nTweetReply\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0f\n\x07user_id\x18\x02 \x01(\t\x12\x0f\n\x07\x63ontent\x18\x03 \x01(\t\x12\x11\n\tnum_likes\x18\x04 \x01(\x03\x12\x12\n\nnum_replys\x18\x05 \x01(\x03\x12\x13\n\x0bnum_reposts\x18\x06 \x01(\x03\x12.\n\ncreated_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nupdated_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12)\n\x08\x65ntities\x18\x14 \x01(\x0b\x32\x17.tweet_service.Entities\"\'\n\x07Mention\x12\n\n\x02id\x18\x01 \x01(\t\x12\x10\n\x08username\x18\x02 \x01(\t\"F\n\x08\x45ntities\x12\x10\n\x08hashtags\x18\x01 \x03(\t\x12(\n\x08mentions\x18\x02 \x03(\x0b\x32\x16.tweet_service.Mention\"%\n\x10GetTweetsRequest\x12\x11\n\ttweet_ids\x18\x01 \x03(\t\";\n\x0eGetTweetsReply\x12)\n\x06tweets\x18\x01 \x03(\x0b\x32\x19.tweet_service.TweetReply\"I\n\x14GetUserTweetsRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\r\n\x05limit\x18\x02 \x01(\x05\x12\x11\n\tbefore_id\x18\x03 \x01(\t\"4\n\x11ListTweetsRequest\x12\r\n\x05limit\x18\x01 \x01(\x05\x12\x10\n\x08\x61\x66ter_id\x18\x02 \x01(\t\"J\n\x15GetUserRepostsRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\r\n\x05limit\x18\x02 \x01(\x05\x12\x11\n\tbefore_id\x18\x03 \x01(\t\"7\n\x06Repost\x12\n\n\x02id\x18\x01 \x01(\t\x12\x10\n\x08tweet_id\x18\x02 \x01(\t\x12\x0f\n\x07user_id\x18\x03 \x01(\t\"=\n\x13GetUserRepostsReply\x12&\n\x07reposts\x18\x01 \x03(\x0b\x32\x15.tweet_service.Repost\";\n\x15GetViewerStateRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x11\n\ttweet_ids\x18\x02 \x03(\t\">\n\x13GetViewerStateReply\x12\x11\n\tliked_ids\x18\x01 \x03(\t\x12\x14\n\x0creposted_ids\x18\x02 \x03(\t2\xb0\x03\n\x05Tweet\x12K\n\tGetTweets\x12\x1f.tweet_service.GetTweetsRequest\x1a\x1d.tweet_service.GetTweetsReply\x12S\n\rGetUserTweets\x12#.tweet_service.GetUserTweetsRequest\x1a\x1d.tweet_service.GetTweetsReply\x12M\n\nListTweets\x12 .tweet_service.ListTweetsRequest\x1a\x1d.tweet_service.GetTweetsReply\x12Z\n\x0eGetUserReposts\x12$.tweet_service.GetUserRepostsRequest\x1a\".tweet_service.GetUserRepostsReply\x12Z\n\x0eGetViewerState\x12$.tweet_service.GetViewerStateRequest\x1a\".tweet_service.GetViewerStateReplyb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,25 +33,29 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'tweet_service_pb2', _global
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_TWEETREPLY']._serialized_start=72
-  _globals['_TWEETREPLY']._serialized_end=286
-  _globals['_GETTWEETSREQUEST']._serialized_start=288
-  _globals['_GETTWEETSREQUEST']._serialized_end=325
-  _globals['_GETTWEETSREPLY']._serialized_start=327
-  _globals['_GETTWEETSREPLY']._serialized_end=386
-  _globals['_GETUSERTWEETSREQUEST']._serialized_start=388
-  _globals['_GETUSERTWEETSREQUEST']._serialized_end=461
-  _globals['_LISTTWEETSREQUEST']._serialized_start=463
-  _globals['_LISTTWEETSREQUEST']._serialized_end=515
-  _globals['_GETUSERREPOSTSREQUEST']._serialized_start=517
-  _globals['_GETUSERREPOSTSREQUEST']._serialized_end=591
-  _globals['_REPOST']._serialized_start=593
-  _globals['_REPOST']._serialized_end=648
-  _globals['_GETUSERREPOSTSREPLY']._serialized_start=650
-  _globals['_GETUSERREPOSTSREPLY']._serialized_end=711
-  _globals['_GETVIEWERSTATEREQUEST']._serialized_start=713
-  _globals['_GETVIEWERSTATEREQUEST']._serialized_end=772
-  _globals['_GETVIEWERSTATEREPLY']._serialized_start=774
-  _globals['_GETVIEWERSTATEREPLY']._serialized_end=836
-  _globals['_TWEET']._serialized_start=839
-  _globals['_TWEET']._serialized_end=1271
+  _globals['_TWEETREPLY']._serialized_end=329
+  _globals['_MENTION']._serialized_start=331
+  _globals['_MENTION']._serialized_end=370
+  _globals['_ENTITIES']._serialized_start=372
+  _globals['_ENTITIES']._serialized_end=442
+  _globals['_GETTWEETSREQUEST']._serialized_start=444
+  _globals['_GETTWEETSREQUEST']._serialized_end=481
+  _globals['_GETTWEETSREPLY']._serialized_start=483
+  _globals['_GETTWEETSREPLY']._serialized_end=542
+  _globals['_GETUSERTWEETSREQUEST']._serialized_start=544
+  _globals['_GETUSERTWEETSREQUEST']._serialized_end=617
+  _globals['_LISTTWEETSREQUEST']._serialized_start=619
+  _globals['_LISTTWEETSREQUEST']._serialized_end=671
+  _globals['_GETUSERREPOSTSREQUEST']._serialized_start=673
+  _globals['_GETUSERREPOSTSREQUEST']._serialized_end=747
+  _globals['_REPOST']._serialized_start=749
+  _globals['_REPOST']._serialized_end=804
+  _globals['_GETUSERREPOSTSREPLY']._serialized_start=806
+  _globals['_GETUSERREPOSTSREPLY']._serialized_end=867
+  _globals['_GETVIEWERSTATEREQUEST']._serialized_start=869
+  _globals['_GETVIEWERSTATEREQUEST']._serialized_end=928
+  _globals['_GETVIEWERSTATEREPLY']._serialized_start=930
+  _globals['_GETVIEWERSTATEREPLY']._serialized_end=992
+  _globals['_TWEET']._serialized_start=995
+  _globals['_TWEET']._serialized_end=1427
 # @@protoc_insertion_point(module_scope)

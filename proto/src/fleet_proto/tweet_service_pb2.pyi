@@ -10,7 +10,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class TweetReply(_message.Message):
-    __slots__ = ("id", "user_id", "content", "num_likes", "num_replys", "num_reposts", "created_at", "updated_at")
+    __slots__ = ("id", "user_id", "content", "num_likes", "num_replys", "num_reposts", "created_at", "updated_at", "entities")
     ID_FIELD_NUMBER: _ClassVar[int]
     USER_ID_FIELD_NUMBER: _ClassVar[int]
     CONTENT_FIELD_NUMBER: _ClassVar[int]
@@ -19,6 +19,7 @@ class TweetReply(_message.Message):
     NUM_REPOSTS_FIELD_NUMBER: _ClassVar[int]
     CREATED_AT_FIELD_NUMBER: _ClassVar[int]
     UPDATED_AT_FIELD_NUMBER: _ClassVar[int]
+    ENTITIES_FIELD_NUMBER: _ClassVar[int]
     id: str
     user_id: str
     content: str
@@ -27,7 +28,24 @@ class TweetReply(_message.Message):
     num_reposts: int
     created_at: _timestamp_pb2.Timestamp
     updated_at: _timestamp_pb2.Timestamp
-    def __init__(self, id: _Optional[str] = ..., user_id: _Optional[str] = ..., content: _Optional[str] = ..., num_likes: _Optional[int] = ..., num_replys: _Optional[int] = ..., num_reposts: _Optional[int] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    entities: Entities
+    def __init__(self, id: _Optional[str] = ..., user_id: _Optional[str] = ..., content: _Optional[str] = ..., num_likes: _Optional[int] = ..., num_replys: _Optional[int] = ..., num_reposts: _Optional[int] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., entities: _Optional[_Union[Entities, _Mapping]] = ...) -> None: ...
+
+class Mention(_message.Message):
+    __slots__ = ("id", "username")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    USERNAME_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    username: str
+    def __init__(self, id: _Optional[str] = ..., username: _Optional[str] = ...) -> None: ...
+
+class Entities(_message.Message):
+    __slots__ = ("hashtags", "mentions")
+    HASHTAGS_FIELD_NUMBER: _ClassVar[int]
+    MENTIONS_FIELD_NUMBER: _ClassVar[int]
+    hashtags: _containers.RepeatedScalarFieldContainer[str]
+    mentions: _containers.RepeatedCompositeFieldContainer[Mention]
+    def __init__(self, hashtags: _Optional[_Iterable[str]] = ..., mentions: _Optional[_Iterable[_Union[Mention, _Mapping]]] = ...) -> None: ...
 
 class GetTweetsRequest(_message.Message):
     __slots__ = ("tweet_ids",)

@@ -80,6 +80,16 @@ class UserStub:
                 request_serializer=user__service__pb2.GetHiddenUsersRequest.SerializeToString,
                 response_deserializer=user__service__pb2.GetHiddenUsersReply.FromString,
                 _registered_method=True)
+        self.GetUsersByUsername = channel.unary_unary(
+                '/user_service.User/GetUsersByUsername',
+                request_serializer=user__service__pb2.GetUsersByUsernameRequest.SerializeToString,
+                response_deserializer=user__service__pb2.GetUsersReply.FromString,
+                _registered_method=True)
+        self.ListUsers = channel.unary_unary(
+                '/user_service.User/ListUsers',
+                request_serializer=user__service__pb2.ListUsersRequest.SerializeToString,
+                response_deserializer=user__service__pb2.GetUsersReply.FromString,
+                _registered_method=True)
 
 
 class UserServicer:
@@ -145,6 +155,20 @@ class UserServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetUsersByUsername(self, request, context):
+        """The accounts with these usernames (case-insensitive), in one query; unknown names left out.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListUsers(self, request, context):
+        """Every account in id order, a page at a time: rebuilding the user search index uses it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_UserServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -192,6 +216,16 @@ def add_UserServicer_to_server(servicer, server):
                     servicer.GetHiddenUsers,
                     request_deserializer=user__service__pb2.GetHiddenUsersRequest.FromString,
                     response_serializer=user__service__pb2.GetHiddenUsersReply.SerializeToString,
+            ),
+            'GetUsersByUsername': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetUsersByUsername,
+                    request_deserializer=user__service__pb2.GetUsersByUsernameRequest.FromString,
+                    response_serializer=user__service__pb2.GetUsersReply.SerializeToString,
+            ),
+            'ListUsers': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListUsers,
+                    request_deserializer=user__service__pb2.ListUsersRequest.FromString,
+                    response_serializer=user__service__pb2.GetUsersReply.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -438,6 +472,60 @@ class User:
             '/user_service.User/GetHiddenUsers',
             user__service__pb2.GetHiddenUsersRequest.SerializeToString,
             user__service__pb2.GetHiddenUsersReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetUsersByUsername(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/user_service.User/GetUsersByUsername',
+            user__service__pb2.GetUsersByUsernameRequest.SerializeToString,
+            user__service__pb2.GetUsersReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListUsers(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/user_service.User/ListUsers',
+            user__service__pb2.ListUsersRequest.SerializeToString,
+            user__service__pb2.GetUsersReply.FromString,
             options,
             channel_credentials,
             insecure,

@@ -48,6 +48,10 @@ class UserStub:
     """The accounts whose tweets and reposts stay out of user_id's feed: those it blocks, those that
     block it, and those it mutes.
     """
+    GetUsersByUsername: _grpc.UnaryUnaryMultiCallable[_user_service_pb2.GetUsersByUsernameRequest, _user_service_pb2.GetUsersReply]
+    """The accounts with these usernames (case-insensitive), in one query; unknown names left out."""
+    ListUsers: _grpc.UnaryUnaryMultiCallable[_user_service_pb2.ListUsersRequest, _user_service_pb2.GetUsersReply]
+    """Every account in id order, a page at a time: rebuilding the user search index uses it."""
 
 @_typing.type_check_only
 class UserAsyncStub(UserStub):
@@ -69,6 +73,10 @@ class UserAsyncStub(UserStub):
     """The accounts whose tweets and reposts stay out of user_id's feed: those it blocks, those that
     block it, and those it mutes.
     """
+    GetUsersByUsername: _aio.UnaryUnaryMultiCallable[_user_service_pb2.GetUsersByUsernameRequest, _user_service_pb2.GetUsersReply]  # type: ignore[assignment]
+    """The accounts with these usernames (case-insensitive), in one query; unknown names left out."""
+    ListUsers: _aio.UnaryUnaryMultiCallable[_user_service_pb2.ListUsersRequest, _user_service_pb2.GetUsersReply]  # type: ignore[assignment]
+    """Every account in id order, a page at a time: rebuilding the user search index uses it."""
 
 class UserServicer(metaclass=_abc_1.ABCMeta):
     """The users service: profiles, counters and the follow graph."""
@@ -141,5 +149,21 @@ class UserServicer(metaclass=_abc_1.ABCMeta):
         """The accounts whose tweets and reposts stay out of user_id's feed: those it blocks, those that
         block it, and those it mutes.
         """
+
+    @_abc_1.abstractmethod
+    def GetUsersByUsername(
+        self,
+        request: _user_service_pb2.GetUsersByUsernameRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_user_service_pb2.GetUsersReply, _abc.Awaitable[_user_service_pb2.GetUsersReply]]:
+        """The accounts with these usernames (case-insensitive), in one query; unknown names left out."""
+
+    @_abc_1.abstractmethod
+    def ListUsers(
+        self,
+        request: _user_service_pb2.ListUsersRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_user_service_pb2.GetUsersReply, _abc.Awaitable[_user_service_pb2.GetUsersReply]]:
+        """Every account in id order, a page at a time: rebuilding the user search index uses it."""
 
 def add_UserServicer_to_server(servicer: UserServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

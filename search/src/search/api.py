@@ -4,11 +4,24 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 
-from search.schemas import DEFAULT_LIMIT, PageLimit, PageOffset, QueryText, SearchPage, SearchResult
+from search.schemas import (
+    DEFAULT_LIMIT,
+    PageLimit,
+    PageOffset,
+    QueryText,
+    SearchPage,
+    SearchResult,
+    Trend,
+    TrendLimit,
+    TrendsResponse,
+    UserQueryText,
+    UserResult,
+    UserSearchPage,
+)
 from search.service import SearchRequest, SearchService
 from shared.http.problems import PROBLEM_RESPONSES, problem_responses
 from shared.ratelimit import per_address
@@ -21,6 +34,36 @@ async def _service(request: Request) -> SearchService:
 
 
 Searcher = Annotated[SearchService, Depends(_service)]
+
+
+_limited = [Depends(per_address("search", lambda limits: limits.search_per_minute))]
+_LIMITED = problem_responses(**{"429": "too many searches from this address"})
+
+
+@router.get(
+    "/search/users", response_model=UserSearchPage, tags=["search"], dependencies=_limited, responses=_LIMITED
+)
+async def search_users(
+    searcher: Searcher,
+    q: Annotated[UserQueryText, Query(description="The start of a username or of a display name word.")],
+    limit: Annotated[PageLimit, Query()] = DEFAULT_LIMIT,
+) -> UserSearchPage:
+    """Accounts by username or display name prefix (one typo tolerated), most followed first."""
+    hits, total = await searcher.search_users(q, limit)
+    return UserSearchPage(results=[UserResult.model_validate(hit) for hit in hits], total=total, limit=limit)
+
+
+@router.get(
+    "/trends", response_model=TrendsResponse, tags=["search"], dependencies=_limited, responses=_LIMITED
+)
+async def trends(
+    searcher: Searcher,
+    window: Annotated[Literal["1h", "24h"], Query()] = "1h",
+    limit: Annotated[TrendLimit, Query()] = 10,
+) -> TrendsResponse:
+    """Hashtags by the number of distinct authors that used them in the window."""
+    ranked = await searcher.trends(window, limit)
+    return TrendsResponse(trends=[Trend(hashtag=tag, count=count) for tag, count in ranked])
 
 
 @router.get(

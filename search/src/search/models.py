@@ -6,8 +6,8 @@ import uuid
 from datetime import datetime
 from typing import cast
 
-from sqlalchemy import BigInteger, Boolean, Computed, DateTime, Index, Table, Text, false
-from sqlalchemy.dialects.postgresql import TSVECTOR, UUID
+from sqlalchemy import BigInteger, Boolean, Computed, DateTime, Index, Table, Text, false, text
+from sqlalchemy.dialects.postgresql import ARRAY, TSVECTOR, UUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 # The text-search configuration of the index and of every query; both must use the same one.
@@ -24,6 +24,8 @@ class Document(Base):
         Index("ix_documents_tsv", "tsv", postgresql_using="gin"),
         Index("ix_documents_user_id_created_at", "user_id", "created_at"),
         Index("ix_documents_created_at", "created_at"),
+        Index("ix_documents_hashtags", "hashtags", postgresql_using="gin"),
+        Index("ix_documents_mentions", "mentions", postgresql_using="gin"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)  # the tweet id
@@ -36,6 +38,58 @@ class Document(Base):
     tsv: Mapped[str] = mapped_column(
         TSVECTOR, Computed(f"to_tsvector('{TS_CONFIG}'::regconfig, content)", persisted=True), nullable=False
     )
+    hashtags: Mapped[list[str]] = mapped_column(ARRAY(Text), nullable=False, server_default="{}")
+    # Lower-cased usernames of the mentioned accounts (usernames never change).
+    mentions: Mapped[list[str]] = mapped_column(ARRAY(Text), nullable=False, server_default="{}")
+
+
+class TweetTag(Base):
+    """One hashtag of one live tweet of the last TRENDS_KEPT (trends): written with the document,
+    so an edit or a delete takes its tags out of the counts at once."""
+
+    __tablename__ = "tweet_tags"
+    __table_args__ = (
+        # Trends read (created_at range, hashtag, user_id) from this index alone.
+        Index("ix_tweet_tags_created_at_hashtag_user_id", "created_at", "hashtag", "user_id"),
+    )
+
+    tweet_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    hashtag: Mapped[str] = mapped_column(Text, primary_key=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+
+
+class UserProfile(Base):
+    """An account as user search finds it; `deleted` marks a tombstone (versions as documents')."""
+
+    __tablename__ = "user_profiles"
+    __table_args__ = (
+        # Prefix (LIKE 'ab%') and word-prefix (LIKE '% ab%') matches on the folded names.
+        Index(
+            "ix_user_profiles_username_key",
+            "username_key",
+            postgresql_using="gin",
+            postgresql_ops={"username_key": "gin_trgm_ops"},
+        ),
+        Index(
+            "ix_user_profiles_name_key",
+            "name_key",
+            postgresql_using="gin",
+            postgresql_ops={"name_key": "gin_trgm_ops"},
+        ),
+        Index("ix_user_profiles_num_followers", text("num_followers DESC")),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    username: Mapped[str] = mapped_column(Text, nullable=False)
+    display_name: Mapped[str] = mapped_column(Text, nullable=False)
+    username_key: Mapped[str] = mapped_column(Text, nullable=False)  # lower-cased
+    name_key: Mapped[str] = mapped_column(Text, nullable=False)  # shared.text.fold(display_name)
+    num_followers: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    version: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    deleted: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default=false())
 
 
 documents = cast(Table, Document.__table__)
+tweet_tags = cast(Table, TweetTag.__table__)
+user_profiles = cast(Table, UserProfile.__table__)

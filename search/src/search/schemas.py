@@ -8,7 +8,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from search.backends.base import MAX_QUERY_LENGTH
+from search.backends.base import MAX_QUERY_LENGTH, MAX_USER_QUERY_LENGTH
 
 # Both backends page the same way; Elasticsearch answers at most 10 000 hits per query.
 MAX_LIMIT = 100
@@ -34,3 +34,30 @@ class SearchPage(BaseModel):
     total: int
     limit: int
     offset: int
+
+
+UserQueryText = Annotated[str, Field(min_length=1, max_length=MAX_USER_QUERY_LENGTH)]
+TrendLimit = Annotated[int, Field(ge=1, le=50)]
+
+
+class UserResult(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: uuid.UUID
+    username: str
+    display_name: str
+    num_followers: int
+
+
+class UserSearchPage(BaseModel):
+    results: list[UserResult]
+    total: int
+    limit: int
+
+
+class Trend(BaseModel):
+    hashtag: str
+    count: int
+
+
+class TrendsResponse(BaseModel):
+    trends: list[Trend]

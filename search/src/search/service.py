@@ -6,7 +6,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from search.backends.base import SearchBackend, SearchHit, as_utc, validate_query
+from search.backends.base import TREND_WINDOWS, SearchBackend, SearchHit, UserHit, as_utc, parse_query
 from search.schemas import MAX_LIMIT, MAX_OFFSET
 from shared.errors import InvalidInput
 
@@ -27,7 +27,7 @@ class SearchService:
 
     async def search(self, request: SearchRequest) -> tuple[list[SearchHit], int]:
         """One page of matches and their total; InvalidInput (422) for a request that cannot match."""
-        query = validate_query(request.query)
+        query = parse_query(request.query)
         if not 1 <= request.limit <= MAX_LIMIT:
             raise InvalidInput(f"limit must be between 1 and {MAX_LIMIT}", field="limit")
         if not 0 <= request.offset <= MAX_OFFSET:
@@ -36,13 +36,27 @@ class SearchService:
         if since is not None and until is not None and _instant(since) >= _instant(until):
             raise InvalidInput("since must be earlier than until", field="since")
         return await self.backend.search(
-            query,
+            query.words,
+            hashtags=query.hashtags,
+            mentions=query.mentions,
             user_id=request.user_id,
             since=since,
             until=until,
             limit=request.limit,
             offset=request.offset,
         )
+
+    async def search_users(self, query: str, limit: int) -> tuple[list[UserHit], int]:
+        """Accounts matching `query` by prefix (or one edit away), most followed first."""
+        if not query.strip():
+            raise InvalidInput("q must not be blank", field="q")
+        return await self.backend.search_users(query, limit)
+
+    async def trends(self, window: str, limit: int) -> list[tuple[str, int]]:
+        """The hashtags with the most distinct authors among the live tweets of `window`."""
+        if window not in TREND_WINDOWS:
+            raise InvalidInput(f"window must be one of {', '.join(TREND_WINDOWS)}", field="window")
+        return await self.backend.trends(TREND_WINDOWS[window], limit)
 
 
 def _instant(moment: datetime) -> timedelta:

@@ -9,12 +9,12 @@ import logging
 
 from search.backends import create_backend
 from search_worker.batcher import IndexBatcher
-from search_worker.handlers import tweet_event_handler
+from search_worker.handlers import tweet_event_handler, user_event_handler
 from search_worker.reindex import reindex
 from shared.cli import load_settings_or_exit
 from shared.errors import DependencyUnavailable
 from shared.messaging.consumer import EventConsumer, Subscription
-from shared.messaging.topology import SEARCH_QUEUE
+from shared.messaging.topology import SEARCH_QUEUE, SEARCH_USERS_QUEUE
 from shared.runner import prepare_process, run_worker
 from shared.settings import Settings
 from shared.telemetry import tracer
@@ -26,14 +26,17 @@ __all__ = ["main", "reindex", "run"]
 
 
 async def run(settings: Settings, stop: asyncio.Event) -> None:
-    """Index tweet events from queue search_tweets until `stop` is set."""
+    """Index tweet events (queue search_tweets) and account events (search_users) until `stop` is set."""
     section = settings.searchworker
     backend = create_backend(settings)
     try:
         batcher = IndexBatcher(backend, section.batch_size, section.batch_linger_seconds, tracer(SERVICE))
         consumer = EventConsumer(
             settings.rabbitmq.url.get_secret_value(),
-            [Subscription(SEARCH_QUEUE, tweet_event_handler(batcher))],
+            [
+                Subscription(SEARCH_QUEUE, tweet_event_handler(batcher)),
+                Subscription(SEARCH_USERS_QUEUE, user_event_handler(backend)),
+            ],
             section,
             SERVICE,
             settings.rabbitmq.queue_type,
@@ -55,7 +58,7 @@ def main(argv: list[str] | None = None) -> None:
         except DependencyUnavailable as exc:
             logger.error("reindex failed, the index is unchanged or partly rebuilt: %s", exc.detail)
             raise SystemExit(1) from None
-        logger.info("reindex done: %d tweets indexed", indexed)
+        logger.info("reindex done: %d tweets and %d accounts indexed", *indexed)
         return
     run_worker(functools.partial(run, settings))
 

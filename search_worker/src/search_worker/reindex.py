@@ -1,14 +1,17 @@
-"""Rebuild the index from the tweets service: every tweet, a page at a time, in id order."""
+"""Rebuild the index from the tweets and users services: every tweet and every account, a page at
+a time, in id order."""
 
 from __future__ import annotations
 
 import logging
 import uuid
-from datetime import UTC
+from datetime import UTC, datetime
 
 from fleet_proto import tweet_service_pb2 as pb
 from fleet_proto import tweet_service_pb2_grpc as pb_grpc
-from search.backends import IndexDocument, create_backend, microseconds
+from fleet_proto import user_service_pb2 as users_pb
+from fleet_proto import user_service_pb2_grpc as users_grpc
+from search.backends import IndexDocument, SearchBackend, UserDocument, create_backend, microseconds
 from shared.grpc.channels import open_channel
 from shared.settings import Settings
 
@@ -25,13 +28,58 @@ def document_from_tweet(tweet: pb.TweetReply) -> IndexDocument:
         content=tweet.content.replace("\x00", ""),
         created_at=created_at,
         version=microseconds(updated_at),
+        hashtags=tuple(tweet.entities.hashtags),
+        mentions=tuple(mention.username.lower() for mention in tweet.entities.mentions),
     )
 
 
-async def reindex(settings: Settings) -> int:
-    """Empty the index and fill it from tweets' ListTweets; returns how many tweets were indexed."""
-    page_size = settings.searchworker.batch_size
+async def reindex(settings: Settings) -> tuple[int, int]:
+    """Empty the index and fill it from tweets' ListTweets and users' ListUsers; returns how many
+    tweets and accounts were indexed."""
     backend = create_backend(settings)
+    try:
+        return await _reindex_tweets(settings, backend), await _reindex_users(settings, backend)
+    finally:
+        await backend.close()
+
+
+async def _reindex_users(settings: Settings, backend: SearchBackend) -> int:
+    users = settings.userservice
+    channel = open_channel(
+        users.grpc_target, "users", users.grpc_timeout_seconds, settings.internal.service_token
+    )
+    try:
+        stub = users_grpc.UserStub(channel)
+        # Versioned by the time of each read: an account event later than it still wins.
+        read_at = datetime.now(UTC)
+        page = await stub.ListUsers(users_pb.ListUsersRequest(limit=settings.searchworker.batch_size))
+        await backend.reset_users()
+        indexed = 0
+        while page.users:
+            await backend.apply_users(
+                [
+                    UserDocument(
+                        uuid.UUID(user.id),
+                        user.username,
+                        user.display_name,
+                        user.num_followers,
+                        microseconds(read_at),
+                    )
+                    for user in page.users
+                ]
+            )
+            indexed += len(page.users)
+            read_at = datetime.now(UTC)
+            page = await stub.ListUsers(
+                users_pb.ListUsersRequest(limit=settings.searchworker.batch_size, after_id=page.users[-1].id)
+            )
+        return indexed
+    finally:
+        await channel.close(None)
+
+
+async def _reindex_tweets(settings: Settings, backend: SearchBackend) -> int:
+    page_size = settings.searchworker.batch_size
     channel = open_channel(
         settings.tweetservice.grpc_target,
         "tweets",
@@ -53,4 +101,3 @@ async def reindex(settings: Settings) -> int:
         return indexed
     finally:
         await channel.close(None)
-        await backend.close()

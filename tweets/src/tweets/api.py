@@ -44,7 +44,7 @@ async def _service(request: Request) -> AsyncIterator[TweetService]:
     """A TweetService in one transaction, committed before the response is sent; after the commit,
     the cached copies of the tweets it changed are dropped (so the next feed read shows the change)."""
     async with transaction(request.app.state.session_factory) as session:
-        service = TweetService(session, request.app.state.block_check)
+        service = TweetService(session, request.app.state.block_check, request.app.state.mention_resolver)
         yield service
     feed_cache: FeedCacheClient = request.app.state.feed_cache
     await feed_cache.tweets_changed(service.changed_tweets)

@@ -34,6 +34,11 @@ def to_proto(tweet: Any) -> pb.TweetReply:
     )
     reply.created_at.FromDatetime(tweet.created_at)
     reply.updated_at.FromDatetime(tweet.updated_at)
+    reply.entities.hashtags.extend(tweet.hashtags or ())
+    reply.entities.mentions.extend(
+        pb.Mention(id=str(mention_id), username=username)
+        for mention_id, username in zip(tweet.mention_ids or (), tweet.mention_usernames or (), strict=False)
+    )
     return reply
 
 

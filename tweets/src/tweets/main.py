@@ -28,6 +28,7 @@ from tweets import author_counters
 from tweets.account_deletes import user_delete_consumer
 from tweets.api import router
 from tweets.blocks import BlockCheck
+from tweets.entities import MentionResolver
 from tweets.grpc_servicer import SERVICE_NAME, TweetServicer
 from tweets.service import TimelineReader, TweetComposer
 
@@ -56,7 +57,9 @@ def create_app(settings: Settings) -> FastAPI:
             # The hot paths on the raw pool, built once: POST /tweet and user timelines.
             waker = RelayWaker(pool)
             stack.push_async_callback(waker.close)  # before the pool closes
-            app.state.tweet_composer = TweetComposer(pool, waker)
+            mentions = MentionResolver(user_service_pb2_grpc.UserStub(users_channel))
+            app.state.mention_resolver = mentions
+            app.state.tweet_composer = TweetComposer(pool, waker, mentions)
             app.state.timeline_reader = TimelineReader(pool)
             redis = await stack.enter_async_context(redis_client(settings.redis))
             feed_cache = FeedCacheClient(redis)

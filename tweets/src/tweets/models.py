@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import BigInteger, DateTime, ForeignKey, Index, String, func
-from sqlalchemy.dialects.postgresql import UUID
+from sqlalchemy import BigInteger, DateTime, ForeignKey, Index, String, Text, func
+from sqlalchemy.dialects.postgresql import ARRAY, UUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from shared.ids import uuid7
+from shared.messaging.events import Entities, Mention
 from shared.messaging.outbox import outbox_table
 
 CONTENT_MAX_LENGTH = 280
@@ -39,6 +41,17 @@ class Tweet(Base):
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), nullable=False, server_default=func.now()
     )
+    # The entities of `content` (tweets.entities), parsed when it was written. Mentions are two
+    # parallel arrays: plain columns that asyncpg reads without a JSON codec on the hot paths.
+    hashtags: Mapped[list[str]] = mapped_column(ARRAY(Text), nullable=False, server_default="{}")
+    mention_ids: Mapped[list[uuid.UUID]] = mapped_column(
+        ARRAY(UUID(as_uuid=True)), nullable=False, server_default="{}"
+    )
+    mention_usernames: Mapped[list[str]] = mapped_column(ARRAY(Text), nullable=False, server_default="{}")
+
+    @property
+    def entities(self) -> Entities:
+        return entities_of(self)
 
 
 class ReplyTweet(Base):
@@ -99,3 +112,16 @@ class TweetRepost(TweetMark):
 
 
 outbox = outbox_table(Base.metadata)
+
+
+def entities_of(tweet: Any) -> Entities:
+    """The entities of anything with a tweet's entity columns (an ORM tweet, a row, a TweetRow)."""
+    return Entities(
+        hashtags=list(tweet.hashtags or ()),
+        mentions=[
+            Mention(id=mention_id, username=username)
+            for mention_id, username in zip(
+                tweet.mention_ids or (), tweet.mention_usernames or (), strict=False
+            )
+        ],
+    )

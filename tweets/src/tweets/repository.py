@@ -14,20 +14,25 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.db.raw import statement_span
+from shared.messaging.events import Entities
 from shared.messaging.outbox import OutboxMessage, message_params, with_messages
-from tweets.models import ReplyTweet, Tweet, TweetLike, TweetMark, TweetRepost
+from tweets.models import ReplyTweet, Tweet, TweetLike, TweetMark, TweetRepost, entities_of
 
 Counter = Literal["num_likes", "num_replys", "num_reposts"]
 
 _NEW_TWEET = (
-    "INSERT INTO tweets (id, user_id, content, created_at, updated_at, num_likes, num_replys, num_reposts)"
-    " VALUES ($1, $2, $3, $4, $4, 0, 0, 0)"
+    "INSERT INTO tweets (id, user_id, content, created_at, updated_at, num_likes, num_replys, num_reposts,"
+    " hashtags, mention_ids, mention_usernames)"
+    " VALUES ($1, $2, $3, $4, $4, 0, 0, 0, $5, $6, $7)"
 )
-_INSERT_TWEET = with_messages(_NEW_TWEET, change_params=4)
-_INSERT_TWEET_QUIETLY = with_messages(_NEW_TWEET, change_params=4, notify=False)
+_INSERT_TWEET = with_messages(_NEW_TWEET, change_params=7)
+_INSERT_TWEET_QUIETLY = with_messages(_NEW_TWEET, change_params=7, notify=False)
 
 
-_TWEET_COLUMNS = "id, user_id, content, num_likes, num_replys, num_reposts, created_at, updated_at"
+_TWEET_COLUMNS = (
+    "id, user_id, content, num_likes, num_replys, num_reposts, created_at, updated_at,"
+    " hashtags, mention_ids, mention_usernames"
+)
 # $2 NULL: no `before` bound. Both statements use the (user_id, id) index.
 _TIMELINE_FILTER = "WHERE user_id = $1 AND ($2::uuid IS NULL OR id < $2)"
 _TIMELINE_COUNT = f"SELECT count(*) FROM tweets {_TIMELINE_FILTER}"
@@ -64,6 +69,22 @@ class TweetRow:
     num_reposts: int
     created_at: datetime
     updated_at: datetime
+    hashtags: Sequence[str] = ()
+    mention_ids: Sequence[uuid.UUID] = ()
+    mention_usernames: Sequence[str] = ()
+
+    @property
+    def entities(self) -> Entities:
+        return entities_of(self)
+
+
+def entity_columns(entities: Entities) -> dict[str, list[Any]]:
+    """The tweets columns that store `entities`."""
+    return {
+        "hashtags": list(entities.hashtags),
+        "mention_ids": [mention.id for mention in entities.mentions],
+        "mention_usernames": [mention.username for mention in entities.mentions],
+    }
 
 
 async def user_timeline(
@@ -87,7 +108,15 @@ async def insert_tweet(
     statement = _INSERT_TWEET if notify else _INSERT_TWEET_QUIETLY
     with statement_span("INSERT tweets", statement):
         await connection.execute(
-            statement, tweet.id, tweet.user_id, tweet.content, tweet.created_at, *message_params(messages)
+            statement,
+            tweet.id,
+            tweet.user_id,
+            tweet.content,
+            tweet.created_at,
+            list(tweet.hashtags),
+            list(tweet.mention_ids),
+            list(tweet.mention_usernames),
+            *message_params(messages),
         )
 
 
@@ -117,12 +146,14 @@ class TweetRepository:
         rows = await self.session.execute(select(table).where(table.c.id.in_(tweet_ids)))
         return list(rows.all())
 
-    async def update_content(self, tweet_id: uuid.UUID, content: str, at: datetime) -> Tweet | None:
+    async def update_content(
+        self, tweet_id: uuid.UUID, content: str, entities: Entities, at: datetime
+    ) -> Tweet | None:
         return (
             await self.session.execute(
                 update(Tweet)
                 .where(Tweet.id == tweet_id)
-                .values(content=content, updated_at=at)
+                .values(content=content, updated_at=at, **entity_columns(entities))
                 .returning(Tweet)
                 .execution_options(populate_existing=True)
             )

@@ -8,6 +8,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from shared.messaging.events import Entities
 from shared.text import StorableText, VisibleText
 from tweets.models import CONTENT_MAX_LENGTH
 
@@ -33,6 +34,7 @@ class TweetResponse(BaseModel):
     num_reposts: int
     created_at: datetime
     updated_at: datetime
+    entities: Entities
 
 
 class ContentRequest(BaseModel):

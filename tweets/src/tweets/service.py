@@ -30,8 +30,16 @@ from shared.messaging.topology import (
 )
 from tweets.author_counters import increment_message
 from tweets.blocks import BlockCheck, refuse_if_blocked
+from tweets.entities import MentionResolver, parse_entities
 from tweets.models import ReplyTweet, Tweet, TweetLike, TweetMark, TweetRepost
-from tweets.repository import Counter, TweetRepository, TweetRow, insert_tweet, user_timeline
+from tweets.repository import (
+    Counter,
+    TweetRepository,
+    TweetRow,
+    entity_columns,
+    insert_tweet,
+    user_timeline,
+)
 
 _COUNTER_OF: dict[type[TweetMark], Counter] = {TweetLike: "num_likes", TweetRepost: "num_reposts"}
 _NAME_OF: dict[type[TweetMark], str] = {TweetLike: "liked", TweetRepost: "reposted"}
@@ -64,6 +72,7 @@ def tweet_event_message(
         content=tweet.content,
         created_at=tweet.created_at,
         updated_at=updated_at or tweet.updated_at,
+        entities=tweet.entities,
     )
     return OutboxMessage(
         RABBITMQ,
@@ -105,11 +114,14 @@ class TweetComposer:
     session: the tweet, its tweet.create event and the author's counter change are one statement,
     committed in one round trip; the relays are woken through `waker`."""
 
-    def __init__(self, pool: asyncpg.Pool, waker: RelayWaker) -> None:
+    def __init__(self, pool: asyncpg.Pool, waker: RelayWaker, mentions: MentionResolver) -> None:
         self.pool = pool
         self.waker = waker
+        self.mentions = mentions
 
     async def create(self, author_id: uuid.UUID, content: str) -> TweetRow:
+        # Before the connection is taken: a users call (text with an `@` only) holds none.
+        entities = entity_columns(await parse_entities(content, self.mentions))
         tweet_id, at = new_id()
         tweet = TweetRow(
             id=tweet_id,
@@ -120,6 +132,7 @@ class TweetComposer:
             num_reposts=0,
             created_at=at,
             updated_at=at,
+            **entities,
         )
         messages = [tweet_event_message(TWEET_CREATE, tweet), increment_message(author_id, +1)]
         notify = self.waker.notify_inline()
@@ -146,10 +159,13 @@ class TimelineReader:
 
 
 class TweetService:
-    def __init__(self, session: AsyncSession, blocks: BlockCheck | None = None) -> None:
+    def __init__(
+        self, session: AsyncSession, blocks: BlockCheck | None = None, mentions: MentionResolver | None = None
+    ) -> None:
         self.session = session
         # None: reads only (replies, likes and reposts need it).
         self._blocks = blocks
+        self.mentions = mentions  # needed by the writes that parse text (update)
         self.tweets = TweetRepository(session)
         # Tweets whose shown state (content, counters, existence) this transaction changed: their
         # cached copies (feed.tweetcache) are dropped once it commits.
@@ -162,8 +178,11 @@ class TweetService:
         return tweet
 
     async def update(self, caller_id: uuid.UUID, tweet_id: uuid.UUID, content: str) -> Tweet:
+        assert self.mentions is not None, "updates parse mentions"
+        # Parsed before the row is locked: the users call must not hold the lock.
+        entities = await parse_entities(content, self.mentions)
         tweet = await self._own_tweet(caller_id, tweet_id)
-        updated = await self.tweets.update_content(tweet_id, content, _now_after(tweet.updated_at))
+        updated = await self.tweets.update_content(tweet_id, content, entities, _now_after(tweet.updated_at))
         assert updated is not None  # locked by _own_tweet
         self.changed_tweets.add(tweet_id)
         await self._announce(TWEET_UPDATE, updated)

@@ -18,6 +18,9 @@ from users.service import UserService
 SERVICE_NAME = "user_service.User"
 # Callers ask for one feed page of authors at a time; more is a bug or an abuse, not a read.
 MAX_GET_USERS = 1000
+# A tweet names at most 50 accounts (shared.entities.MAX_MENTIONS); a page of ListUsers at most 1000.
+MAX_GET_USERNAMES = 100
+MAX_LIST_USERS = 1000
 # applied_increments.key is String(128): a longer key is the caller's error, not an INTERNAL one.
 MAX_IDEMPOTENCY_KEY = 128
 
@@ -64,6 +67,28 @@ class UserServicer(pb_grpc.UserServicer):
         async with transaction(self._reads) as session:
             actors = {actor.id: actor for actor in await UserService(session).users.get_many(ids)}
         return pb.GetUsersReply(users=[to_reply(actors[i]) for i in ids if i in actors])
+
+    async def GetUsersByUsername(
+        self, request: pb.GetUsersByUsernameRequest, context: grpc.aio.ServicerContext
+    ) -> pb.GetUsersReply:
+        """The accounts of these usernames, case-insensitively, in one query; unknown ones left out."""
+        if len(request.usernames) > MAX_GET_USERNAMES:
+            raise InvalidInput(f"at most {MAX_GET_USERNAMES} usernames per call", field="usernames")
+        async with transaction(self._reads) as session:
+            actors = await UserService(session).users.get_many_by_username(list(request.usernames))
+        return pb.GetUsersReply(users=[to_reply(actor) for actor in actors])
+
+    async def ListUsers(
+        self, request: pb.ListUsersRequest, context: grpc.aio.ServicerContext
+    ) -> pb.GetUsersReply:
+        """Every account in id order, strictly after after_id when given."""
+        if request.limit < 0:
+            raise InvalidInput("limit must not be negative", field="limit")
+        after = parse_uuid(request.after_id, "after_id") if request.after_id else None
+        limit = min(request.limit or MAX_LIST_USERS, MAX_LIST_USERS)
+        async with transaction(self._reads) as session:
+            actors = await UserService(session).users.users_after(after, limit)
+        return pb.GetUsersReply(users=[to_reply(actor) for actor in actors])
 
     async def IncrementTweets(
         self, request: pb.IncrementTweetsRequest, context: grpc.aio.ServicerContext

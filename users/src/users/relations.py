@@ -56,8 +56,9 @@ class RelationService:
         await self._announce(_EVENTS[model][0], user_id, target_id)
         if model is Block:
             for follower, followed in ((user_id, target_id), (target_id, user_id)):
-                if await self.users.users.remove_follow(follower, followed):
-                    await self.users.announce_unfollow(follower, followed)
+                followed_profile = await self.users.users.remove_follow(follower, followed)
+                if followed_profile is not None:
+                    await self.users.announce_unfollow(follower, followed, followed_profile)
 
     async def remove(self, model: type[UserRelation], user_id: uuid.UUID, target_id: uuid.UUID) -> None:
         deleted = (

@@ -102,6 +102,14 @@ _UNCOUNT_FOLLOWS = text(
 )
 
 
+class Profile(NamedTuple):
+    """What user search shows of an account."""
+
+    username: str
+    display_name: str
+    num_followers: int
+
+
 class TweetCountChange(NamedTuple):
     user_id: uuid.UUID
     delta: int
@@ -165,6 +173,21 @@ class UserRepository:
             return []
         return list((await self.session.execute(select(Actor).where(Actor.id.in_(user_ids)))).scalars())
 
+    async def get_many_by_username(self, usernames: Sequence[str]) -> list[Actor]:
+        """The accounts among `usernames` (case-insensitive; the unique lower(username) index)."""
+        if not usernames:
+            return []
+        lowered = sorted({name.lower() for name in usernames})
+        query = select(Actor).where(func.lower(Actor.username).in_(lowered))
+        return list((await self.session.execute(query)).scalars())
+
+    async def users_after(self, after: uuid.UUID | None, limit: int) -> list[Actor]:
+        """A keyset page of every account in id order."""
+        query = select(Actor)
+        if after is not None:
+            query = query.where(Actor.id > after)
+        return list((await self.session.execute(query.order_by(Actor.id).limit(limit))).scalars())
+
     async def find_by_login(self, identifier: str) -> Actor | None:
         if "@" in identifier:
             match = Actor.email_key == fold(identifier)
@@ -182,8 +205,9 @@ class UserRepository:
             await self.session.refresh(actor)
         return actor
 
-    async def add_follow(self, follower_id: uuid.UUID, following_id: uuid.UUID) -> bool:
-        """Insert the edge and bump both counters; False if it existed already."""
+    async def add_follow(self, follower_id: uuid.UUID, following_id: uuid.UUID) -> Profile | None:
+        """Insert the edge and bump both counters; the followee's profile after it, None if the
+        edge existed already."""
         inserted = (
             await self.session.execute(
                 pg_insert(Follow)
@@ -193,11 +217,10 @@ class UserRepository:
             )
         ).first()
         if inserted is None:
-            return False
-        await self._shift_follow_counters(follower_id, following_id, +1)
-        return True
+            return None
+        return await self._shift_follow_counters(follower_id, following_id, +1)
 
-    async def remove_follow(self, follower_id: uuid.UUID, following_id: uuid.UUID) -> bool:
+    async def remove_follow(self, follower_id: uuid.UUID, following_id: uuid.UUID) -> Profile | None:
         deleted = (
             await self.session.execute(
                 delete(Follow)
@@ -206,20 +229,33 @@ class UserRepository:
             )
         ).first()
         if deleted is None:
-            return False
-        await self._shift_follow_counters(follower_id, following_id, -1)
-        return True
+            return None
+        return await self._shift_follow_counters(follower_id, following_id, -1)
 
     async def _shift_follow_counters(
         self, follower_id: uuid.UUID, following_id: uuid.UUID, delta: int
-    ) -> None:
+    ) -> Profile:
+        """Move both counters; the followee's profile as the update left it (for user.update)."""
         # Rows are locked in id order so that A-follows-B and B-follows-A never deadlock.
         changes = {
             follower_id: {"num_following": Actor.num_following + delta},
             following_id: {"num_followers": Actor.num_followers + delta},
         }
+        followee: Profile | None = None
         for user_id in sorted(changes):
-            await self.session.execute(update(Actor).where(Actor.id == user_id).values(**changes[user_id]))
+            row = (
+                await self.session.execute(
+                    update(Actor)
+                    .where(Actor.id == user_id)
+                    .values(**changes[user_id])
+                    .returning(Actor.username, Actor.display_name, Actor.num_followers)
+                    .execution_options(synchronize_session=False)
+                )
+            ).one()
+            if user_id == following_id:
+                followee = Profile(row.username, row.display_name, int(row.num_followers))
+        assert followee is not None
+        return followee
 
     async def either_blocks(self, user_id: uuid.UUID, other_id: uuid.UUID) -> bool:
         """Whether either account blocks the other (one query, two primary-key probes)."""

@@ -7,6 +7,7 @@ import base64
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Literal
 
 from argon2 import PasswordHasher
@@ -16,12 +17,19 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.auth import TokenCodec
 from shared.errors import BadRequest, Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
-from shared.messaging.events import UserDeleteEvent, UserFollowEvent
+from shared.messaging.events import UserDeleteEvent, UserFollowEvent, UserProfileEvent
 from shared.messaging.outbox import RABBITMQ, OutboxMessage, enqueue
-from shared.messaging.topology import USER_DELETE, USER_EVENTS, USER_FOLLOW, USER_UNFOLLOW
+from shared.messaging.topology import (
+    USER_CREATE,
+    USER_DELETE,
+    USER_EVENTS,
+    USER_FOLLOW,
+    USER_UNFOLLOW,
+    USER_UPDATE,
+)
 from shared.revocation import Revocations
 from users.models import Actor
-from users.repository import TweetCountChange, TweetCountResult, UserRepository
+from users.repository import Profile, TweetCountChange, TweetCountResult, UserRepository
 
 _hasher = PasswordHasher()
 # Verified against when the user does not exist, so both failures take the same time.
@@ -60,9 +68,11 @@ class UserService:
         if taken:
             raise Conflict(f"that {taken} is already registered", field=taken)
         try:
-            return await self.users.add(email, username, password_hash)
+            actor = await self.users.add(email, username, password_hash)
         except IntegrityError as exc:  # a concurrent registration won the race
             raise Conflict("that email or username is already registered") from exc
+        await enqueue(self.session, _profile_message(USER_CREATE, actor.id, _profile(actor)))
+        return actor
 
     async def login(self, identifier: str, password: str) -> LoginResult:
         """Check the password (as long for an unknown account as for a wrong password)."""
@@ -139,6 +149,8 @@ class UserService:
         actor = await self.users.update_profile(user_id, changes)
         if actor is None:
             raise NotFound(f"user {user_id} not found")
+        if changes:
+            await enqueue(self.session, _profile_message(USER_UPDATE, user_id, _profile(actor)))
         return actor
 
     async def follow(self, follower_id: uuid.UUID, following_id: uuid.UUID) -> None:
@@ -148,26 +160,32 @@ class UserService:
         await self.get(follower_id)
         if await self.users.either_blocks(follower_id, following_id):
             raise Forbidden("you cannot follow this user")
-        if not await self.users.add_follow(follower_id, following_id):
+        followee = await self.users.add_follow(follower_id, following_id)
+        if followee is None:
             raise Conflict("already following this user")
-        await self._announce(USER_FOLLOW, follower_id, following_id)
+        await self._announce(USER_FOLLOW, follower_id, following_id, followee)
 
     async def unfollow(self, follower_id: uuid.UUID, following_id: uuid.UUID) -> None:
-        if not await self.users.remove_follow(follower_id, following_id):
+        followee = await self.users.remove_follow(follower_id, following_id)
+        if followee is None:
             raise NotFound("you are not following this user")
-        await self._announce(USER_UNFOLLOW, follower_id, following_id)
+        await self._announce(USER_UNFOLLOW, follower_id, following_id, followee)
 
-    async def announce_unfollow(self, follower_id: uuid.UUID, following_id: uuid.UUID) -> None:
+    async def announce_unfollow(
+        self, follower_id: uuid.UUID, following_id: uuid.UUID, followed: Profile
+    ) -> None:
         """The user.unfollow event of a follow removed otherwise (by a block)."""
-        await self._announce(USER_UNFOLLOW, follower_id, following_id)
+        await self._announce(USER_UNFOLLOW, follower_id, following_id, followed)
 
     async def _announce(
         self,
         event_type: Literal["user.follow", "user.unfollow"],
         follower_id: uuid.UUID,
         following_id: uuid.UUID,
+        followee: Profile,
     ) -> None:
-        """Write the event to the outbox in the same transaction as the change."""
+        """Write the event, and the followee's new follower count (user.update), to the outbox in
+        the same transaction as the change (one statement)."""
         event = UserFollowEvent(
             event_type=event_type,
             follower_id=follower_id,
@@ -180,7 +198,7 @@ class UserService:
             exchange=USER_EVENTS,
             routing_key=event_type,
         )
-        await enqueue(self.session, message)
+        await enqueue(self.session, message, _profile_message(USER_UPDATE, following_id, followee))
 
     async def followers(self, user_id: uuid.UUID, limit: int, offset: int) -> tuple[list[Actor], int]:
         await self.get(user_id)
@@ -220,6 +238,34 @@ class UserService:
         for change in changes:
             _check_delta(change.delta)
         return await self.users.increment_tweets_batch(changes)
+
+
+def _profile(actor: Actor) -> Profile:
+    return Profile(actor.username, actor.display_name, actor.num_followers)
+
+
+def _profile_message(
+    event_type: Literal["user.create", "user.update"], user_id: uuid.UUID, profile: Profile
+) -> OutboxMessage:
+    """What user search shows of the account, as the current transaction leaves it.
+
+    Made after the account's row was written (so locked until the commit): `occurred_at` is
+    then later than that of any earlier event of the account, and orders them in the index."""
+    event = UserProfileEvent(
+        event_type=event_type,
+        user_id=user_id,
+        username=profile.username,
+        display_name=profile.display_name,
+        num_followers=profile.num_followers,
+        occurred_at=datetime.now(UTC),
+    )
+    return OutboxMessage(
+        RABBITMQ,
+        event.model_dump(mode="json"),
+        message_id=str(event.event_id),
+        exchange=USER_EVENTS,
+        routing_key=event_type,
+    )
 
 
 def encode_page_token(last_id: uuid.UUID) -> str:

@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from search.backends.stopwords import ENGLISH_STOP_WORDS
+from shared.entities import hashtags, mention_candidates
 from shared.errors import InvalidInput
 from shared.messaging.events import TweetEvent
 from shared.messaging.topology import TWEET_DELETE
@@ -38,6 +39,45 @@ class IndexDocument:
     created_at: datetime
     version: int
     deleted: bool = False
+    hashtags: tuple[str, ...] = ()
+    mentions: tuple[str, ...] = ()  # lower-cased usernames of the mentioned accounts
+
+
+@dataclass(frozen=True)
+class UserDocument:
+    """One version of an account in the user index (version: the event's time in microseconds)."""
+
+    id: uuid.UUID
+    username: str
+    display_name: str
+    num_followers: int
+    version: int
+    deleted: bool = False
+
+
+@dataclass(frozen=True)
+class UserHit:
+    id: uuid.UUID
+    username: str
+    display_name: str
+    num_followers: int
+
+
+# Trends count tweets of at most this window; a backend keeps what it needs for the longest.
+TREND_WINDOWS: dict[str, timedelta] = {"1h": timedelta(hours=1), "24h": timedelta(hours=24)}
+# A user search shorter than this matches by prefix only (one edit away from 3 letters is everything).
+FUZZY_MIN_LENGTH = 4
+MAX_USER_QUERY_LENGTH = 64
+
+
+@dataclass(frozen=True)
+class SearchQuery:
+    """A client's `q` taken apart: the words for full-text search ("" for none), and the hashtags
+    (folded) and mentioned usernames (lower-cased) every match must carry."""
+
+    words: str
+    hashtags: tuple[str, ...] = ()
+    mentions: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -81,15 +121,31 @@ class SearchBackend(Protocol):
         until: datetime | None = None,
         limit: int = 20,
         offset: int = 0,
+        hashtags: Sequence[str] = (),
+        mentions: Sequence[str] = (),
     ) -> tuple[list[SearchHit], int]:
         """One page of live (not deleted) matches and the total number of matches.
 
-        `query` is one `validate_query` returned (SearchService checks it once, for every
-        backend); `since` is inclusive and `until` exclusive.
+        `query` is the words of a `parse_query` result ("" only with hashtags or mentions: then
+        every tweet carrying them matches); `since` is inclusive and `until` exclusive.
         """
 
     async def reset(self) -> None:
         """Remove every document (the start of a reindex)."""
+
+    async def apply_users(self, users: Sequence[UserDocument]) -> None:
+        """Write account versions; each applies only if newer than the stored one."""
+
+    async def search_users(self, query: str, limit: int) -> tuple[list[UserHit], int]:
+        """Live accounts whose username or a word of whose display name starts with `query`
+        (folded), or does so one edit away when `query` has FUZZY_MIN_LENGTH characters or more;
+        most followed first, and how many match."""
+
+    async def reset_users(self) -> None:
+        """Remove every account (the start of a reindex)."""
+
+    async def trends(self, window: timedelta, limit: int) -> list[tuple[str, int]]:
+        """(hashtag, distinct authors) of the live tweets created within `window`, most first."""
 
     async def ping(self) -> None:
         """Raise unless the backend answers."""
@@ -119,6 +175,38 @@ def validate_query(text: str) -> str:
     ):
         raise InvalidInput("q needs at least one word that is not negated", field="q")
     return stripped
+
+
+def parse_query(text: str) -> SearchQuery:
+    """`q` with its `#tags` and `@names` taken out as filters; InvalidInput if nothing is searchable.
+
+    A term that is exactly a hashtag (`#Café`, `#café,`) or a mention (`@alice`) filters; quoted
+    or negated ones stay words. The rest follows `validate_query` (and may be empty when a tag or
+    a mention is given; words that are only stop words are then dropped).
+    """
+    stripped = text.replace("\x00", " ").strip()
+    if len(stripped) > MAX_QUERY_LENGTH:
+        raise InvalidInput(f"q must be at most {MAX_QUERY_LENGTH} characters", field="q")
+    tags: dict[str, None] = {}
+    names: dict[str, None] = {}
+    words: list[str] = []
+    for term in _TERM.findall(stripped):
+        tag = hashtags(term) if term.startswith("#") else []
+        name = mention_candidates(term) if term.startswith("@") else []
+        if len(tag) == 1:
+            tags.setdefault(tag[0])
+        elif len(name) == 1:
+            names.setdefault(name[0])
+        else:
+            words.append(term)
+    if not tags and not names:
+        return SearchQuery(validate_query(stripped))
+    rest = " ".join(words)
+    try:
+        rest = validate_query(rest)
+    except InvalidInput:
+        rest = ""
+    return SearchQuery(rest, tuple(tags), tuple(names))
 
 
 # A term of a web-search query: a quoted phrase (maybe negated) or a run of non-blanks.
@@ -159,7 +247,19 @@ def document_from_event(event: TweetEvent) -> IndexDocument:
         created_at=as_utc(event.created_at),
         version=microseconds(event.updated_at),
         deleted=deleted,
+        hashtags=() if deleted else tuple(event.entities.hashtags),
+        mentions=() if deleted else tuple(mention.username.lower() for mention in event.entities.mentions),
     )
+
+
+def newest_per_user(users: Iterable[UserDocument]) -> list[UserDocument]:
+    """One version per account: the newest, a tombstone winning a tie."""
+    newest: dict[uuid.UUID, UserDocument] = {}
+    for user in users:
+        current = newest.get(user.id)
+        if current is None or (user.version, user.deleted) > (current.version, current.deleted):
+            newest[user.id] = user
+    return list(newest.values())
 
 
 def newest_per_tweet(documents: Iterable[IndexDocument]) -> list[IndexDocument]:

@@ -16,7 +16,7 @@ import contextlib
 import re
 import uuid
 from collections.abc import Iterator, Sequence
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from elasticsearch import ApiError as ElasticsearchApiError
@@ -24,12 +24,16 @@ from elasticsearch import AsyncElasticsearch, BadRequestError, NotFoundError, Tr
 from elasticsearch.helpers import async_bulk
 
 from search.backends.base import (
+    FUZZY_MIN_LENGTH,
     DocumentsRejected,
     IndexDocument,
     SearchHit,
+    UserDocument,
+    UserHit,
     as_utc,
     clamp_filter_time,
     newest_per_tweet,
+    newest_per_user,
 )
 from search.backends.stopwords import ENGLISH_STOP_WORDS
 from shared.errors import DependencyUnavailable
@@ -46,6 +50,37 @@ MAPPINGS: dict[str, Any] = {
         "content": {"type": "text", "analyzer": ANALYZER},
         "created_at": {"type": "date"},  # milliseconds; the _source keeps the exact time
         "version": {"type": "long"},
+        "deleted": {"type": "boolean"},
+        "hashtags": {"type": "keyword"},  # folded already (shared.entities)
+        "mentions": {"type": "keyword"},  # lower-cased usernames
+    },
+}
+# The user index (`<index>_users`): names match by edge n-grams (prefixes) and by fuzzy terms.
+USER_ANALYZER = "name_prefix"
+USER_SETTINGS: dict[str, Any] = {
+    "analysis": {
+        "filter": {"name_edge": {"type": "edge_ngram", "min_gram": 1, "max_gram": 32}},
+        "analyzer": {
+            USER_ANALYZER: {
+                "type": "custom",
+                "tokenizer": "standard",
+                "filter": ["lowercase", "asciifolding", "name_edge"],
+            },
+            "name_words": {
+                "type": "custom",
+                "tokenizer": "standard",
+                "filter": ["lowercase", "asciifolding"],
+            },
+        },
+    },
+}
+USER_MAPPINGS: dict[str, Any] = {
+    "dynamic": "strict",
+    "properties": {
+        "username": {"type": "text", "analyzer": USER_ANALYZER, "search_analyzer": "name_words"},
+        "display_name": {"type": "text", "analyzer": USER_ANALYZER, "search_analyzer": "name_words"},
+        "username_key": {"type": "keyword"},
+        "num_followers": {"type": "long"},
         "deleted": {"type": "boolean"},
     },
 }
@@ -68,18 +103,31 @@ class ElasticsearchBackend:
         self.index = index
         self._index_ready = False
 
+    @property
+    def users_index(self) -> str:
+        return f"{self.index}_users"
+
     async def setup(self) -> None:
-        """Create the index with its mapping unless it exists (safe to run from several processes)."""
+        """Create the indexes with their mappings unless they exist (safe to run from several
+        processes); an index made before entities existed gets their fields (adding is allowed)."""
         with _outage_as_unavailable():
-            if not await self.client.indices.exists(index=self.index):
-                try:
-                    await self.client.indices.create(
-                        index=self.index, settings=INDEX_SETTINGS, mappings=MAPPINGS
-                    )
-                except BadRequestError as exc:
-                    if exc.message != "resource_already_exists_exception":
-                        raise
+            if not await self._create(self.index, INDEX_SETTINGS, MAPPINGS):
+                entity_fields = {name: MAPPINGS["properties"][name] for name in ("hashtags", "mentions")}
+                await self.client.indices.put_mapping(index=self.index, properties=entity_fields)
+            await self._create(self.users_index, USER_SETTINGS, USER_MAPPINGS)
         self._index_ready = True
+
+    async def _create(self, index: str, settings: dict[str, Any], mappings: dict[str, Any]) -> bool:
+        """Whether this call created `index` (False: it existed)."""
+        if await self.client.indices.exists(index=index):
+            return False
+        try:
+            await self.client.indices.create(index=index, settings=settings, mappings=mappings)
+        except BadRequestError as exc:
+            if exc.message != "resource_already_exists_exception":
+                raise
+            return False
+        return True
 
     async def apply(self, documents: Sequence[IndexDocument]) -> None:
         batch = newest_per_tweet(documents)
@@ -112,9 +160,13 @@ class ElasticsearchBackend:
         until: datetime | None = None,
         limit: int = 20,
         offset: int = 0,
+        hashtags: Sequence[str] = (),
+        mentions: Sequence[str] = (),
     ) -> tuple[list[SearchHit], int]:
-        text = to_simple_query_string(query)
+        text = to_simple_query_string(query) if query else ""
         filters: list[dict[str, Any]] = [{"term": {"deleted": False}}]
+        filters += [{"term": {"hashtags": tag}} for tag in hashtags]
+        filters += [{"term": {"mentions": name}} for name in mentions]
         if user_id is not None:
             filters.append({"term": {"user_id": str(user_id)}})
         created_at: dict[str, str] = {}
@@ -132,11 +184,12 @@ class ElasticsearchBackend:
                 "flags": "OR|NOT|PHRASE|WHITESPACE",
             }
         }
+        must = [match] if text else []
         with _outage_as_unavailable():
             try:
                 response = await self.client.search(
                     index=self.index,
-                    query={"bool": {"must": [match], "filter": filters}},
+                    query={"bool": {"must": must, "filter": filters}},
                     sort=SORT,
                     from_=offset,
                     size=limit,
@@ -167,6 +220,112 @@ class ElasticsearchBackend:
             await self.client.delete_by_query(
                 index=self.index, query={"match_all": {}}, conflicts="proceed", refresh=True
             )
+
+    async def apply_users(self, users: Sequence[UserDocument]) -> None:
+        batch = newest_per_user(users)
+        if not batch:
+            return
+        if not self._index_ready:
+            await self.setup()
+        actions = [
+            {
+                "_op_type": "index",
+                "_index": self.users_index,
+                "_id": str(user.id),
+                "version": user.version,
+                "version_type": "external",
+                "_source": {
+                    "username": user.username,
+                    "display_name": user.display_name,
+                    "username_key": user.username.lower(),
+                    "num_followers": user.num_followers,
+                    "deleted": user.deleted,
+                },
+            }
+            for user in batch
+        ]
+        with _outage_as_unavailable():
+            _, errors = await async_bulk(self.client, actions, raise_on_error=False, chunk_size=BULK_CHUNK)
+        _raise_for_failures(errors if isinstance(errors, list) else [])
+
+    async def search_users(self, query: str, limit: int) -> tuple[list[UserHit], int]:
+        words = query.strip()
+        fuzzy = "1" if len(words) >= FUZZY_MIN_LENGTH else "0"
+        match = {
+            "multi_match": {
+                "query": words,
+                "fields": ["username", "display_name"],
+                "fuzziness": fuzzy,
+                "prefix_length": 1,
+                "operator": "and",
+            }
+        }
+        with _outage_as_unavailable():
+            try:
+                response = await self.client.search(
+                    index=self.users_index,
+                    query={"bool": {"must": [match], "filter": [{"term": {"deleted": False}}]}},
+                    sort=[{"num_followers": {"order": "desc"}}, {"username_key": {"order": "asc"}}],
+                    size=limit,
+                    track_total_hits=True,
+                    source_includes=["username", "display_name", "num_followers"],
+                )
+            except NotFoundError as exc:
+                if exc.message != "index_not_found_exception":
+                    raise
+                return [], 0
+        hits = [
+            UserHit(
+                uuid.UUID(hit["_id"]),
+                hit["_source"]["username"],
+                hit["_source"]["display_name"],
+                int(hit["_source"]["num_followers"]),
+            )
+            for hit in response["hits"]["hits"]
+        ]
+        return hits, int(response["hits"]["total"]["value"])
+
+    async def reset_users(self) -> None:
+        await self.setup()
+        with _outage_as_unavailable():
+            await self.client.delete_by_query(
+                index=self.users_index, query={"match_all": {}}, conflicts="proceed", refresh=True
+            )
+
+    async def trends(self, window: timedelta, limit: int) -> list[tuple[str, int]]:
+        """A terms aggregation over the live tweets of the window, ordered by distinct authors
+        (cardinality: exact below its precision threshold of 3000 authors per tag)."""
+        since = (datetime.now(UTC) - window).isoformat()
+        with _outage_as_unavailable():
+            try:
+                response = await self.client.search(
+                    index=self.index,
+                    size=0,
+                    query={
+                        "bool": {
+                            "filter": [
+                                {"term": {"deleted": False}},
+                                {"range": {"created_at": {"gte": since}}},
+                            ]
+                        }
+                    },
+                    aggregations={
+                        "tags": {
+                            "terms": {
+                                "field": "hashtags",
+                                "size": limit,
+                                "order": [{"authors": "desc"}, {"_key": "asc"}],
+                            },
+                            "aggregations": {"authors": {"cardinality": {"field": "user_id"}}},
+                        }
+                    },
+                )
+            except NotFoundError as exc:
+                if exc.message != "index_not_found_exception":
+                    raise
+                return []
+        buckets = response["aggregations"]["tags"]["buckets"]
+        return [(bucket["key"], int(bucket["authors"]["value"])) for bucket in buckets]
 
     async def ping(self) -> None:
         with _outage_as_unavailable():
@@ -208,6 +367,8 @@ def _source(document: IndexDocument) -> dict[str, Any]:
         "created_at": as_utc(document.created_at).isoformat(),
         "version": document.version,
         "deleted": document.deleted,
+        "hashtags": list(document.hashtags),
+        "mentions": list(document.mentions),
     }
 
 

@@ -15,6 +15,20 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+class Mention(BaseModel):
+    """An account a tweet names (`@username`)."""
+
+    id: uuid.UUID
+    username: str
+
+
+class Entities(BaseModel):
+    """What a tweet's text links to: hashtags (folded, without `#`) and mentioned accounts."""
+
+    hashtags: list[str] = Field(default_factory=list)
+    mentions: list[Mention] = Field(default_factory=list)
+
+
 class TweetEvent(BaseModel):
     event_id: uuid.UUID = Field(default_factory=uuid7)
     event_type: Literal["tweet.create", "tweet.update", "tweet.delete"]
@@ -24,6 +38,8 @@ class TweetEvent(BaseModel):
     created_at: datetime
     # For a delete: the time of the deletion, so that it orders after every earlier version.
     updated_at: datetime
+    # Parsed from `content` when it was written (empty in events published before entities existed).
+    entities: Entities = Field(default_factory=Entities)
 
 
 class TweetActionEvent(BaseModel):
@@ -56,6 +72,21 @@ class UserRelationEvent(BaseModel):
     event_type: Literal["user.block", "user.unblock", "user.mute", "user.unmute"]
     user_id: uuid.UUID
     target_id: uuid.UUID
+    occurred_at: datetime = Field(default_factory=_now)
+
+
+class UserProfileEvent(BaseModel):
+    """An account was created, or what user search shows of it changed (name, follower count).
+
+    `occurred_at` is taken while the account's row is locked, so it orders the events of one
+    account: the user search index keeps the newest."""
+
+    event_id: uuid.UUID = Field(default_factory=uuid7)
+    event_type: Literal["user.create", "user.update"]
+    user_id: uuid.UUID
+    username: str
+    display_name: str
+    num_followers: int
     occurred_at: datetime = Field(default_factory=_now)
 
 

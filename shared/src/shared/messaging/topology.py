@@ -37,10 +37,14 @@ USER_BLOCK: Final = "user.block"
 USER_UNBLOCK: Final = "user.unblock"
 USER_MUTE: Final = "user.mute"
 USER_UNMUTE: Final = "user.unmute"
+USER_CREATE: Final = "user.create"
+USER_UPDATE: Final = "user.update"
 
 FEED_TWEETS_QUEUE = "general_tweets"
 FEED_FOLLOWS_QUEUE = "feed_follows"
 SEARCH_QUEUE = "search_tweets"
+# The search worker's user index (user search): accounts created, changed and deleted.
+SEARCH_USERS_QUEUE = "search_users"
 # Consumed by the tweets service: a deleted account's tweets, likes and reposts go with it.
 TWEETS_USER_DELETES_QUEUE = "tweets_user_deletes"
 
@@ -67,6 +71,10 @@ QUEUES: dict[str, QueueSpec] = {
         # Only content events: the index holds no likes or reposts (a queue declared before bound
         # "tweet.*", so search_worker skips the other events too).
         QueueSpec(SEARCH_QUEUE, tuple((TWEET_EVENTS, key) for key in sorted(TWEET_CONTENT_EVENTS))),
+        QueueSpec(
+            SEARCH_USERS_QUEUE,
+            ((USER_EVENTS, USER_CREATE), (USER_EVENTS, USER_UPDATE), (USER_EVENTS, USER_DELETE)),
+        ),
         QueueSpec(TWEETS_USER_DELETES_QUEUE, ((USER_EVENTS, USER_DELETE),)),
     )
 }

@@ -3,8 +3,8 @@
 Replaces the lower(email) index, under which "İvan@x" and "i̇van@x" were two accounts (one of which
 could never log in). Fails, naming the addresses, if two existing accounts fold to the same key.
 
-Revision ID: 0003
-Revises: 0002
+Revision ID: 0004
+Revises: 0003
 Create Date: 2026-12-04
 """
 
@@ -15,8 +15,8 @@ from alembic import op
 
 from shared.text import fold
 
-revision: str = "0003"
-down_revision: str | None = "0002"
+revision: str = "0004"
+down_revision: str | None = "0003"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
