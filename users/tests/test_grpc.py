@@ -322,3 +322,32 @@ async def test_an_over_long_idempotency_key_is_invalid_argument(
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await stub.IncrementTweetsBatch(batch, timeout=5)
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+async def test_is_blocked_or_muted_reads_both_relations(
+    stub: pb_grpc.UserStub, users_service: StartedService, alice: Account, bob: Account
+) -> None:
+    def ask(user: Account, other: Account) -> pb.IsBlockedOrMutedRequest:
+        return pb.IsBlockedOrMutedRequest(user_id=str(user.id), other_id=str(other.id))
+
+    nothing = await stub.IsBlockedOrMuted(ask(alice, bob), timeout=5)
+    assert (nothing.blocked, nothing.muted) == (False, False)
+    assert users_service.engine is not None
+    async with users_service.engine.begin() as connection:
+        await connection.execute(
+            text("INSERT INTO mutes (muter_id, muted_id) VALUES (:a, :b)"), {"a": alice.id, "b": bob.id}
+        )
+    muted = await stub.IsBlockedOrMuted(ask(alice, bob), timeout=5)
+    assert (muted.blocked, muted.muted) == (False, True)
+    # Muting is one way: bob has not muted alice.
+    assert not (await stub.IsBlockedOrMuted(ask(bob, alice), timeout=5)).muted
+    async with users_service.engine.begin() as connection:
+        await connection.execute(
+            text("INSERT INTO blocks (blocker_id, blocked_id) VALUES (:a, :b)"), {"a": bob.id, "b": alice.id}
+        )
+    # Blocking hides both ways: whoever asks, the pair is blocked.
+    assert (await stub.IsBlockedOrMuted(ask(alice, bob), timeout=5)).blocked
+    assert (await stub.IsBlockedOrMuted(ask(bob, alice), timeout=5)).blocked
+    with pytest.raises(grpc.aio.AioRpcError) as invalid:
+        await stub.IsBlockedOrMuted(pb.IsBlockedOrMutedRequest(user_id="nope", other_id=str(bob.id)), timeout=5)
+    assert invalid.value.code() == grpc.StatusCode.INVALID_ARGUMENT

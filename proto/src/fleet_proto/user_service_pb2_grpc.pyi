@@ -42,6 +42,10 @@ class UserStub:
     GetFollowing: _grpc.UnaryUnaryMultiCallable[_user_service_pb2.FollowPageRequest, _user_service_pb2.FollowPageReply]
     IsFollowing: _grpc.UnaryUnaryMultiCallable[_user_service_pb2.IsFollowingRequest, _user_service_pb2.IsFollowingReply]
     """Whether follower_id follows following_id now (one indexed lookup)."""
+    IsBlockedOrMuted: _grpc.UnaryUnaryMultiCallable[_user_service_pb2.IsBlockedOrMutedRequest, _user_service_pb2.IsBlockedOrMutedReply]
+    """How user_id stands towards other_id: `blocked` when either blocks the other (blocking hides
+    both ways), `muted` when user_id mutes other_id. Unknown ids are neither.
+    """
 
 @_typing.type_check_only
 class UserAsyncStub(UserStub):
@@ -57,6 +61,10 @@ class UserAsyncStub(UserStub):
     GetFollowing: _aio.UnaryUnaryMultiCallable[_user_service_pb2.FollowPageRequest, _user_service_pb2.FollowPageReply]  # type: ignore[assignment]
     IsFollowing: _aio.UnaryUnaryMultiCallable[_user_service_pb2.IsFollowingRequest, _user_service_pb2.IsFollowingReply]  # type: ignore[assignment]
     """Whether follower_id follows following_id now (one indexed lookup)."""
+    IsBlockedOrMuted: _aio.UnaryUnaryMultiCallable[_user_service_pb2.IsBlockedOrMutedRequest, _user_service_pb2.IsBlockedOrMutedReply]  # type: ignore[assignment]
+    """How user_id stands towards other_id: `blocked` when either blocks the other (blocking hides
+    both ways), `muted` when user_id mutes other_id. Unknown ids are neither.
+    """
 
 class UserServicer(metaclass=_abc_1.ABCMeta):
     """The users service: profiles, counters and the follow graph."""
@@ -111,5 +119,15 @@ class UserServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_user_service_pb2.IsFollowingReply, _abc.Awaitable[_user_service_pb2.IsFollowingReply]]:
         """Whether follower_id follows following_id now (one indexed lookup)."""
+
+    @_abc_1.abstractmethod
+    def IsBlockedOrMuted(
+        self,
+        request: _user_service_pb2.IsBlockedOrMutedRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_user_service_pb2.IsBlockedOrMutedReply, _abc.Awaitable[_user_service_pb2.IsBlockedOrMutedReply]]:
+        """How user_id stands towards other_id: `blocked` when either blocks the other (blocking hides
+        both ways), `muted` when user_id mutes other_id. Unknown ids are neither.
+        """
 
 def add_UserServicer_to_server(servicer: UserServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

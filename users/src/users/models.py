@@ -1,4 +1,4 @@
-"""Tables of the users database: actors, follows, applied counter increments and the outbox."""
+"""Tables of the users database: actors, follows, blocks, mutes, applied counter increments and the outbox."""
 
 from __future__ import annotations
 
@@ -57,6 +57,40 @@ class Follow(Base):
         UUID(as_uuid=True), ForeignKey("actors.id", ondelete="CASCADE"), primary_key=True
     )
     following_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("actors.id", ondelete="CASCADE"), primary_key=True
+    )
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), nullable=False, server_default=func.now()
+    )
+
+
+class Block(Base):
+    """blocker_id blocks blocked_id: neither sees the other (feeds, notifications)."""
+
+    __tablename__ = "blocks"
+    __table_args__ = (Index("ix_blocks_blocked_id", "blocked_id", "blocker_id"),)
+
+    blocker_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("actors.id", ondelete="CASCADE"), primary_key=True
+    )
+    blocked_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("actors.id", ondelete="CASCADE"), primary_key=True
+    )
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), nullable=False, server_default=func.now()
+    )
+
+
+class Mute(Base):
+    """muter_id mutes muted_id: the muted account is left out of the muter's feed and notifications."""
+
+    __tablename__ = "mutes"
+    __table_args__ = (Index("ix_mutes_muted_id", "muted_id", "muter_id"),)
+
+    muter_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("actors.id", ondelete="CASCADE"), primary_key=True
+    )
+    muted_id: Mapped[uuid.UUID] = mapped_column(
         UUID(as_uuid=True), ForeignKey("actors.id", ondelete="CASCADE"), primary_key=True
     )
     created_at: Mapped[datetime] = mapped_column(
