@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from opentelemetry import trace
 
 from feed.feedstore import FEED_LENGTH, FeedStore
+from feed_worker.live_updates import FeedLiveUpdates
 from feed_worker.sources import FollowGraph, TweetSource
 from shared.settings import FeedWorkerSettings
 
@@ -44,9 +45,15 @@ class KeyedLocks:
 
 class FeedFanout:
     def __init__(
-        self, store: FeedStore, graph: FollowGraph, tweets: TweetSource, settings: FeedWorkerSettings
+        self,
+        store: FeedStore,
+        graph: FollowGraph,
+        tweets: TweetSource,
+        settings: FeedWorkerSettings,
+        live: FeedLiveUpdates | None = None,
     ) -> None:
         self._store = store
+        self._live = live
         self._graph = graph
         self._tweets = tweets
         self._settings = settings
@@ -62,9 +69,11 @@ class FeedFanout:
             with _tracer.start_as_current_span("feed fanout") as span:
                 span.set_attribute("feed.tweet_id", tweet_id)
                 await self._store.fan_out(tweet_id, [author_id])
+                await self._tell_added(tweet_id, [author_id])
                 followers = 0
                 async for page in self._graph.follower_pages(author_id):
                     await self._store.fan_out(tweet_id, page)
+                    await self._tell_added(tweet_id, page)
                     followers += len(page)
                 span.set_attribute("feed.followers", followers)
                 return followers
@@ -76,12 +85,22 @@ class FeedFanout:
             # First, so that a fan-out of the same tweet still running elsewhere skips every feed after this.
             await self._store.mark_deleted(tweet_id)
             await self._store.remove([tweet_id], [author_id])
+            await self._tell_removed(tweet_id, [author_id])
             followers = 0
             async for page in self._graph.follower_pages(author_id):
                 await self._store.remove([tweet_id], page)
+                await self._tell_removed(tweet_id, page)
                 followers += len(page)
             span.set_attribute("feed.followers", followers)
             return followers
+
+    async def _tell_added(self, tweet_id: str, user_ids: list[str]) -> None:
+        if self._live is not None:
+            await self._live.tweet_added(tweet_id, user_ids)
+
+    async def _tell_removed(self, tweet_id: str, user_ids: list[str]) -> None:
+        if self._live is not None:
+            await self._live.tweet_removed(tweet_id, user_ids)
 
     async def followed(self, follower_id: str, following_id: str) -> int:
         """Backfill the followed account's recent tweets into the follower's feed; returns how many were read.

@@ -26,6 +26,8 @@ USER_DELETE: Final = "user.delete"
 FEED_TWEETS_QUEUE = "general_tweets"
 FEED_FOLLOWS_QUEUE = "feed_follows"
 SEARCH_QUEUE = "search_tweets"
+# The notification worker's: every tweet event (likes, reposts, replies, mentions) and follows.
+NOTIFICATIONS_QUEUE = "notifications"
 # Consumed by the tweets service: a deleted account's tweets, likes and reposts go with it.
 TWEETS_USER_DELETES_QUEUE = "tweets_user_deletes"
 
@@ -48,6 +50,7 @@ QUEUES: dict[str, QueueSpec] = {
         QueueSpec(FEED_FOLLOWS_QUEUE, ((USER_EVENTS, USER_FOLLOW), (USER_EVENTS, USER_UNFOLLOW))),
         QueueSpec(SEARCH_QUEUE, ((TWEET_EVENTS, "tweet.*"),)),
         QueueSpec(TWEETS_USER_DELETES_QUEUE, ((USER_EVENTS, USER_DELETE),)),
+        QueueSpec(NOTIFICATIONS_QUEUE, ((TWEET_EVENTS, "tweet.*"), (USER_EVENTS, USER_FOLLOW), (USER_EVENTS, USER_UNFOLLOW))),
     )
 }
 
