@@ -349,5 +349,7 @@ async def test_is_blocked_or_muted_reads_both_relations(
     assert (await stub.IsBlockedOrMuted(ask(alice, bob), timeout=5)).blocked
     assert (await stub.IsBlockedOrMuted(ask(bob, alice), timeout=5)).blocked
     with pytest.raises(grpc.aio.AioRpcError) as invalid:
-        await stub.IsBlockedOrMuted(pb.IsBlockedOrMutedRequest(user_id="nope", other_id=str(bob.id)), timeout=5)
+        await stub.IsBlockedOrMuted(
+            pb.IsBlockedOrMutedRequest(user_id="nope", other_id=str(bob.id)), timeout=5
+        )
     assert invalid.value.code() == grpc.StatusCode.INVALID_ARGUMENT

@@ -45,6 +45,8 @@ class EventStreamResponse(Response):
             headers={"cache-control": "no-cache, no-store", "x-accel-buffering": "no"},
             media_type=self.media_type,
         )
+        # A stream has no length: Response adds `content-length: 0` for an empty body.
+        self.raw_headers = [(name, value) for name, value in self.raw_headers if name != b"content-length"]
         self._session = session
         self._hub = hub
 
