@@ -332,4 +332,3 @@ async def test_redis_down_closes_streams_and_refuses_new_ones_until_it_is_back(
                 assert (await stream.next()).type == "update"
     finally:
         await proxy.stop()
-

@@ -50,7 +50,10 @@ QUEUES: dict[str, QueueSpec] = {
         QueueSpec(FEED_FOLLOWS_QUEUE, ((USER_EVENTS, USER_FOLLOW), (USER_EVENTS, USER_UNFOLLOW))),
         QueueSpec(SEARCH_QUEUE, ((TWEET_EVENTS, "tweet.*"),)),
         QueueSpec(TWEETS_USER_DELETES_QUEUE, ((USER_EVENTS, USER_DELETE),)),
-        QueueSpec(NOTIFICATIONS_QUEUE, ((TWEET_EVENTS, "tweet.*"), (USER_EVENTS, USER_FOLLOW), (USER_EVENTS, USER_UNFOLLOW))),
+        QueueSpec(
+            NOTIFICATIONS_QUEUE,
+            ((TWEET_EVENTS, "tweet.*"), (USER_EVENTS, USER_FOLLOW), (USER_EVENTS, USER_UNFOLLOW)),
+        ),
     )
 }
 
