@@ -33,7 +33,8 @@ class FeedLiveUpdates:
     def __init__(self, publisher: LivePublisher, tweets: TweetAsyncStub) -> None:
         self._publisher = publisher
         self._tweets = tweets
-        self._items: OrderedDict[str, str] = OrderedDict()
+        # tweet id -> its item, or None when tweets no longer has it (asked once per fan-out too).
+        self._items: OrderedDict[str, str | None] = OrderedDict()
 
     async def tweet_added(self, tweet_id: str, user_ids: Sequence[str]) -> None:
         try:
@@ -52,12 +53,10 @@ class FeedLiveUpdates:
 
     async def _item(self, tweet_id: str) -> str | None:
         """The tweet as a feed item (the feed's own rendering); None once it is gone."""
-        item = self._items.get(tweet_id)
-        if item is None:
-            reply = await self._tweets.GetTweets(tweet_service_pb2.GetTweetsRequest(tweet_ids=[tweet_id]))
-            if not reply.tweets:
-                return None
-            item = self._items[tweet_id] = tweet_json(reply.tweets[0])
-            while len(self._items) > _ITEMS_KEPT:
-                self._items.popitem(last=False)
+        if tweet_id in self._items:
+            return self._items[tweet_id]
+        reply = await self._tweets.GetTweets(tweet_service_pb2.GetTweetsRequest(tweet_ids=[tweet_id]))
+        item = self._items[tweet_id] = tweet_json(reply.tweets[0]) if reply.tweets else None
+        while len(self._items) > _ITEMS_KEPT:
+            self._items.popitem(last=False)
         return item
