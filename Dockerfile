@@ -1,6 +1,7 @@
 # syntax=docker/dockerfile:1.7
 # One image recipe for every process of the fleet: docker build --build-arg PACKAGE=users .
-# PACKAGE is the workspace distribution: users, tweets, feed, search, feed-worker, search-worker.
+# PACKAGE is the workspace distribution: users, tweets, feed, search, notifications, feed-worker,
+# search-worker, notification-worker.
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 
 FROM ${PYTHON_IMAGE} AS build
@@ -19,6 +20,8 @@ COPY feed/pyproject.toml feed/
 COPY search/pyproject.toml search/
 COPY feed_worker/pyproject.toml feed_worker/
 COPY search_worker/pyproject.toml search_worker/
+COPY notifications/pyproject.toml notifications/
+COPY notification_worker/pyproject.toml notification_worker/
 RUN --mount=type=cache,target=/root/.cache/uv \
     uv sync --frozen --no-dev --no-install-workspace --package "${PACKAGE}"
 # Then the fleet's own code, installed non-editable so the runtime stage needs only the venv.

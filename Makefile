@@ -4,7 +4,7 @@ UV := $(shell command -v uv 2>/dev/null || echo "$(HOME)/.local/bin/uv")
 
 .DEFAULT_GOAL := help
 # Every package source folder that has Python in it.
-MYPY_TARGETS = $(shell find shared devtools users tweets feed search feed_worker search_worker -path '*/src/*' -name '*.py' 2>/dev/null | cut -d/ -f1-2 | sort -u)
+MYPY_TARGETS = $(shell find shared devtools users tweets feed search feed_worker search_worker notifications notification_worker -path '*/src/*' -name '*.py' 2>/dev/null | cut -d/ -f1-2 | sort -u)
 .PHONY: help install services run demo test test-fast test-faults lint typecheck proto proto-check migrate bench replay-dlq compose-check
 
 help: ## List the targets
@@ -48,7 +48,7 @@ proto-check: ## Fail if the generated protobuf code differs from proto/*.proto
 	@test -z "$$(git status --porcelain -- proto/src)" || (echo "untracked generated files: run make proto and commit" && exit 1)
 
 migrate: install ## Create and migrate every database
-	@$(UV) run users migrate && $(UV) run tweets migrate && $(UV) run search migrate
+	@$(UV) run users migrate && $(UV) run tweets migrate && $(UV) run search migrate && $(UV) run notifications migrate
 
 bench: install services ## Benchmark the fleet; writes bench/results/<date>.{json,md} and charts
 	@command -v wrk >/dev/null && command -v redis-cli >/dev/null || \

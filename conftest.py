@@ -30,7 +30,16 @@ os.environ.setdefault("ENVIRONMENT", "test")
 
 # Test folders are named like the packages they test (users/tests for the package `users`); pytest's
 # importlib mode would register a placeholder `users` module for them unless the real one is loaded first.
-for _package in ("users", "tweets", "feed", "search", "feed_worker", "search_worker"):
+for _package in (
+    "users",
+    "tweets",
+    "feed",
+    "search",
+    "feed_worker",
+    "search_worker",
+    "notifications",
+    "notification_worker",
+):
     with contextlib.suppress(ImportError):
         importlib.import_module(_package)
 
@@ -63,7 +72,12 @@ async def _service_stack(settings: Settings) -> AsyncIterator[contextlib.AsyncEx
     async with contextlib.AsyncExitStack() as stack:
         stack.started = {}  # type: ignore[attr-defined]
         yield stack
-    for section in (settings.userservice, settings.tweetservice, settings.searchservice):
+    for section in (
+        settings.userservice,
+        settings.tweetservice,
+        settings.searchservice,
+        settings.notificationservice,
+    ):
         with contextlib.suppress(Exception):
             await drop_database(settings.database, section.database)
 
@@ -120,6 +134,13 @@ async def feed_service(
 @pytest.fixture(scope="session")
 async def search_service(_service_stack: contextlib.AsyncExitStack, settings: Settings) -> StartedService:
     return await _start(_service_stack, "search", settings)
+
+
+@pytest.fixture(scope="session")
+async def notifications_service(
+    _service_stack: contextlib.AsyncExitStack, settings: Settings, users_service: StartedService
+) -> StartedService:
+    return await _start(_service_stack, "notifications", settings)
 
 
 @pytest.fixture(scope="session")

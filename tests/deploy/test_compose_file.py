@@ -199,7 +199,13 @@ def _published(spec: dict[str, Any]) -> list[tuple[str, str]]:
 def test_nothing_but_a_rest_api_is_published_beyond_loopback(service: str) -> None:
     """gRPC ports, databases, brokers and admin UIs (RabbitMQ management, Jaeger UI and OTLP) are
     reachable from this machine at most; only the public REST APIs listen on every interface."""
-    rest_port = {"users": "5000", "tweets": "5001", "feed": "5002", "search": "5003"}.get(service)
+    rest_port = {
+        "users": "5000",
+        "tweets": "5001",
+        "feed": "5002",
+        "search": "5003",
+        "notifications": "5004",
+    }.get(service)
     for host, container in _published(SERVICES[service]):
         if host not in LOOPBACK:
             assert container == rest_port, f"{service} publishes {container} on every interface"

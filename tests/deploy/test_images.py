@@ -22,6 +22,8 @@ PROCESSES = {
     "search": ("search", "search.main"),
     "feed-worker": ("feed-worker", "feed_worker.main"),
     "search-worker": ("search-worker", "search_worker.main"),
+    "notifications": ("notifications", "notifications.main"),
+    "notification-worker": ("notification-worker", "notification_worker.main"),
 }
 UV = shutil.which("uv") or str(Path.home() / ".local/bin/uv")
 

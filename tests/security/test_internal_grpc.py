@@ -12,7 +12,13 @@ from google.protobuf import descriptor_pool, message_factory
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from devtools.testing import StartedService
-from fleet_proto import feed_service_pb2, search_service_pb2, tweet_service_pb2, user_service_pb2
+from fleet_proto import (
+    feed_service_pb2,
+    notification_service_pb2,
+    search_service_pb2,
+    tweet_service_pb2,
+    user_service_pb2,
+)
 from shared.settings import Settings
 
 SERVICES = {
@@ -20,6 +26,7 @@ SERVICES = {
     "tweets": (tweet_service_pb2, "tweet_service.Tweet", "tweetservice"),
     "feed": (feed_service_pb2, "feed_service.Feed", "feedservice"),
     "search": (search_service_pb2, "search_service.Search", "searchservice"),
+    "notifications": (notification_service_pb2, "notification_service.Notifications", "notificationservice"),
 }
 
 
@@ -39,8 +46,9 @@ async def running(
     tweets_service: StartedService,
     feed_service: StartedService,
     search_service: StartedService,
+    notifications_service: StartedService,
 ) -> None:
-    """All four services serve gRPC on their configured ports."""
+    """All five services serve gRPC on their configured ports."""
 
 
 @pytest.fixture

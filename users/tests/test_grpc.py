@@ -350,3 +350,34 @@ async def test_list_users_pages_every_account_in_id_order(
         seen.append(page.users[0].id)
         page = await stub.ListUsers(pb.ListUsersRequest(limit=1, after_id=page.users[-1].id), timeout=5)
     assert seen == sorted(seen, key=uuid.UUID) and {str(alice.id), str(bob.id)} <= set(seen)
+
+
+async def test_is_blocked_or_muted_reads_both_relations(
+    stub: pb_grpc.UserStub, users_service: StartedService, alice: Account, bob: Account
+) -> None:
+    def ask(user: Account, other: Account) -> pb.IsBlockedOrMutedRequest:
+        return pb.IsBlockedOrMutedRequest(user_id=str(user.id), other_id=str(other.id))
+
+    nothing = await stub.IsBlockedOrMuted(ask(alice, bob), timeout=5)
+    assert (nothing.blocked, nothing.muted) == (False, False)
+    assert users_service.engine is not None
+    async with users_service.engine.begin() as connection:
+        await connection.execute(
+            text("INSERT INTO mutes (user_id, target_id) VALUES (:a, :b)"), {"a": alice.id, "b": bob.id}
+        )
+    muted = await stub.IsBlockedOrMuted(ask(alice, bob), timeout=5)
+    assert (muted.blocked, muted.muted) == (False, True)
+    # Muting is one way: bob has not muted alice.
+    assert not (await stub.IsBlockedOrMuted(ask(bob, alice), timeout=5)).muted
+    async with users_service.engine.begin() as connection:
+        await connection.execute(
+            text("INSERT INTO blocks (user_id, target_id) VALUES (:a, :b)"), {"a": bob.id, "b": alice.id}
+        )
+    # Blocking hides both ways: whoever asks, the pair is blocked.
+    assert (await stub.IsBlockedOrMuted(ask(alice, bob), timeout=5)).blocked
+    assert (await stub.IsBlockedOrMuted(ask(bob, alice), timeout=5)).blocked
+    with pytest.raises(grpc.aio.AioRpcError) as invalid:
+        await stub.IsBlockedOrMuted(
+            pb.IsBlockedOrMutedRequest(user_id="nope", other_id=str(bob.id)), timeout=5
+        )
+    assert invalid.value.code() == grpc.StatusCode.INVALID_ARGUMENT

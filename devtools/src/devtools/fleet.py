@@ -1,7 +1,7 @@
 """The local fleet supervisor behind `make run`, the end-to-end tests and the benchmark.
 
 Checks that PostgreSQL, Redis and RabbitMQ answer (and says how to start them if not), migrates
-every database, starts the six processes with a prefix on each log line, and stops them all on
+every database, starts the eight processes with a prefix on each log line, and stops them all on
 Ctrl-C (or when one of them dies).
 """
 
@@ -38,8 +38,15 @@ def fleet_processes(settings: Settings) -> list[Process]:
         Process("tweets", ("tweets", "serve"), listens("tweetservice"), ("tweets", "migrate")),
         Process("feed", ("feed", "serve"), listens("feedservice")),
         Process("search", ("search", "serve"), listens("searchservice"), ("search", "migrate")),
+        Process(
+            "notifications",
+            ("notifications", "serve"),
+            listens("notificationservice"),
+            ("notifications", "migrate"),
+        ),
         Process("feed_worker", ("feed-worker",)),
         Process("search_worker", ("search-worker",)),
+        Process("notification_worker", ("notification-worker",)),
     ]
 
 
@@ -68,7 +75,7 @@ def unreachable_dependencies(settings: Settings) -> list[str]:
     return down
 
 
-COLORS = ["\033[36m", "\033[35m", "\033[33m", "\033[32m", "\033[34m", "\033[31m"]
+COLORS = ["\033[36m", "\033[35m", "\033[33m", "\033[32m", "\033[34m", "\033[31m", "\033[96m", "\033[95m"]
 RESET = "\033[0m"
 
 
@@ -127,7 +134,7 @@ class Fleet:
         import httpx
 
         deadline = time.monotonic() + timeout
-        sections = ("userservice", "tweetservice", "feedservice", "searchservice")
+        sections = ("userservice", "tweetservice", "feedservice", "searchservice", "notificationservice")
         async with httpx.AsyncClient(timeout=2) as client:
             for section in sections:
                 service = getattr(self.settings, section)

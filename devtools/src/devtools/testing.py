@@ -70,8 +70,14 @@ def test_settings(run_id: str | None = None, **overrides: Any) -> Settings:
             "handler_timeout_seconds": 8.0,
             "metrics_port": free_port(),
         },
+        "notificationworker": {
+            "retry_base_seconds": 0.05,
+            "retry_max_seconds": 0.5,
+            "handler_timeout_seconds": 8.0,
+            "metrics_port": free_port(),
+        },
     }
-    for section in ("userservice", "tweetservice", "feedservice", "searchservice"):
+    for section in ("userservice", "tweetservice", "feedservice", "searchservice", "notificationservice"):
         current = getattr(base, section).model_dump()
         data[section] = {**current, "rest_port": free_port(), "grpc_port": free_port()}
     for key, value in overrides.items():

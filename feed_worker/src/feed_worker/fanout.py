@@ -11,6 +11,7 @@ from opentelemetry import trace
 from prometheus_client import Counter, Histogram
 
 from feed.feedstore import FEED_LENGTH, FeedStore, entry_parts
+from feed_worker.live_updates import FeedLiveUpdates
 from feed_worker.sources import FollowGraph, TweetSource
 from shared.settings import FeedWorkerSettings
 
@@ -53,9 +54,15 @@ class KeyedLocks:
 
 class FeedFanout:
     def __init__(
-        self, store: FeedStore, graph: FollowGraph, tweets: TweetSource, settings: FeedWorkerSettings
+        self,
+        store: FeedStore,
+        graph: FollowGraph,
+        tweets: TweetSource,
+        settings: FeedWorkerSettings,
+        live: FeedLiveUpdates | None = None,
     ) -> None:
         self._store = store
+        self._live = live
         self._graph = graph
         self._tweets = tweets
         self._settings = settings
@@ -72,9 +79,11 @@ class FeedFanout:
                 started = time.perf_counter()
                 span.set_attribute("feed.tweet_id", tweet_id)
                 await self._store.fan_out(tweet_id, [author_id])
+                await self._tell_added(tweet_id, [author_id])
                 followers = 0
                 async for page in self._graph.follower_pages(author_id):
                     await self._store.fan_out(tweet_id, page)
+                    await self._tell_added(tweet_id, page)
                     followers += len(page)
                 span.set_attribute("feed.followers", followers)
                 FANOUT_DELIVERIES.labels("tweet.create").inc(followers + 1)
@@ -123,12 +132,23 @@ class FeedFanout:
 
     async def _remove_everywhere(self, entry: str, owner_id: str) -> int:
         """Remove an entry from its owner's (author's or reposter's) feed and every follower's."""
+        tweet_id = entry_parts(entry)[0]
         await self._store.remove([entry], [owner_id])
+        await self._tell_removed(tweet_id, [owner_id])
         followers = 0
         async for page in self._graph.follower_pages(owner_id):
             await self._store.remove([entry], page)
+            await self._tell_removed(tweet_id, page)
             followers += len(page)
         return followers
+
+    async def _tell_added(self, tweet_id: str, user_ids: list[str]) -> None:
+        if self._live is not None:
+            await self._live.tweet_added(tweet_id, user_ids)
+
+    async def _tell_removed(self, tweet_id: str, user_ids: list[str]) -> None:
+        if self._live is not None:
+            await self._live.tweet_removed(tweet_id, user_ids)
 
     async def followed(self, follower_id: str, following_id: str) -> int:
         """Backfill the followed account's recent tweets into the follower's feed; returns how many were read.

@@ -9,8 +9,10 @@ from feed.feedstore import FeedStore
 from feed.tweetcache import TweetCache
 from feed_worker.fanout import FeedFanout
 from feed_worker.handlers import FeedHandlers
+from feed_worker.live_updates import FeedLiveUpdates
 from feed_worker.sources import FollowGraph, TweetSource
 from fleet_proto import tweet_service_pb2_grpc, user_service_pb2_grpc
+from notifications.live import LivePublisher
 from shared.cli import load_settings_or_exit
 from shared.grpc.channels import open_channel
 from shared.lifecycle import redis_client
@@ -39,11 +41,19 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
     )
     try:
         async with redis_client(settings.redis) as redis:
+            tweets = tweet_service_pb2_grpc.TweetStub(tweets_channel)
+            live = settings.notificationservice
             fanout = FeedFanout(
                 FeedStore(redis, batch_size=worker.redis_batch_size),
                 FollowGraph(user_service_pb2_grpc.UserStub(users_channel), worker.followers_page_size),
-                TweetSource(tweet_service_pb2_grpc.TweetStub(tweets_channel)),
+                TweetSource(tweets),
                 worker,
+                FeedLiveUpdates(
+                    LivePublisher(
+                        redis, worker.redis_batch_size, live.replay_seconds, live.replay_max_events
+                    ),
+                    tweets,
+                ),
             )
             handlers = FeedHandlers(fanout, TweetCache(redis))
             consumer = EventConsumer(

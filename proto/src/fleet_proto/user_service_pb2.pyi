@@ -160,3 +160,19 @@ class ListUsersRequest(_message.Message):
     limit: int
     after_id: str
     def __init__(self, limit: _Optional[int] = ..., after_id: _Optional[str] = ...) -> None: ...
+
+class IsBlockedOrMutedRequest(_message.Message):
+    __slots__ = ("user_id", "other_id")
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    OTHER_ID_FIELD_NUMBER: _ClassVar[int]
+    user_id: str
+    other_id: str
+    def __init__(self, user_id: _Optional[str] = ..., other_id: _Optional[str] = ...) -> None: ...
+
+class IsBlockedOrMutedReply(_message.Message):
+    __slots__ = ("blocked", "muted")
+    BLOCKED_FIELD_NUMBER: _ClassVar[int]
+    MUTED_FIELD_NUMBER: _ClassVar[int]
+    blocked: bool
+    muted: bool
+    def __init__(self, blocked: _Optional[bool] = ..., muted: _Optional[bool] = ...) -> None: ...

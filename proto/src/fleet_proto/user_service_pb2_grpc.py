@@ -90,6 +90,11 @@ class UserStub:
                 request_serializer=user__service__pb2.ListUsersRequest.SerializeToString,
                 response_deserializer=user__service__pb2.GetUsersReply.FromString,
                 _registered_method=True)
+        self.IsBlockedOrMuted = channel.unary_unary(
+                '/user_service.User/IsBlockedOrMuted',
+                request_serializer=user__service__pb2.IsBlockedOrMutedRequest.SerializeToString,
+                response_deserializer=user__service__pb2.IsBlockedOrMutedReply.FromString,
+                _registered_method=True)
 
 
 class UserServicer:
@@ -169,6 +174,14 @@ class UserServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def IsBlockedOrMuted(self, request, context):
+        """How user_id stands towards other_id: `blocked` when either blocks the other (blocking hides
+        both ways), `muted` when user_id mutes other_id. Unknown ids are neither.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_UserServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -226,6 +239,11 @@ def add_UserServicer_to_server(servicer, server):
                     servicer.ListUsers,
                     request_deserializer=user__service__pb2.ListUsersRequest.FromString,
                     response_serializer=user__service__pb2.GetUsersReply.SerializeToString,
+            ),
+            'IsBlockedOrMuted': grpc.unary_unary_rpc_method_handler(
+                    servicer.IsBlockedOrMuted,
+                    request_deserializer=user__service__pb2.IsBlockedOrMutedRequest.FromString,
+                    response_serializer=user__service__pb2.IsBlockedOrMutedReply.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -526,6 +544,33 @@ class User:
             '/user_service.User/ListUsers',
             user__service__pb2.ListUsersRequest.SerializeToString,
             user__service__pb2.GetUsersReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def IsBlockedOrMuted(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/user_service.User/IsBlockedOrMuted',
+            user__service__pb2.IsBlockedOrMutedRequest.SerializeToString,
+            user__service__pb2.IsBlockedOrMutedReply.FromString,
             options,
             channel_credentials,
             insecure,

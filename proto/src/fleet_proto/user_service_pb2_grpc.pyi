@@ -52,6 +52,10 @@ class UserStub:
     """The accounts with these usernames (case-insensitive), in one query; unknown names left out."""
     ListUsers: _grpc.UnaryUnaryMultiCallable[_user_service_pb2.ListUsersRequest, _user_service_pb2.GetUsersReply]
     """Every account in id order, a page at a time: rebuilding the user search index uses it."""
+    IsBlockedOrMuted: _grpc.UnaryUnaryMultiCallable[_user_service_pb2.IsBlockedOrMutedRequest, _user_service_pb2.IsBlockedOrMutedReply]
+    """How user_id stands towards other_id: `blocked` when either blocks the other (blocking hides
+    both ways), `muted` when user_id mutes other_id. Unknown ids are neither.
+    """
 
 @_typing.type_check_only
 class UserAsyncStub(UserStub):
@@ -77,6 +81,10 @@ class UserAsyncStub(UserStub):
     """The accounts with these usernames (case-insensitive), in one query; unknown names left out."""
     ListUsers: _aio.UnaryUnaryMultiCallable[_user_service_pb2.ListUsersRequest, _user_service_pb2.GetUsersReply]  # type: ignore[assignment]
     """Every account in id order, a page at a time: rebuilding the user search index uses it."""
+    IsBlockedOrMuted: _aio.UnaryUnaryMultiCallable[_user_service_pb2.IsBlockedOrMutedRequest, _user_service_pb2.IsBlockedOrMutedReply]  # type: ignore[assignment]
+    """How user_id stands towards other_id: `blocked` when either blocks the other (blocking hides
+    both ways), `muted` when user_id mutes other_id. Unknown ids are neither.
+    """
 
 class UserServicer(metaclass=_abc_1.ABCMeta):
     """The users service: profiles, counters and the follow graph."""
@@ -165,5 +173,15 @@ class UserServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_user_service_pb2.GetUsersReply, _abc.Awaitable[_user_service_pb2.GetUsersReply]]:
         """Every account in id order, a page at a time: rebuilding the user search index uses it."""
+
+    @_abc_1.abstractmethod
+    def IsBlockedOrMuted(
+        self,
+        request: _user_service_pb2.IsBlockedOrMutedRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_user_service_pb2.IsBlockedOrMutedReply, _abc.Awaitable[_user_service_pb2.IsBlockedOrMutedReply]]:
+        """How user_id stands towards other_id: `blocked` when either blocks the other (blocking hides
+        both ways), `muted` when user_id mutes other_id. Unknown ids are neither.
+        """
 
 def add_UserServicer_to_server(servicer: UserServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -164,6 +164,22 @@ class MetricsSettings(BaseModel):
     multiprocess_dir: str = ""
 
 
+class NotificationServiceSettings(ServiceSettings):
+    rest_port: int = 5004
+    grpc_port: int = 50055
+    database: str = "notifications"
+    # The live stream (GET /stream, /stream/ws): a comment line this often keeps idle streams open
+    # through proxies; events kept per user for Last-Event-ID (the newest ones, for this long).
+    heartbeat_seconds: float = Field(default=15.0, gt=0)
+    replay_seconds: int = Field(default=300, ge=1)
+    replay_max_events: int = Field(default=500, ge=1)
+    # Events waiting to be written to one connection; a client that falls further behind is
+    # disconnected (it resumes with Last-Event-ID).
+    stream_queue_size: int = Field(default=256, ge=1)
+    # POST /stream/ticket: how long the single-use ticket for ?ticket= is valid.
+    ticket_seconds: int = Field(default=30, ge=1)
+
+
 class WorkerSettings(BaseModel):
     prefetch: int = 32
     # Where the worker serves GET /metrics (loopback unless opened on purpose); port 0: not served.
@@ -188,6 +204,15 @@ class SearchWorkerSettings(WorkerSettings):
     metrics_port: int = 9103
     batch_size: int = 500
     batch_linger_seconds: float = 0.005
+
+
+class NotificationWorkerSettings(WorkerSettings):
+    prefetch: int = 512
+    metrics_port: int = 9104
+    # Notifications written in one INSERT (and one transaction); a batch closes when full or after
+    # the linger, so a burst of 10,000 likes is a few dozen statements.
+    batch_size: int = 500
+    batch_linger_seconds: float = 0.01
 
 
 class RateLimitSettings(BaseModel):
@@ -227,8 +252,10 @@ class Settings(BaseSettings):
     tweetservice: TweetServiceSettings = Field(default_factory=TweetServiceSettings)
     feedservice: FeedServiceSettings = Field(default_factory=FeedServiceSettings)
     searchservice: SearchServiceSettings = Field(default_factory=SearchServiceSettings)
+    notificationservice: NotificationServiceSettings = Field(default_factory=NotificationServiceSettings)
     feedworker: FeedWorkerSettings = Field(default_factory=FeedWorkerSettings)
     searchworker: SearchWorkerSettings = Field(default_factory=SearchWorkerSettings)
+    notificationworker: NotificationWorkerSettings = Field(default_factory=NotificationWorkerSettings)
 
     @model_validator(mode="after")
     def _refuse_weak_secrets(self) -> Settings:

@@ -162,6 +162,15 @@ class UserServicer(pb_grpc.UserServicer):
             hidden = await RelationService(session).hidden(user_id, blocks_only=request.blocks_only)
         return pb.GetHiddenUsersReply(user_ids=[str(i) for i in hidden])
 
+    async def IsBlockedOrMuted(
+        self, request: pb.IsBlockedOrMutedRequest, context: grpc.aio.ServicerContext
+    ) -> pb.IsBlockedOrMutedReply:
+        user_id = parse_uuid(request.user_id, "user_id")
+        other_id = parse_uuid(request.other_id, "other_id")
+        async with transaction(self._reads) as session:
+            blocked, muted = await UserService(session).blocked_or_muted(user_id, other_id)
+        return pb.IsBlockedOrMutedReply(blocked=blocked, muted=muted)
+
     async def _page(self, request: pb.FollowPageRequest, *, following: bool) -> pb.FollowPageReply:
         user_id = parse_uuid(request.user_id, "user_id")
         async with transaction(self._reads) as session:

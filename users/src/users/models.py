@@ -1,4 +1,4 @@
-"""Tables of the users database: actors, follows, applied counter increments and the outbox."""
+"""Tables of the users database: actors, follows, blocks, mutes, applied counter increments and the outbox."""
 
 from __future__ import annotations
 

@@ -15,6 +15,13 @@ from shared.db.raw import statement_span
 from shared.text import fold
 from users.models import Actor, Block, Follow
 
+# One round trip for both relations of a pair; each EXISTS is a primary-key probe.
+_RELATIONSHIP = text(
+    "SELECT EXISTS (SELECT 1 FROM blocks WHERE (user_id = :user_id AND target_id = :other_id)"
+    " OR (user_id = :other_id AND target_id = :user_id)) AS blocked,"
+    " EXISTS (SELECT 1 FROM mutes WHERE user_id = :user_id AND target_id = :other_id) AS muted"
+)
+
 # A counter stays within [0, MAX_TWEET_COUNT], a count every JSON client reads exactly. The sum is
 # taken as numeric, so even a counter already at bigint's maximum cannot make the statement fail.
 MAX_TWEET_COUNT = 2**53 - 1
@@ -265,6 +272,11 @@ class UserRepository:
     async def is_following(self, follower_id: uuid.UUID, following_id: uuid.UUID) -> bool:
         found = await self.session.get(Follow, (follower_id, following_id))
         return found is not None
+
+    async def blocked_or_muted(self, user_id: uuid.UUID, other_id: uuid.UUID) -> tuple[bool, bool]:
+        """(either blocks the other, user_id mutes other_id)."""
+        row = (await self.session.execute(_RELATIONSHIP, {"user_id": user_id, "other_id": other_id})).one()
+        return bool(row.blocked), bool(row.muted)
 
     async def list_followers(self, user_id: uuid.UUID, limit: int, offset: int) -> tuple[list[Actor], int]:
         return await self._list_edge(Follow.following_id, Follow.follower_id, user_id, limit, offset)

@@ -212,6 +212,10 @@ class UserService:
         """Whether the follow exists now."""
         return await self.users.is_following(follower_id, following_id)
 
+    async def blocked_or_muted(self, user_id: uuid.UUID, other_id: uuid.UUID) -> tuple[bool, bool]:
+        """Whether either blocks the other, and whether user_id mutes other_id."""
+        return await self.users.blocked_or_muted(user_id, other_id)
+
     async def follower_ids_page(
         self, user_id: uuid.UUID, page_size: int, page_token: str, *, following: bool = False
     ) -> tuple[list[str], str]:

@@ -45,6 +45,8 @@ FEED_FOLLOWS_QUEUE = "feed_follows"
 SEARCH_QUEUE = "search_tweets"
 # The search worker's user index (user search): accounts created, changed and deleted.
 SEARCH_USERS_QUEUE = "search_users"
+# The notification worker's: every tweet event (likes, reposts, replies, mentions) and follows.
+NOTIFICATIONS_QUEUE = "notifications"
 # Consumed by the tweets service: a deleted account's tweets, likes and reposts go with it.
 TWEETS_USER_DELETES_QUEUE = "tweets_user_deletes"
 
@@ -76,6 +78,10 @@ QUEUES: dict[str, QueueSpec] = {
             ((USER_EVENTS, USER_CREATE), (USER_EVENTS, USER_UPDATE), (USER_EVENTS, USER_DELETE)),
         ),
         QueueSpec(TWEETS_USER_DELETES_QUEUE, ((USER_EVENTS, USER_DELETE),)),
+        QueueSpec(
+            NOTIFICATIONS_QUEUE,
+            ((TWEET_EVENTS, "tweet.*"), (USER_EVENTS, USER_FOLLOW), (USER_EVENTS, USER_UNFOLLOW)),
+        ),
     )
 }
 

@@ -1,0 +1,1 @@
+"""The notification worker: tweet and user events become notifications, pushed to the live stream."""

@@ -1,0 +1,1 @@
+"""The notifications area: notifications (REST, gRPC, the database) and the live stream."""

@@ -1,0 +1,111 @@
+"""The notifications process: the app factory, its lifespan, and the entry point."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import grpc
+from fastapi import FastAPI
+
+from fleet_proto import notification_service_pb2_grpc, user_service_pb2_grpc
+from notifications.api import router
+from notifications.deps import Clients, install
+from notifications.grpc_servicer import SERVICE_NAME, NotificationServicer
+from notifications.hub import SHUTTING_DOWN, LiveHub
+from notifications.live import LiveStreams
+from notifications.stream import StreamSettings
+from notifications.stream_api import router as stream_router
+from notifications.tickets import StreamTickets
+from notifications.users_client import UsersClient
+from shared.auth import TokenCodec
+from shared.cli import ServiceSpec, service_main
+from shared.db.engine import ping
+from shared.grpc.channels import open_channel
+from shared.grpc.server import service_grpc_server
+from shared.http.app import create_app as create_service_app
+from shared.http.readiness import ReadinessCheck
+from shared.lifecycle import background, database, redis_client, redis_ping
+from shared.revocation import revocation_state
+from shared.settings import Settings
+
+SERVICE = "notification-service"
+ALEMBIC_DIR = Path(__file__).parent / "alembic"
+
+
+def create_app(settings: Settings) -> FastAPI:
+    section = settings.notificationservice
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        users_channel = open_channel(
+            settings.userservice.grpc_target,
+            "users",
+            settings.userservice.grpc_timeout_seconds,
+            settings.internal.service_token,
+        )
+        try:
+            async with (
+                database(settings.database, section.database) as (engine, sessions),
+                redis_client(settings.redis) as redis,
+            ):
+                hub = LiveHub(redis, section.stream_queue_size)
+                install(
+                    app.state,
+                    Clients(
+                        sessions=sessions,
+                        users=UsersClient(user_service_pb2_grpc.UserStub(users_channel)),
+                        hub=hub,
+                        streams=LiveStreams(redis, section.replay_seconds, section.replay_max_events),
+                        tickets=StreamTickets(redis, section.ticket_seconds),
+                        stream_settings=StreamSettings(section.heartbeat_seconds),
+                    ),
+                )
+                app.state.session_factory = sessions
+                app.state.token_codec = TokenCodec(settings.jwt)
+                app.state.readiness = [
+                    ReadinessCheck("postgresql", lambda: ping(engine)),
+                    ReadinessCheck("redis", lambda: redis_ping(redis)),
+                ]
+
+                def register(server: grpc.aio.Server) -> None:
+                    notification_service_pb2_grpc.add_NotificationsServicer_to_server(
+                        NotificationServicer(sessions), server
+                    )
+
+                async with (
+                    revocation_state(app, redis, settings.jwt.lifetime_seconds),
+                    background("live-hub", hub.run),
+                    service_grpc_server(
+                        section, settings.internal.service_token, [SERVICE_NAME], register
+                    ) as grpc_,
+                ):
+                    app.state.grpc_port = grpc_.port
+                    try:
+                        yield
+                    finally:
+                        hub.close_all(SHUTTING_DOWN)
+        finally:
+            await users_channel.close(None)
+
+    return create_service_app(
+        title="notifications", routers=[router, stream_router], lifespan=lifespan, http=settings.http
+    )
+
+
+SPEC = ServiceSpec(
+    name=SERVICE,
+    create_app=create_app,
+    section=lambda settings: settings.notificationservice,
+    database=lambda settings: settings.notificationservice.database,
+    alembic_dir=ALEMBIC_DIR,
+)
+
+
+def main() -> None:
+    service_main(SPEC)
+
+
+if __name__ == "__main__":
+    main()
