@@ -74,7 +74,7 @@ class People:
                     "email": f"{user_id.hex}@feed.test",
                     "email_key": f"{user_id.hex}@feed.test",
                     "name": f"f{user_id.hex[-24:]}",
-                },,
+                },
             )
         self.created.append(user_id)
         return str(user_id), {"Authorization": f"Bearer {self.codec.issue(user_id, 'feed-test')}"}
