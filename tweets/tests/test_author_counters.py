@@ -27,6 +27,7 @@ from shared.grpc.server import grpc_server
 from shared.ids import uuid7
 from shared.messaging.outbox import OutboxRecord
 from shared.settings import Settings
+from shared.wiring import Writing, wiring_of
 from tweets.author_counters import DESTINATION, MAX_BATCH, increment_tweets_deliverer
 from users.grpc_servicer import SERVICE_NAME, UserServicer
 
@@ -199,7 +200,7 @@ async def test_falls_back_to_one_call_per_row_when_users_predates_the_batch_call
     finished_spans: InMemorySpanExporter,
 ) -> None:
     alice = await accounts()
-    sessions = users_service.app.state.session_factory
+    sessions = wiring_of(users_service.app, Writing).sessions
     records = [_record(alice.id, 1) for _ in range(5)] + [_record(uuid7(), 1), _record(alice.id, -1)]
     token = settings.internal.service_token
     async with grpc_server(

@@ -26,6 +26,7 @@ from devtools.tcp_proxy import free_port
 from shared.cli import ServiceSpec
 from shared.db.migrations import migrate
 from shared.settings import Settings, to_environment
+from shared.wiring import Wiring, Writing, wiring_of
 
 # Generated per test process, never a constant: 64 characters, long enough for every HMAC algorithm,
 # including the HS512 a token test signs with. Child processes get them through settings_env.
@@ -144,9 +145,14 @@ class StartedService:
     spec: ServiceSpec
 
     @property
+    def wiring(self) -> Wiring:
+        """What the service's lifespan built (narrow it with shared.wiring.wiring_of)."""
+        return wiring_of(self.app, Wiring)
+
+    @property
     def engine(self) -> AsyncEngine | None:
-        factory = getattr(self.app.state, "session_factory", None)
-        return None if factory is None else factory.kw["bind"]
+        wiring = self.wiring
+        return wiring.sessions.kw["bind"] if isinstance(wiring, Writing) else None
 
 
 def assert_problem(response: httpx.Response, status: int) -> dict[str, Any]:

@@ -6,21 +6,15 @@ import uuid
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query
 
+from search.deps import Searcher
 from search.schemas import DEFAULT_LIMIT, PageLimit, PageOffset, QueryText, SearchPage, SearchResult
-from search.service import SearchRequest, SearchService
+from search.service import SearchRequest
 from shared.http.problems import PROBLEM_RESPONSES, problem_responses
 from shared.ratelimit import per_address
 
 router = APIRouter(responses=PROBLEM_RESPONSES)
-
-
-async def _service(request: Request) -> SearchService:
-    return SearchService(request.app.state.backend)
-
-
-Searcher = Annotated[SearchService, Depends(_service)]
 
 
 @router.get(

@@ -8,16 +8,14 @@ declared before `/tweet/{tweet_id}`, which would otherwise capture them.
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request, Response, status
+from fastapi import APIRouter, Query, Response, status
 
-from feed.client import FeedCacheClient
 from shared.auth import CurrentUser, TokenClaims
-from shared.db.engine import ReadSessionDep, transaction
 from shared.http.problems import PROBLEM_RESPONSES
 from shared.ratelimit import LimitedWriter
+from tweets.deps import Composer, Timelines, TweetReader, Tweets
 from tweets.models import Tweet, TweetLike, TweetMark, TweetRepost
 from tweets.schemas import (
     ContentRequest,
@@ -31,50 +29,13 @@ from tweets.schemas import (
     TweetPage,
     TweetResponse,
 )
-from tweets.service import TimelineReader, TweetComposer, TweetService
+from tweets.service import TweetService
 
 router = APIRouter(prefix="/tweet", responses=PROBLEM_RESPONSES)
 Responses = dict[int | str, dict[str, Any]]
 NOT_FOUND: Responses = {404: PROBLEM_RESPONSES[422] | {"description": "no such tweet (or reply)"}}
 FORBIDDEN: Responses = {403: PROBLEM_RESPONSES[422] | {"description": "someone else's tweet (or reply)"}}
 CONFLICT: Responses = {409: PROBLEM_RESPONSES[422] | {"description": "already done"}}
-
-
-async def _service(request: Request) -> AsyncIterator[TweetService]:
-    """A TweetService in one transaction, committed before the response is sent; after the commit,
-    the cached copies of the tweets it changed are dropped (so the next feed read shows the change)."""
-    async with transaction(request.app.state.session_factory) as session:
-        service = TweetService(session)
-        yield service
-    feed_cache: FeedCacheClient = request.app.state.feed_cache
-    await feed_cache.tweets_changed(service.changed_tweets)
-
-
-Tweets = Annotated[TweetService, Depends(_service, scope="function")]
-
-
-async def _reader(session: ReadSessionDep) -> TweetService:
-    return TweetService(session)
-
-
-async def _composer(request: Request) -> TweetComposer:
-    composer: TweetComposer = request.app.state.tweet_composer
-    return composer
-
-
-Composer = Annotated[TweetComposer, Depends(_composer)]
-
-
-async def _timelines(request: Request) -> TimelineReader:
-    reader: TimelineReader = request.app.state.timeline_reader
-    return reader
-
-
-Timelines = Annotated[TimelineReader, Depends(_timelines)]
-
-
-# GET routes only read: they use autocommit sessions (no BEGIN/COMMIT round trips).
-TweetReader = Annotated[TweetService, Depends(_reader)]
 
 
 Writer = LimitedWriter

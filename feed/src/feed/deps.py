@@ -1,0 +1,27 @@
+"""What the feed routes get from the lifespan's wiring, as typed dependencies."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+from redis.asyncio import Redis
+
+from feed.service import FeedService
+from shared.wiring import Authenticating, wiring_of
+
+
+@dataclass(kw_only=True)
+class FeedWiring(Authenticating):
+    """Everything the feed process builds in its lifespan for its routes and /ready."""
+
+    feed: FeedService
+    redis: Redis
+
+
+async def _feed(request: Request) -> FeedService:
+    return wiring_of(request.app, FeedWiring).feed
+
+
+Feed = Annotated[FeedService, Depends(_feed)]
