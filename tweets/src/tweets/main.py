@@ -71,27 +71,25 @@ def create_app(settings: Settings) -> FastAPI:
             revocations = await stack.enter_async_context(
                 revocation_state(redis, settings.jwt.lifetime_seconds)
             )
-            install(
-                app,
-                TweetsWiring(
-                    readiness=writer_readiness(engine, publisher, redis),
-                    background={
-                        relay.background_name: relay.state for relay in (events_relay, counters_relay)
-                    },
-                    token_codec=TokenCodec(settings.jwt),
-                    revocations=revocations,
-                    rate_limiter=RateLimiter(settings.redis, settings.ratelimit),
-                    sessions=sessions,
-                    read_sessions=read_only_sessions(sessions),
-                    composer=TweetComposer(pool, waker),
-                    timelines=TimelineReader(pool),
-                    feed_cache=feed_cache,
-                ),
+            wiring = TweetsWiring(
+                readiness=writer_readiness(engine, publisher, redis),
+                background={relay.background_name: relay.state for relay in (events_relay, counters_relay)},
+                token_codec=TokenCodec(settings.jwt),
+                revocations=revocations,
+                rate_limiter=RateLimiter(settings.redis, settings.ratelimit),
+                sessions=sessions,
+                read_sessions=read_only_sessions(sessions),
+                composer=TweetComposer(pool, waker),
+                timelines=TimelineReader(pool),
+                feed_cache=feed_cache,
             )
+            install(app, wiring)
             await publisher.declare_topology_early()
 
             def register(server: grpc.aio.Server) -> None:
-                tweet_service_pb2_grpc.add_TweetServicer_to_server(TweetServicer(sessions), server)
+                tweet_service_pb2_grpc.add_TweetServicer_to_server(
+                    TweetServicer(wiring.read_sessions, wiring.timelines), server
+                )
 
             await stack.enter_async_context(
                 service_grpc_server(section, settings.internal.service_token, [SERVICE_NAME], register)

@@ -7,9 +7,12 @@ committed tweet always reaches RabbitMQ and users, and a rolled back one never d
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 import asyncpg
+from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.db.raw import raw_connection
@@ -20,7 +23,14 @@ from shared.messaging.outbox import RABBITMQ, OutboxMessage, RelayWaker, enqueue
 from shared.messaging.topology import TWEET_CREATE, TWEET_DELETE, TWEET_EVENTS, TWEET_UPDATE
 from tweets.author_counters import increment_message
 from tweets.models import ReplyTweet, Tweet, TweetLike, TweetMark, TweetRepost
-from tweets.repository import Counter, TweetRepository, TweetRow, insert_tweet, user_timeline
+from tweets.repository import (
+    Counter,
+    TweetRepository,
+    TweetRow,
+    insert_tweet,
+    user_timeline,
+    user_tweets_before,
+)
 
 _COUNTER_OF: dict[type[TweetMark], Counter] = {TweetLike: "num_likes", TweetRepost: "num_reposts"}
 _NAME_OF: dict[type[TweetMark], str] = {TweetLike: "liked", TweetRepost: "reposted"}
@@ -102,6 +112,14 @@ class TimelineReader:
             rows, total = await user_timeline(connection, user_id, limit, offset, before)
         return [TweetRow(**row) for row in rows], total
 
+    async def user_tweets_before(
+        self, user_id: uuid.UUID, before: uuid.UUID | None, limit: int
+    ) -> list[TweetRow]:
+        """A keyset page (no total): what gRPC GetUserTweets serves to the feed's backfill."""
+        async with raw_connection(self.pool) as connection:
+            rows = await user_tweets_before(connection, user_id, before, limit)
+        return [TweetRow(**row) for row in rows]
+
 
 class TweetService:
     def __init__(self, session: AsyncSession) -> None:
@@ -116,6 +134,14 @@ class TweetService:
         if tweet is None:
             raise NotFound(f"tweet {tweet_id} not found")
         return tweet
+
+    async def get_many(self, tweet_ids: Sequence[uuid.UUID]) -> list[Row[Any]]:
+        """The tweets found among `tweet_ids` (any order), as plain rows for hydration."""
+        return await self.tweets.get_tweets(tweet_ids)
+
+    async def tweets_after(self, after: uuid.UUID | None, limit: int) -> list[Tweet]:
+        """A keyset page of every tweet in id (creation) order (reindexing)."""
+        return await self.tweets.tweets_after(after, limit)
 
     async def update(self, caller_id: uuid.UUID, tweet_id: uuid.UUID, content: str) -> Tweet:
         tweet = await self._own_tweet(caller_id, tweet_id)

@@ -61,7 +61,7 @@ class UserServicer(pb_grpc.UserServicer):
             raise InvalidInput(f"at most {MAX_GET_USERS} user_ids per call", field="user_ids")
         ids = [parse_uuid(value, "user_ids") for value in request.user_ids]
         async with transaction(self._reads) as session:
-            actors = {actor.id: actor for actor in await UserService(session).users.get_many(ids)}
+            actors = {actor.id: actor for actor in await UserService(session).get_many(ids)}
         return pb.GetUsersReply(users=[to_reply(actors[i]) for i in ids if i in actors])
 
     async def IncrementTweets(

@@ -85,6 +85,10 @@ class UserService:
             raise NotFound(f"user {user_id} not found")
         return actor
 
+    async def get_many(self, user_ids: Sequence[uuid.UUID]) -> list[Actor]:
+        """The users found among `user_ids` (any order; the missing ones left out)."""
+        return await self.users.get_many(user_ids)
+
     async def by_username(self, username: str) -> Actor:
         actor = await self.users.find_by_login(username) if "@" not in username else None
         if actor is None:
