@@ -20,6 +20,7 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> pytest.MonkeyP
             monkeypatch.delenv(key)
     monkeypatch.setenv("ENVIRONMENT", "test")
     monkeypatch.setenv("JWT__SECRET", secrets.token_urlsafe(48))
+    monkeypatch.setenv("INTERNAL__SERVICE_TOKEN", secrets.token_urlsafe(48))
     monkeypatch.chdir(tmp_path)
     return monkeypatch
 

@@ -29,5 +29,5 @@ async def get_feed(
 ) -> Response:
     """The caller's feed: their own tweets and those of everyone they follow, newest first."""
     page = await feed.page(caller.user_id, limit, offset, before)
-    body = render_page(page.tweets, page.total, page.limit, page.offset, page.has_more)
+    body = render_page(page.tweets, page.total, page.limit, page.offset, page.has_more, page.next_cursor)
     return Response(body, media_type="application/json")

@@ -46,12 +46,16 @@ def to_proto(tweet_json_text: str) -> tweet_service_pb2.TweetReply:
     return reply
 
 
-def render_page(tweets: list[str], total: int, limit: int, offset: int, has_more: bool) -> bytes:
+def render_page(
+    tweets: list[str], total: int, limit: int, offset: int, has_more: bool, next_cursor: str | None = None
+) -> bytes:
     """A page as FeedResponse JSON: the tweets' cached JSON joined as they are, never re-parsed."""
     more = "true" if has_more else "false"
+    # A cursor is a tweet id (a UUID's text): nothing in it needs escaping.
+    cursor = "null" if next_cursor is None else f'"{next_cursor}"'
     return (
         f'{{"tweets":[{",".join(tweets)}],"total":{total},"limit":{limit},'
-        f'"offset":{offset},"has_more":{more}}}'
+        f'"offset":{offset},"has_more":{more},"next_cursor":{cursor}}}'
     ).encode()
 
 

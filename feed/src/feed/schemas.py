@@ -7,6 +7,8 @@ from datetime import datetime
 
 from pydantic import BaseModel
 
+from shared.paging import Page
+
 
 class FeedTweet(BaseModel):
     """A tweet as a feed item."""
@@ -21,11 +23,7 @@ class FeedTweet(BaseModel):
     updated_at: datetime
 
 
-class FeedResponse(BaseModel):
+class FeedResponse(Page):
     """The documented shape of a page; `rendering.render_page` writes the same JSON without this model."""
 
     tweets: list[FeedTweet]
-    total: int
-    limit: int
-    offset: int
-    has_more: bool

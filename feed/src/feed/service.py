@@ -13,6 +13,7 @@ from feed.rendering import tweet_json
 from feed.tweetcache import TweetCache
 from fleet_proto import tweet_service_pb2
 from shared.errors import InvalidInput
+from shared.paging import next_cursor
 
 if TYPE_CHECKING:
     from fleet_proto.tweet_service_pb2_grpc import TweetAsyncStub
@@ -31,6 +32,8 @@ class FeedPage:
     limit: int
     offset: int
     has_more: bool
+    # The last feed entry of the page (deleted tweets keep their place): `before` of the next page.
+    next_cursor: str | None = None
 
 
 class FeedService:
@@ -59,6 +62,7 @@ class FeedService:
             limit=limit,
             offset=ids.offset,
             has_more=ids.has_more,
+            next_cursor=next_cursor(ids.has_more, ids.ids[-1] if ids.ids else None),
         )
 
     async def _hydrate(self, ids: list[str], cached: list[str | None]) -> list[str]:

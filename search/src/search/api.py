@@ -35,6 +35,6 @@ async def search(
 ) -> SearchPage:
     """Tweets matching `q`, best match first (then newest first)."""
     hits, total = await searcher.search(SearchRequest(q, limit, offset, user_id, since, until))
-    return SearchPage(
-        results=[SearchResult.model_validate(hit) for hit in hits], total=total, limit=limit, offset=offset
+    return SearchPage.of(
+        len(hits), total, limit, offset, results=[SearchResult.model_validate(hit) for hit in hits]
     )

@@ -9,6 +9,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field
 
 from search.backends.base import MAX_QUERY_LENGTH
+from shared.paging import Page
 
 # Both backends page the same way; Elasticsearch answers at most 10 000 hits per query.
 MAX_LIMIT = 100
@@ -29,8 +30,5 @@ class SearchResult(BaseModel):
     score: float
 
 
-class SearchPage(BaseModel):
+class SearchPage(Page):
     results: list[SearchResult]
-    total: int
-    limit: int
-    offset: int

@@ -20,11 +20,11 @@ from tweets.models import Tweet, TweetLike, TweetMark, TweetRepost
 from tweets.schemas import (
     ContentRequest,
     LikePage,
-    MarkOut,
+    MarkResponse,
     PageLimit,
     PageOffset,
-    ReplyOut,
     ReplyPage,
+    ReplyResponse,
     RepostPage,
     TweetPage,
     TweetResponse,
@@ -58,13 +58,7 @@ async def user_tweets(
 ) -> TweetPage:
     """A user's tweets, newest first. Pass the last id seen as `before` to page while new tweets arrive."""
     found, total = await timelines.user_tweets(user_id, limit, offset, before)
-    return TweetPage(
-        tweets=found,
-        total=total,
-        limit=limit,
-        offset=offset,
-        has_more=offset + len(found) < total,
-    )
+    return TweetPage.of(len(found), total, limit, offset, found[-1].id if found else None, tweets=found)
 
 
 # Replies
@@ -73,12 +67,14 @@ async def user_tweets(
 @router.post(
     "/reply/{tweet_id}",
     status_code=status.HTTP_201_CREATED,
-    response_model=ReplyOut,
+    response_model=ReplyResponse,
     tags=["replies"],
     responses=NOT_FOUND,
 )
-async def create_reply(tweet_id: uuid.UUID, body: ContentRequest, caller: Writer, tweets: Tweets) -> ReplyOut:
-    return ReplyOut.model_validate(await tweets.reply(caller.user_id, tweet_id, body.content))
+async def create_reply(
+    tweet_id: uuid.UUID, body: ContentRequest, caller: Writer, tweets: Tweets
+) -> ReplyResponse:
+    return ReplyResponse.model_validate(await tweets.reply(caller.user_id, tweet_id, body.content))
 
 
 @router.get("/reply/{tweet_id}", response_model=ReplyPage, tags=["replies"], responses=NOT_FOUND)
@@ -87,12 +83,8 @@ async def list_replies(
 ) -> ReplyPage:
     """The replies to a tweet, oldest first."""
     found, total = await tweets.replies(tweet_id, limit, offset)
-    return ReplyPage(
-        replies=[ReplyOut.model_validate(reply) for reply in found],
-        total=total,
-        limit=limit,
-        offset=offset,
-        has_more=offset + len(found) < total,
+    return ReplyPage.of(
+        len(found), total, limit, offset, replies=[ReplyResponse.model_validate(reply) for reply in found]
     )
 
 
@@ -110,8 +102,8 @@ async def delete_reply(reply_id: uuid.UUID, caller: Writer, tweets: Tweets) -> R
 # Likes and reposts
 
 
-def _mark_out(mark: TweetMark, tweet: Tweet) -> MarkOut:
-    return MarkOut(
+def _mark_out(mark: TweetMark, tweet: Tweet) -> MarkResponse:
+    return MarkResponse(
         user_id=mark.user_id,
         tweet_id=mark.tweet_id,
         created_at=mark.created_at,
@@ -121,13 +113,13 @@ def _mark_out(mark: TweetMark, tweet: Tweet) -> MarkOut:
 
 async def _add_mark(
     model: type[TweetMark], tweet_id: uuid.UUID, caller: TokenClaims, tweets: TweetService
-) -> MarkOut:
+) -> MarkResponse:
     return _mark_out(*await tweets.mark(model, caller.user_id, tweet_id))
 
 
 async def _marks(
     model: type[TweetMark], caller: TokenClaims, tweets: TweetService, limit: int, offset: int
-) -> tuple[list[MarkOut], int]:
+) -> tuple[list[MarkResponse], int]:
     found, total = await tweets.marks(model, caller.user_id, limit, offset)
     return [_mark_out(mark, tweet) for mark, tweet in found], total
 
@@ -138,19 +130,17 @@ async def list_likes(
 ) -> LikePage:
     """The caller's likes, most recent first."""
     likes, total = await _marks(TweetLike, caller, tweets, limit, offset)
-    return LikePage(
-        likes=likes, total=total, limit=limit, offset=offset, has_more=offset + len(likes) < total
-    )
+    return LikePage.of(len(likes), total, limit, offset, likes=likes)
 
 
 @router.post(
     "/like/{tweet_id}",
     status_code=status.HTTP_201_CREATED,
-    response_model=MarkOut,
+    response_model=MarkResponse,
     tags=["likes"],
     responses=NOT_FOUND | CONFLICT,
 )
-async def like(tweet_id: uuid.UUID, caller: Writer, tweets: Tweets) -> MarkOut:
+async def like(tweet_id: uuid.UUID, caller: Writer, tweets: Tweets) -> MarkResponse:
     return await _add_mark(TweetLike, tweet_id, caller, tweets)
 
 
@@ -168,19 +158,17 @@ async def list_reposts(
 ) -> RepostPage:
     """The caller's reposts, most recent first."""
     reposts, total = await _marks(TweetRepost, caller, tweets, limit, offset)
-    return RepostPage(
-        reposts=reposts, total=total, limit=limit, offset=offset, has_more=offset + len(reposts) < total
-    )
+    return RepostPage.of(len(reposts), total, limit, offset, reposts=reposts)
 
 
 @router.post(
     "/repost/{tweet_id}",
     status_code=status.HTTP_201_CREATED,
-    response_model=MarkOut,
+    response_model=MarkResponse,
     tags=["reposts"],
     responses=NOT_FOUND | CONFLICT,
 )
-async def repost(tweet_id: uuid.UUID, caller: Writer, tweets: Tweets) -> MarkOut:
+async def repost(tweet_id: uuid.UUID, caller: Writer, tweets: Tweets) -> MarkResponse:
     return await _add_mark(TweetRepost, tweet_id, caller, tweets)
 
 

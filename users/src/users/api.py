@@ -13,7 +13,7 @@ from shared.http.problems import PROBLEM_RESPONSES, problem_responses
 from shared.ratelimit import LimitedWriter, Limiter, per_address
 from shared.text import login_key
 from users.deps import Revoker, Users
-from users.models import Actor
+from users.models import User
 from users.schemas import (
     ChangePasswordRequest,
     DeleteAccountRequest,
@@ -41,8 +41,8 @@ UNKNOWN_USER = problem_responses(**{"404": "no such user"})
     responses=problem_responses(**{"409": "email or username taken", "429": "too many registrations"}),
 )
 async def register(body: RegisterRequest, users: Users) -> OwnUser:
-    actor = await users.register(body.email, body.username, body.password)
-    return OwnUser.model_validate(actor)
+    user = await users.register(body.email, body.username, body.password)
+    return OwnUser.model_validate(user)
 
 
 @router.post(
@@ -70,7 +70,7 @@ async def login(
     await limiter.hit("login-account", account, limits.login_per_minute, fail_closed=True)
     result = await users.login(body.identifier, body.password)
     return LoginResponse(
-        access_token=result.token, expires_in=result.expires_in, user=OwnUser.model_validate(result.actor)
+        access_token=result.token, expires_in=result.expires_in, user=OwnUser.model_validate(result.user)
     )
 
 
@@ -174,8 +174,8 @@ async def followers(
     limit: Annotated[PageLimit, Query()] = 20,
     offset: Annotated[PageOffset, Query()] = 0,
 ) -> UserPage:
-    actors, total = await users.followers(user_id, limit, offset)
-    return _page(actors, total, limit, offset)
+    found, total = await users.followers(user_id, limit, offset)
+    return _page(found, total, limit, offset)
 
 
 @router.get("/users/{user_id}/following", response_model=UserPage, tags=["follows"], responses=UNKNOWN_USER)
@@ -185,15 +185,11 @@ async def following(
     limit: Annotated[PageLimit, Query()] = 20,
     offset: Annotated[PageOffset, Query()] = 0,
 ) -> UserPage:
-    actors, total = await users.following(user_id, limit, offset)
-    return _page(actors, total, limit, offset)
+    found, total = await users.following(user_id, limit, offset)
+    return _page(found, total, limit, offset)
 
 
-def _page(actors: Sequence[Actor], total: int, limit: int, offset: int) -> UserPage:
-    return UserPage(
-        users=[PublicUser.model_validate(actor) for actor in actors],
-        total=total,
-        limit=limit,
-        offset=offset,
-        has_more=offset + len(actors) < total,
+def _page(found: Sequence[User], total: int, limit: int, offset: int) -> UserPage:
+    return UserPage.of(
+        len(found), total, limit, offset, users=[PublicUser.model_validate(user) for user in found]
     )

@@ -10,7 +10,7 @@ from fleet_proto import user_service_pb2_grpc as pb_grpc
 from shared.db.engine import read_only_sessions, transaction
 from shared.errors import InvalidInput
 from shared.grpc.fields import parse_uuid
-from users.models import Actor
+from users.models import User
 from users.repository import TweetCountChange
 from users.service import UserService
 
@@ -29,17 +29,17 @@ def _check_key(key: str) -> str:
     return key
 
 
-def to_reply(actor: Actor) -> pb.UserReply:
+def to_reply(user: User) -> pb.UserReply:
     reply = pb.UserReply(
-        id=str(actor.id),
-        username=actor.username,
-        display_name=actor.display_name,
-        bio=actor.bio,
-        num_tweets=actor.num_tweets,
-        num_followers=actor.num_followers,
-        num_following=actor.num_following,
+        id=str(user.id),
+        username=user.username,
+        display_name=user.display_name,
+        bio=user.bio,
+        num_tweets=user.num_tweets,
+        num_followers=user.num_followers,
+        num_following=user.num_following,
     )
-    reply.created_at.FromDatetime(actor.created_at)
+    reply.created_at.FromDatetime(user.created_at)
     return reply
 
 
@@ -61,8 +61,8 @@ class UserServicer(pb_grpc.UserServicer):
             raise InvalidInput(f"at most {MAX_GET_USERS} user_ids per call", field="user_ids")
         ids = [parse_uuid(value, "user_ids") for value in request.user_ids]
         async with transaction(self._reads) as session:
-            actors = {actor.id: actor for actor in await UserService(session).get_many(ids)}
-        return pb.GetUsersReply(users=[to_reply(actors[i]) for i in ids if i in actors])
+            found = {user.id: user for user in await UserService(session).get_many(ids)}
+        return pb.GetUsersReply(users=[to_reply(found[i]) for i in ids if i in found])
 
     async def IncrementTweets(
         self, request: pb.IncrementTweetsRequest, context: grpc.aio.ServicerContext

@@ -17,7 +17,7 @@ class Base(DeclarativeBase):
     pass
 
 
-class Actor(Base):
+class User(Base):
     __tablename__ = "actors"
     __table_args__ = (
         # Unique case-insensitively: "Alice" and "alice" are the same account.

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
 from shared.db.raw import statement_span
-from users.models import Actor, Follow
+from users.models import Follow, User
 
 # A counter stays within [0, MAX_TWEET_COUNT], a count every JSON client reads exactly. The sum is
 # taken as numeric, so even a counter already at bigint's maximum cannot make the statement fail.
@@ -116,23 +116,21 @@ class UserRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def add(self, email: str, username: str, password_hash: str) -> Actor:
-        actor = Actor(email=email, username=username, password_hash=password_hash, display_name=username)
-        self.session.add(actor)
+    async def add(self, email: str, username: str, password_hash: str) -> User:
+        user = User(email=email, username=username, password_hash=password_hash, display_name=username)
+        self.session.add(user)
         await self.session.flush()
-        await self.session.refresh(actor)
-        return actor
+        await self.session.refresh(user)
+        return user
 
     async def email_or_username_taken(self, email: str, username: str) -> str | None:
         """Which of the two is already used (case-insensitively), if any."""
         row = (
             await self.session.execute(
-                select(
-                    func.lower(Actor.email) == email.lower(), func.lower(Actor.username) == username.lower()
-                )
+                select(func.lower(User.email) == email.lower(), func.lower(User.username) == username.lower())
                 .where(
-                    (func.lower(Actor.email) == email.lower())
-                    | (func.lower(Actor.username) == username.lower())
+                    (func.lower(User.email) == email.lower())
+                    | (func.lower(User.username) == username.lower())
                 )
                 .limit(1)
             )
@@ -141,41 +139,39 @@ class UserRepository:
             return None
         return "email" if row[0] else "username"
 
-    async def get(self, user_id: uuid.UUID, *, for_update: bool = False) -> Actor | None:
-        return await self.session.get(Actor, user_id, with_for_update=for_update)
+    async def get(self, user_id: uuid.UUID, *, for_update: bool = False) -> User | None:
+        return await self.session.get(User, user_id, with_for_update=for_update)
 
     async def set_password_hash(self, user_id: uuid.UUID, password_hash: str) -> None:
         await self.session.execute(
-            update(Actor)
-            .where(Actor.id == user_id)
-            .values(password_hash=password_hash, updated_at=func.now())
+            update(User).where(User.id == user_id).values(password_hash=password_hash, updated_at=func.now())
         )
 
     async def delete_with_follows(self, user_id: uuid.UUID) -> None:
         """Delete the account; its follows go with it (ON DELETE CASCADE) after the counters of
         the other side of each edge are moved back, in id order like _shift_follow_counters."""
         await self.session.execute(_UNCOUNT_FOLLOWS, {"user_id": user_id})
-        await self.session.execute(delete(Actor).where(Actor.id == user_id))
+        await self.session.execute(delete(User).where(User.id == user_id))
 
-    async def get_many(self, user_ids: Sequence[uuid.UUID]) -> list[Actor]:
+    async def get_many(self, user_ids: Sequence[uuid.UUID]) -> list[User]:
         if not user_ids:
             return []
-        return list((await self.session.execute(select(Actor).where(Actor.id.in_(user_ids)))).scalars())
+        return list((await self.session.execute(select(User).where(User.id.in_(user_ids)))).scalars())
 
-    async def find_by_login(self, identifier: str) -> Actor | None:
+    async def find_by_login(self, identifier: str) -> User | None:
         lowered = identifier.lower()
-        column = func.lower(Actor.email) if "@" in identifier else func.lower(Actor.username)
-        return (await self.session.execute(select(Actor).where(column == lowered))).scalar_one_or_none()
+        column = func.lower(User.email) if "@" in identifier else func.lower(User.username)
+        return (await self.session.execute(select(User).where(column == lowered))).scalar_one_or_none()
 
-    async def update_profile(self, user_id: uuid.UUID, changes: dict[str, str]) -> Actor | None:
+    async def update_profile(self, user_id: uuid.UUID, changes: dict[str, str]) -> User | None:
         if changes:
             await self.session.execute(
-                update(Actor).where(Actor.id == user_id).values(**changes, updated_at=func.now())
+                update(User).where(User.id == user_id).values(**changes, updated_at=func.now())
             )
-        actor = await self.get(user_id)
-        if actor is not None:
-            await self.session.refresh(actor)
-        return actor
+        user = await self.get(user_id)
+        if user is not None:
+            await self.session.refresh(user)
+        return user
 
     async def add_follow(self, follower_id: uuid.UUID, following_id: uuid.UUID) -> bool:
         """Insert the edge and bump both counters; False if it existed already."""
@@ -210,20 +206,20 @@ class UserRepository:
     ) -> None:
         # Rows are locked in id order so that A-follows-B and B-follows-A never deadlock.
         changes = {
-            follower_id: {"num_following": Actor.num_following + delta},
-            following_id: {"num_followers": Actor.num_followers + delta},
+            follower_id: {"num_following": User.num_following + delta},
+            following_id: {"num_followers": User.num_followers + delta},
         }
         for user_id in sorted(changes):
-            await self.session.execute(update(Actor).where(Actor.id == user_id).values(**changes[user_id]))
+            await self.session.execute(update(User).where(User.id == user_id).values(**changes[user_id]))
 
     async def is_following(self, follower_id: uuid.UUID, following_id: uuid.UUID) -> bool:
         found = await self.session.get(Follow, (follower_id, following_id))
         return found is not None
 
-    async def list_followers(self, user_id: uuid.UUID, limit: int, offset: int) -> tuple[list[Actor], int]:
+    async def list_followers(self, user_id: uuid.UUID, limit: int, offset: int) -> tuple[list[User], int]:
         return await self._list_edge(Follow.following_id, Follow.follower_id, user_id, limit, offset)
 
-    async def list_following(self, user_id: uuid.UUID, limit: int, offset: int) -> tuple[list[Actor], int]:
+    async def list_following(self, user_id: uuid.UUID, limit: int, offset: int) -> tuple[list[User], int]:
         return await self._list_edge(Follow.follower_id, Follow.following_id, user_id, limit, offset)
 
     async def _list_edge(
@@ -233,12 +229,12 @@ class UserRepository:
         user_id: uuid.UUID,
         limit: int,
         offset: int,
-    ) -> tuple[list[Actor], int]:
+    ) -> tuple[list[User], int]:
         total = (await self.session.execute(select(func.count()).where(match_column == user_id))).scalar_one()
         actors = (
             await self.session.execute(
-                select(Actor)
-                .join(Follow, other_column == Actor.id)
+                select(User)
+                .join(Follow, other_column == User.id)
                 .where(match_column == user_id)
                 .order_by(Follow.created_at.desc(), other_column)
                 .limit(limit)
