@@ -18,7 +18,14 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from redis.asyncio import Redis
 
-from devtools.testing import StartedService, delete_vhost, started_service, test_settings, vhost_of
+from devtools.testing import (
+    StartedService,
+    delete_vhost,
+    release_redis_db,
+    started_service,
+    test_settings,
+    vhost_of,
+)
 from shared.db.migrations import drop_database
 from shared.settings import Settings
 from shared.telemetry import setup_tracing
@@ -53,6 +60,7 @@ def settings() -> Iterator[Settings]:
     value = test_settings()
     yield value
     delete_vhost(vhost_of(value))
+    release_redis_db(value)
 
 
 @pytest.fixture(scope="session")
