@@ -12,6 +12,7 @@ import contextlib
 import importlib
 import os
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import pytest
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -37,6 +38,16 @@ os.environ.setdefault("ENVIRONMENT", "test")
 for _package in ("users", "tweets", "feed", "search", "feed_worker", "search_worker"):
     with contextlib.suppress(ImportError):
         importlib.import_module(_package)
+
+
+UNIT_TESTS = Path(__file__).parent / "tests" / "unit"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Everything under tests/unit is the `unit` tier (`make test-unit`, `-m unit`)."""
+    for item in items:
+        if item.path.is_relative_to(UNIT_TESTS):
+            item.add_marker(pytest.mark.unit)
 
 
 # Tracing is on in tests as in production; spans go to memory so tests can follow a trace.
