@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 import secrets
 import socket
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import grpc
@@ -18,6 +18,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind
 from sqlalchemy import text
 
+from devtools.fixtures import AccountFactory
 from devtools.testing import Account, StartedService, wait_for
 from fleet_proto import user_service_pb2 as users_pb
 from fleet_proto import user_service_pb2_grpc
@@ -31,7 +32,6 @@ from shared.wiring import Writing, wiring_of
 from tweets.author_counters import DESTINATION, MAX_BATCH, increment_tweets_deliverer
 from users.grpc_servicer import SERVICE_NAME, UserServicer
 
-AccountFactory = Callable[[], Awaitable[Account]]
 _serial = iter(range(1, 1_000_000))
 
 

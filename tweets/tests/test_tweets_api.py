@@ -13,6 +13,7 @@ import pytest
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 
+from devtools.fixtures import AccountFactory
 from devtools.testing import Account, assert_problem, wait_for
 from fleet_proto import user_service_pb2 as users_pb
 from fleet_proto import user_service_pb2_grpc
@@ -27,7 +28,6 @@ TWEET_FIELDS = {
     "created_at",
     "updated_at",
 }
-AccountFactory = Callable[[], Awaitable[Account]]
 Post = Callable[..., Awaitable[dict[str, Any]]]
 
 
