@@ -5,7 +5,7 @@ UV := $(shell command -v uv 2>/dev/null || echo "$(HOME)/.local/bin/uv")
 .DEFAULT_GOAL := help
 # Every package source folder that has Python in it.
 MYPY_TARGETS = $(shell find shared devtools users tweets feed search feed_worker search_worker notifications notification_worker -path '*/src/*' -name '*.py' 2>/dev/null | cut -d/ -f1-2 | sort -u)
-.PHONY: help install services run demo test test-fast test-faults lint typecheck proto proto-check migrate bench replay-dlq compose-check
+.PHONY: help install services run demo test test-unit test-fast test-faults lint typecheck proto proto-check migrate bench replay-dlq compose-check
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}'
@@ -26,6 +26,9 @@ demo: install ## Seed a small social graph against a running fleet and show a fe
 
 test: install services ## Run the whole suite (unit, integration, end-to-end, faults)
 	@$(UV) run pytest
+
+test-unit: install ## The unit tier: seconds, no PostgreSQL, Redis or RabbitMQ needed
+	@$(UV) run pytest -m unit tests/unit
 
 test-fast: install services ## The suite without the end-to-end and fault tests
 	@$(UV) run pytest -m "not e2e and not faults"

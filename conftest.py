@@ -12,6 +12,7 @@ import contextlib
 import importlib
 import os
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import pytest
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -20,7 +21,14 @@ from redis.asyncio import Redis
 
 from devtools.redis_cluster import missing_tools, on_cluster, redis_cluster, settings_for
 from devtools.tcp_proxy import free_port
-from devtools.testing import StartedService, delete_vhost, started_service, test_settings, vhost_of
+from devtools.testing import (
+    StartedService,
+    delete_vhost,
+    release_redis_db,
+    started_service,
+    test_settings,
+    vhost_of,
+)
 from shared.db.migrations import drop_database
 from shared.lifecycle import is_cluster, redis_client
 from shared.settings import Settings
@@ -44,6 +52,16 @@ for _package in (
         importlib.import_module(_package)
 
 
+UNIT_TESTS = Path(__file__).parent / "tests" / "unit"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Everything under tests/unit is the `unit` tier (`make test-unit`, `-m unit`)."""
+    for item in items:
+        if item.path.is_relative_to(UNIT_TESTS):
+            item.add_marker(pytest.mark.unit)
+
+
 # Tracing is on in tests as in production; spans go to memory so tests can follow a trace.
 SPAN_EXPORTER = InMemorySpanExporter()
 setup_tracing("fleet-tests", "", SimpleSpanProcessor(SPAN_EXPORTER))
@@ -65,6 +83,7 @@ def settings() -> Iterator[Settings]:
     value = test_settings()
     yield value
     delete_vhost(vhost_of(value))
+    release_redis_db(value)
 
 
 @pytest.fixture(scope="session")

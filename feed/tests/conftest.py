@@ -8,16 +8,15 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
-import aio_pika
 import pytest
 from redis.asyncio import Redis
 from sqlalchemy import text
 
+from devtools.fixtures import purge_queues
 from devtools.testing import StartedService, delete_feed_keys
 from feed_worker.main import run
 from shared.auth import TokenCodec
 from shared.ids import uuid7
-from shared.messaging.topology import QUEUES, declare_topology
 from shared.settings import Settings
 
 
@@ -28,21 +27,10 @@ async def clean_feeds(redis: Redis) -> AsyncIterator[None]:
     await delete_feed_keys(redis)
 
 
-async def purge_feed_queues(settings: Settings) -> None:
-    """Events other suites published before this worker ran are not this suite's to handle."""
-    connection = await aio_pika.connect_robust(settings.rabbitmq.url.get_secret_value())
-    async with connection:
-        channel = await connection.channel()
-        await declare_topology(channel)
-        for name in ("general_tweets", "feed_follows"):
-            for queue_name in (name, QUEUES[name].dlq):
-                await (await channel.get_queue(queue_name)).purge()
-
-
 @pytest.fixture(scope="module")
 async def feed_worker(redis_settings: Settings) -> AsyncIterator[None]:
     """The feed worker, in-process, for the module (on the Redis the `redis` fixture is)."""
-    await purge_feed_queues(redis_settings)
+    await purge_queues(redis_settings, ("general_tweets", "feed_follows"))
     stop = asyncio.Event()
     task = asyncio.create_task(run(redis_settings, stop), name="feed-worker")
     yield

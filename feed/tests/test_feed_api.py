@@ -74,6 +74,8 @@ async def test_pages_by_offset_go_newest_first(people: Any, feed_service: Starte
         )
         body = response.json()
         assert (body["total"], body["offset"], body["has_more"]) == (25, offset, offset < 20)
+        # The last entry of the page while there is more: what `before` takes for the next one.
+        assert body["next_cursor"] == (body["tweets"][-1]["id"] if offset < 20 else None)
         pages.append([tweet["id"] for tweet in body["tweets"]])
     assert [len(page) for page in pages] == [10, 10, 5]
     assert [tweet for page in pages for tweet in page] == newest_first

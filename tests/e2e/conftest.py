@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from devtools.fleet import Fleet
-from devtools.testing import delete_vhost, settings_env, test_settings, vhost_of
+from devtools.testing import delete_vhost, release_redis_db, settings_env, test_settings, vhost_of
 from shared.db.migrations import drop_database
 from shared.settings import Settings
 
@@ -19,9 +19,10 @@ pytestmark = pytest.mark.e2e
 
 @pytest.fixture(scope="session")
 def e2e_settings() -> Iterator[Settings]:
-    value = test_settings(redis={"url": "redis://127.0.0.1:6379/10"})
+    value = test_settings()
     yield value
     delete_vhost(vhost_of(value))
+    release_redis_db(value)
 
 
 @pytest.fixture(scope="session")

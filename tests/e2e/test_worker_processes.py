@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import grpc
@@ -15,7 +15,7 @@ import httpx
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from devtools.testing import settings_env, wait_for
+from devtools.testing import release_redis_db, settings_env, wait_for
 from devtools.testing import test_settings as isolated_settings
 from shared.settings import Settings
 
@@ -46,8 +46,10 @@ def alive(pid: int) -> bool:
 
 
 @pytest.fixture
-def feed_settings() -> Settings:
-    return isolated_settings(redis={"url": "redis://127.0.0.1:6379/10"})
+def feed_settings() -> Iterator[Settings]:
+    value = isolated_settings()
+    yield value
+    release_redis_db(value)
 
 
 @pytest.fixture

@@ -31,7 +31,9 @@ from devtools.testing import (
     TEST_SERVICE_TOKEN,
     Account,
     delete_vhost,
+    lease_redis_db,
     register_and_login,
+    release_redis_db,
     settings_env,
     test_settings,
     wait_for,
@@ -41,7 +43,6 @@ from shared.messaging.topology import QUEUES, declare_topology
 from shared.settings import DatabaseSettings, Settings
 
 # The in-process suites use Redis database 9 and the end-to-end suite 10.
-REDIS_DB = 11
 REST_SECTIONS = {
     "users": "userservice",
     "tweets": "tweetservice",
@@ -205,14 +206,16 @@ def _proxied_settings(proxies: dict[str, TcpProxy], run_id: str) -> tuple[Settin
     amqp = urllib.parse.urlsplit(base.rabbitmq.url.get_secret_value())
     credentials = amqp.netloc.rsplit("@", 1)[0] if "@" in amqp.netloc else "guest:guest"
     vhost = f"test_{run_id}"
+    redis = urllib.parse.urlsplit(base.redis.url)
+    direct_root = f"redis://{redis.hostname or '127.0.0.1'}:{redis.port or 6379}"
+    redis_db = lease_redis_db(direct_root, run_id)
     settings = test_settings(
         run_id,
         database={"host": "127.0.0.1", "port": proxies["postgresql"].port},
-        redis={"url": f"redis://127.0.0.1:{proxies['redis'].port}/{REDIS_DB}"},
+        redis={"url": f"redis://127.0.0.1:{proxies['redis'].port}/{redis_db}"},
         rabbitmq={"url": f"amqp://{credentials}@127.0.0.1:{proxies['rabbitmq'].port}/{vhost}"},
     )
-    redis = urllib.parse.urlsplit(base.redis.url)
-    direct_redis = f"redis://{redis.hostname or '127.0.0.1'}:{redis.port or 6379}/{REDIS_DB}"
+    direct_redis = f"{direct_root}/{redis_db}"
     direct_amqp = f"amqp://{credentials}@{amqp.hostname or '127.0.0.1'}:{amqp.port or 5672}/{vhost}"
     return settings, direct_redis, direct_amqp
 
@@ -271,6 +274,7 @@ async def fleet() -> AsyncIterator[FaultyFleet]:
                 with contextlib.suppress(Exception):
                     await drop_database(direct_database, section.database)
             delete_vhost(f"test_{run_id}")
+            release_redis_db(settings, direct_redis)
 
 
 async def _declare_topology(amqp_url: str) -> None:

@@ -5,22 +5,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 
-import aio_pika
 import httpx
 import pytest
 import uvicorn
 from fastapi import FastAPI
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
 
+from devtools.fixtures import AccountFactory, engine_of, outbox_drained, purge_queues
 from devtools.testing import Account, StartedService, free_port, register_and_login, truncate_all, wait_for
-from shared.messaging.topology import QUEUES, declare_topology
+from shared.messaging.topology import QUEUES
 from shared.runner import uvicorn_config
 from shared.settings import HttpSettings, ServiceSettings, Settings
 
-AccountFactory = Callable[[], Awaitable[Account]]
 Serve = Callable[[FastAPI, HttpSettings], contextlib.AbstractAsyncContextManager[int]]
 
 
@@ -45,30 +42,6 @@ def serve() -> Serve:
     return served
 
 
-def engine_of(service: StartedService) -> AsyncEngine:
-    assert service.engine is not None
-    return service.engine
-
-
-async def _outbox_drained(engine: AsyncEngine) -> bool:
-    async with engine.connect() as connection:
-        pending = await connection.execute(text("SELECT count(*) FROM outbox WHERE published_at IS NULL"))
-        return int(pending.scalar_one()) == 0
-
-
-async def _purge_queues(settings: Settings) -> None:
-    """Our events would otherwise wait in the workers' queues for another suite's workers."""
-    connection = await aio_pika.connect(settings.rabbitmq.url.get_secret_value())
-    try:
-        channel = await connection.channel()
-        await declare_topology(channel)
-        for spec in QUEUES.values():
-            for name in (spec.name, spec.dlq):
-                await (await channel.declare_queue(name, passive=True)).purge()
-    finally:
-        await connection.close()
-
-
 @pytest.fixture(scope="module", autouse=True)
 async def clean_slate(
     users_service: StartedService, tweets_service: StartedService, settings: Settings
@@ -76,10 +49,9 @@ async def clean_slate(
     """After each module: the outboxes drained, then users and tweets emptied and the queues purged."""
     yield
     for service in (users_service, tweets_service):
-        with contextlib.suppress(AssertionError):
-            await wait_for(lambda service=service: _outbox_drained(engine_of(service)), timeout=10)
+        await outbox_drained(engine_of(service))
         await truncate_all(engine_of(service))
-    await _purge_queues(settings)
+    await purge_queues(settings, QUEUES)
 
 
 @pytest.fixture(scope="module")

@@ -14,11 +14,13 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from devtools.testing import Account, StartedService, assert_problem
+from feed.deps import FeedWiring
 from fleet_proto import user_service_pb2 as pb
 from fleet_proto import user_service_pb2_grpc
 from shared.errors import Overloaded
 from shared.messaging.consumer import is_transient
 from shared.settings import Settings
+from shared.wiring import wiring_of
 
 OVERLOADED = "https://errors.fleet.example/overloaded"
 
@@ -26,7 +28,7 @@ OVERLOADED = "https://errors.fleet.example/overloaded"
 @pytest.fixture
 async def redis_pool_full(feed_service: StartedService) -> AsyncIterator[None]:
     """Every connection of feed's Redis pool taken (as by as many slow concurrent requests)."""
-    pool = feed_service.app.state.redis.connection_pool
+    pool = wiring_of(feed_service.app, FeedWiring).redis.connection_pool
     held = [await pool.get_connection() for _ in range(pool.max_connections)]
     try:
         yield

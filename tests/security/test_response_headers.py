@@ -18,6 +18,7 @@ from shared.errors import Overloaded
 from shared.http.app import create_app
 from shared.http.readiness import ReadinessCheck
 from shared.settings import HttpSettings
+from shared.wiring import Wiring, install
 
 SECRET_DETAIL = "password authentication failed for user admin at 10.1.2.3"
 
@@ -62,8 +63,13 @@ async def test_a_trailing_slash_is_not_redirected_to_the_callers_host(
 def _app_with_probes(**probes: Any) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.readiness = [ReadinessCheck(name, probe) for name, probe in probes.items()]
-        app.state.background = {"outbox.rabbitmq": lambda: f"retrying: {SECRET_DETAIL}"}
+        install(
+            app,
+            Wiring(
+                readiness=[ReadinessCheck(name, probe) for name, probe in probes.items()],
+                background={"outbox.rabbitmq": lambda: f"retrying: {SECRET_DETAIL}"},
+            ),
+        )
         yield
 
     return create_app(title="probe", routers=[APIRouter()], lifespan=lifespan, http=HttpSettings())

@@ -19,14 +19,19 @@ import orjson
 import pytest
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractQueue
 from pydantic import SecretStr
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from devtools.fixtures import (
+    AccountFactory,
+    engine_of,
+    outbox_drained,
+    purge_queues,
+    registered_accounts,
+)
 from devtools.tcp_proxy import TcpProxy
 from devtools.testing import (
     Account,
     StartedService,
-    register_and_login,
     started_service,
     truncate_all,
     wait_for,
@@ -38,53 +43,14 @@ from shared.messaging.topology import FEED_TWEETS_QUEUE, SEARCH_QUEUE, TWEET_EVE
 from shared.settings import Settings
 from tweets.main import SPEC
 
-AccountFactory = Callable[[], Awaitable[Account]]
-
-
-def engine_of(service: StartedService) -> AsyncEngine:
-    assert service.engine is not None
-    return service.engine
-
-
-async def pending_outbox_rows(engine: AsyncEngine, destination: str | None = None) -> int:
-    query = "SELECT count(*) FROM outbox WHERE published_at IS NULL AND parked_at IS NULL"
-    if destination is not None:
-        query += " AND destination = :destination"
-    async with engine.connect() as connection:
-        return int((await connection.execute(text(query), {"destination": destination})).scalar_one())
-
-
-async def purge_tweet_queues(settings: Settings) -> None:
-    """Our events would otherwise wait in the workers' queues for the next suite's workers."""
-    connection = await aio_pika.connect(settings.rabbitmq.url.get_secret_value())
-    try:
-        channel = await connection.channel()
-        await declare_topology(channel)
-        for name in (FEED_TWEETS_QUEUE, SEARCH_QUEUE):
-            queue = await channel.declare_queue(name, passive=True)
-            await queue.purge()
-    finally:
-        await connection.close()
-
 
 @pytest.fixture(scope="module")
 async def accounts(users_service: StartedService) -> AsyncIterator[AccountFactory]:
-    """Registers real accounts through users (real tokens); deletes them after the module.
+    """Real accounts from users (real tokens), deleted after the module.
 
     Accounts live for a module because registering is slow on purpose (password hashing)."""
-    created: list[Account] = []
-
-    async def register() -> Account:
-        account = await register_and_login(users_service.client)
-        created.append(account)
-        return account
-
-    yield register
-    if created:
-        async with engine_of(users_service).begin() as connection:
-            await connection.execute(
-                text("DELETE FROM actors WHERE id = ANY(:ids)"), {"ids": [a.id for a in created]}
-            )
+    async with registered_accounts(users_service) as register:
+        yield register
 
 
 @pytest.fixture(autouse=True)
@@ -96,14 +62,9 @@ async def clean_tweets(
     engine = engine_of(tweets_service)
     await truncate_all(engine)
     yield
-    with contextlib.suppress(AssertionError):
-        await wait_for(lambda: _outbox_empty(engine), timeout=10)
+    await outbox_drained(engine)
     await truncate_all(engine)
-    await purge_tweet_queues(settings)
-
-
-async def _outbox_empty(engine: AsyncEngine) -> bool:
-    return await pending_outbox_rows(engine) == 0
+    await purge_queues(settings, (FEED_TWEETS_QUEUE, SEARCH_QUEUE), dead_letters=False)
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 import secrets
 import socket
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import grpc
@@ -18,6 +18,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind
 from sqlalchemy import text
 
+from devtools.fixtures import AccountFactory
 from devtools.testing import Account, StartedService, wait_for
 from fleet_proto import user_service_pb2 as users_pb
 from fleet_proto import user_service_pb2_grpc
@@ -27,10 +28,10 @@ from shared.grpc.server import grpc_server
 from shared.ids import uuid7
 from shared.messaging.outbox import OutboxRecord
 from shared.settings import Settings
+from shared.wiring import Writing, wiring_of
 from tweets.author_counters import DESTINATION, MAX_BATCH, increment_tweets_deliverer
 from users.grpc_servicer import SERVICE_NAME, UserServicer
 
-AccountFactory = Callable[[], Awaitable[Account]]
 _serial = iter(range(1, 1_000_000))
 
 
@@ -199,7 +200,7 @@ async def test_falls_back_to_one_call_per_row_when_users_predates_the_batch_call
     finished_spans: InMemorySpanExporter,
 ) -> None:
     alice = await accounts()
-    sessions = users_service.app.state.session_factory
+    sessions = wiring_of(users_service.app, Writing).sessions
     records = [_record(alice.id, 1) for _ in range(5)] + [_record(uuid7(), 1), _record(alice.id, -1)]
     token = settings.internal.service_token
     async with grpc_server(

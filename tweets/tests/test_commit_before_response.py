@@ -14,8 +14,8 @@ import httpx
 import pytest
 from sqlalchemy import text
 
+from devtools.fixtures import engine_of
 from devtools.testing import Account, StartedService, assert_problem
-from tweets.tests.conftest import engine_of
 
 CREATE_FUNCTION = """
 CREATE FUNCTION test_refuse_commit() RETURNS trigger LANGUAGE plpgsql AS $$

@@ -18,11 +18,11 @@ from redis.asyncio import Redis
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from devtools.fixtures import AccountFactory
 from devtools.testing import Account, StartedService, assert_problem, wait_for
 from fleet_proto import user_service_pb2 as users_pb
 from tweets.author_counters import DESTINATION as USER_COUNTERS
 
-AccountFactory = Callable[[], Awaitable[Account]]
 Post = Callable[..., Awaitable[dict[str, Any]]]
 
 

@@ -62,7 +62,14 @@ async def test_tweet_without_replies_lists_none(
 ) -> None:
     tweet = await post(client, alice)
     page = (await client.get(f"/tweet/reply/{tweet['id']}")).json()
-    assert page == {"replies": [], "total": 0, "limit": 20, "offset": 0, "has_more": False}
+    assert page == {
+        "replies": [],
+        "total": 0,
+        "limit": 20,
+        "offset": 0,
+        "has_more": False,
+        "next_cursor": None,
+    }
 
 
 async def test_replying_to_or_listing_an_unknown_tweet_is_404(

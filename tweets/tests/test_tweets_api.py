@@ -13,6 +13,7 @@ import pytest
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 
+from devtools.fixtures import AccountFactory
 from devtools.testing import Account, assert_problem, wait_for
 from fleet_proto import user_service_pb2 as users_pb
 from fleet_proto import user_service_pb2_grpc
@@ -28,7 +29,6 @@ TWEET_FIELDS = {
     "updated_at",
     "entities",
 }
-AccountFactory = Callable[[], Awaitable[Account]]
 Post = Callable[..., Awaitable[dict[str, Any]]]
 
 
@@ -245,15 +245,23 @@ async def test_user_tweets_before_pages_without_duplicates_while_new_tweets_arri
     first = await _user_page(client, alice.id, limit=2)
     await post(client, alice, "arrives between pages")
 
-    second = await _user_page(client, alice.id, limit=2, before=first["tweets"][-1]["id"])
+    second = await _user_page(client, alice.id, limit=2, before=first["next_cursor"])
 
+    assert first["next_cursor"] == first["tweets"][-1]["id"]
     assert [t["id"] for t in first["tweets"] + second["tweets"]] == [t["id"] for t in reversed(older)]
-    assert (second["total"], second["has_more"]) == (2, False)
+    assert (second["total"], second["has_more"], second["next_cursor"]) == (2, False, None)
 
 
 async def test_user_with_no_tweets_has_an_empty_page(client: httpx.AsyncClient) -> None:
     page = await _user_page(client, uuid.uuid4())
-    assert page == {"tweets": [], "total": 0, "limit": 20, "offset": 0, "has_more": False}
+    assert page == {
+        "tweets": [],
+        "total": 0,
+        "limit": 20,
+        "offset": 0,
+        "has_more": False,
+        "next_cursor": None,
+    }
 
 
 @pytest.mark.parametrize(

@@ -1,7 +1,8 @@
 """Helpers for the fleet's integration tests: real PostgreSQL, Redis and RabbitMQ, isolated per run.
 
 Each test session gets its own databases (a random suffix on every database name), migrated by
-Alembic, and its own RabbitMQ virtual host, so test runs never see each other's data.
+Alembic, its own RabbitMQ virtual host and its own Redis database (leased, see `lease_redis_db`),
+so test runs never see each other's data.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+import redis
 from fastapi import FastAPI
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -26,6 +28,7 @@ from devtools.tcp_proxy import free_port
 from shared.cli import ServiceSpec
 from shared.db.migrations import migrate
 from shared.settings import Settings, to_environment
+from shared.wiring import Wiring, Writing, wiring_of
 
 # Generated per test process, never a constant: 64 characters, long enough for every HMAC algorithm,
 # including the HS512 a token test signs with. Child processes get them through settings_env.
@@ -47,15 +50,15 @@ def test_settings(run_id: str | None = None, **overrides: Any) -> Settings:
     amqp_url = urllib.parse.urlunsplit(
         (amqp.scheme, amqp.netloc, "/" + urllib.parse.quote(vhost, safe=""), "", "")
     )
-    redis_db = int(os.environ.get("TEST_REDIS_DB", "9"))
-    redis_url = base.redis.url.rsplit("/", 1)[0] + f"/{redis_db}"
+    redis_root = base.redis.url.rsplit("/", 1)[0]
+    redis_url = "" if "redis" in overrides else f"{redis_root}/{lease_redis_db(redis_root, run_id)}"
     data: dict[str, Any] = {
         "environment": "test",
         "jwt": {"secret": TEST_JWT_SECRET},
         "internal": {"service_token": TEST_SERVICE_TOKEN},
         "database": {**base.database.model_dump(), "name_suffix": f"_test_{run_id}", "pool_size": 5},
         "rabbitmq": {"url": amqp_url},
-        "redis": {"url": redis_url},
+        **({"redis": {"url": redis_url}} if redis_url else {}),
         "ratelimit": {"enabled": False},
         # Free metrics ports: concurrent test fleets never contend for the workers' 9102/9103.
         "feedworker": {
@@ -86,6 +89,47 @@ def test_settings(run_id: str | None = None, **overrides: Any) -> Settings:
         else:
             data[key] = value
     return Settings(**data)
+
+
+# Databases 1-15 are leased to test runs (0 holds the leases). A lease outlives any test session;
+# a run that crashed frees its database when its lease expires.
+REDIS_TEST_DBS = range(1, 16)
+REDIS_LEASE_SECONDS = 6 * 3600
+
+
+def _lease_key(db: int) -> str:
+    return f"test-redis-db:{db}"
+
+
+def lease_redis_db(redis_root: str, run_id: str) -> int:
+    """A Redis database for this run alone: TEST_REDIS_DB when set (its lease taken over, so runs
+    that pick their own skip it), else the first of 1-15 whose lease key in db 0 this run sets
+    (`SET key run NX EX`: atomic, two runs never get the same database)."""
+    client = redis.Redis.from_url(f"{redis_root}/0")
+    try:
+        chosen = os.environ.get("TEST_REDIS_DB")
+        if chosen:
+            client.set(_lease_key(int(chosen)), run_id, ex=REDIS_LEASE_SECONDS)
+            return int(chosen)
+        for db in REDIS_TEST_DBS:
+            if client.set(_lease_key(db), run_id, nx=True, ex=REDIS_LEASE_SECONDS):
+                return db
+    finally:
+        client.close()
+    raise RuntimeError("every Redis test database (1-15) is leased; set TEST_REDIS_DB or wait")
+
+
+def release_redis_db(settings: Settings, direct_url: str | None = None) -> None:
+    """Give the run's Redis database back (only if the lease is still this run's); `direct_url`
+    when the settings reach Redis through a proxy that may be gone by now."""
+    run_id = settings.database.name_suffix.removeprefix("_test_")
+    root, db = (direct_url or settings.redis.url).rsplit("/", 1)
+    client = redis.Redis.from_url(f"{root}/0", decode_responses=True)
+    try:
+        if client.get(_lease_key(int(db))) == run_id:
+            client.delete(_lease_key(int(db)))
+    finally:
+        client.close()
 
 
 def rabbitmqctl(*args: str) -> None:
@@ -157,9 +201,14 @@ class StartedService:
     spec: ServiceSpec
 
     @property
+    def wiring(self) -> Wiring:
+        """What the service's lifespan built (narrow it with shared.wiring.wiring_of)."""
+        return wiring_of(self.app, Wiring)
+
+    @property
     def engine(self) -> AsyncEngine | None:
-        factory = getattr(self.app.state, "session_factory", None)
-        return None if factory is None else factory.kw["bind"]
+        wiring = self.wiring
+        return wiring.sessions.kw["bind"] if isinstance(wiring, Writing) else None
 
 
 def assert_problem(response: httpx.Response, status: int) -> dict[str, Any]:

@@ -5,23 +5,16 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 
+from feed.deps import Feed
 from feed.rendering import render_page
 from feed.schemas import FeedResponse
-from feed.service import DEFAULT_LIMIT, MAX_LIMIT, MAX_OFFSET, FeedService
+from feed.service import DEFAULT_LIMIT, MAX_LIMIT, MAX_OFFSET
 from shared.auth import CurrentUser
 from shared.http.problems import PROBLEM_RESPONSES
 
 router = APIRouter(responses=PROBLEM_RESPONSES)
-
-
-async def _service(request: Request) -> FeedService:
-    service: FeedService = request.app.state.feed_service
-    return service
-
-
-Feed = Annotated[FeedService, Depends(_service)]
 
 
 @router.get("/feed", response_model=FeedResponse, tags=["feed"])

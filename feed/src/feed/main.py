@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -10,6 +11,7 @@ from fastapi import FastAPI
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from feed.api import router
+from feed.deps import FeedWiring
 from feed.feedstore import FeedStore
 from feed.grpc_servicer import SERVICE_NAME, FeedServicer
 from feed.items import FeedItems
@@ -26,6 +28,7 @@ from shared.http.readiness import ReadinessCheck
 from shared.lifecycle import redis_client
 from shared.revocation import revocation_state
 from shared.settings import Settings
+from shared.wiring import install
 
 SERVICE = "feed-service"
 
@@ -35,47 +38,52 @@ def create_app(settings: Settings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        tweets_channel = open_channel(
-            settings.tweetservice.grpc_target,
-            "tweets",
-            settings.tweetservice.grpc_timeout_seconds,
-            settings.internal.service_token,
-        )
-        users_channel = open_channel(
-            settings.userservice.grpc_target,
-            "users",
-            settings.userservice.grpc_timeout_seconds,
-            settings.internal.service_token,
-        )
-        try:
-            async with redis_client(settings.redis) as redis:
-                store = FeedStore(redis)
-                cache = TweetCache(redis, section.tweet_cache_ttl_seconds)
-                tweets = tweet_service_pb2_grpc.TweetStub(tweets_channel)
-                items = FeedItems(user_service_pb2_grpc.UserStub(users_channel), tweets)
-                feed = FeedService(store, cache, tweets, items)
-                app.state.feed_service = feed
-                app.state.redis = redis
-                app.state.token_codec = TokenCodec(settings.jwt)
-                app.state.readiness = [
-                    ReadinessCheck("redis", store.ping),
-                    ReadinessCheck("tweets", lambda: _serving(tweets_channel)),
-                ]
+        async with contextlib.AsyncExitStack() as stack:
+            tweets_channel = open_channel(
+                settings.tweetservice.grpc_target,
+                "tweets",
+                settings.tweetservice.grpc_timeout_seconds,
+                settings.internal.service_token,
+            )
+            stack.push_async_callback(tweets_channel.close, None)
+            users_channel = open_channel(
+                settings.userservice.grpc_target,
+                "users",
+                settings.userservice.grpc_timeout_seconds,
+                settings.internal.service_token,
+            )
+            stack.push_async_callback(users_channel.close, None)
+            redis = await stack.enter_async_context(redis_client(settings.redis))
+            store = FeedStore(redis)
+            cache = TweetCache(redis, section.tweet_cache_ttl_seconds)
+            tweets = tweet_service_pb2_grpc.TweetStub(tweets_channel)
+            items = FeedItems(user_service_pb2_grpc.UserStub(users_channel), tweets)
+            feed = FeedService(store, cache, tweets, items)
+            revocations = await stack.enter_async_context(
+                revocation_state(redis, settings.jwt.lifetime_seconds)
+            )
+            install(
+                app,
+                FeedWiring(
+                    readiness=[
+                        ReadinessCheck("redis", store.ping),
+                        ReadinessCheck("tweets", lambda: _serving(tweets_channel)),
+                    ],
+                    token_codec=TokenCodec(settings.jwt),
+                    revocations=revocations,
+                    feed=feed,
+                    items=items,
+                    redis=redis,
+                ),
+            )
 
-                def register(server: grpc.aio.Server) -> None:
-                    feed_service_pb2_grpc.add_FeedServicer_to_server(FeedServicer(feed), server)
+            def register(server: grpc.aio.Server) -> None:
+                feed_service_pb2_grpc.add_FeedServicer_to_server(FeedServicer(feed), server)
 
-                async with (
-                    revocation_state(app, redis, settings.jwt.lifetime_seconds),
-                    service_grpc_server(
-                        section, settings.internal.service_token, [SERVICE_NAME], register
-                    ) as grpc_,
-                ):
-                    app.state.grpc_port = grpc_.port
-                    yield
-        finally:
-            await tweets_channel.close(None)
-            await users_channel.close(None)
+            await stack.enter_async_context(
+                service_grpc_server(section, settings.internal.service_token, [SERVICE_NAME], register)
+            )
+            yield
 
     return create_service_app(title="feed", routers=[router], lifespan=lifespan, http=settings.http)
 

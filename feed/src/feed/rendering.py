@@ -67,7 +67,8 @@ def render_page(
 ) -> bytes:
     """A page as FeedResponse JSON: the tweets' cached JSON joined as they are, never re-parsed."""
     more = "true" if has_more else "false"
-    cursor = f'"{next_cursor}"' if next_cursor is not None else "null"
+    # A cursor is a tweet id (a UUID's text): nothing in it needs escaping.
+    cursor = "null" if next_cursor is None else f'"{next_cursor}"'
     return (
         f'{{"tweets":[{",".join(tweets)}],"total":{total},"limit":{limit},'
         f'"offset":{offset},"has_more":{more},"next_cursor":{cursor}}}'

@@ -8,6 +8,7 @@ from datetime import datetime
 from pydantic import BaseModel
 
 from shared.messaging.events import Entities
+from shared.paging import Page
 
 
 class Author(BaseModel):
@@ -39,12 +40,7 @@ class FeedTweet(BaseModel):
     entities: Entities
 
 
-class FeedResponse(BaseModel):
+class FeedResponse(Page):
     """The documented shape of a page; `rendering.render_page` writes the same JSON without this model."""
 
     tweets: list[FeedTweet]
-    total: int
-    limit: int
-    offset: int
-    has_more: bool
-    next_cursor: str | None

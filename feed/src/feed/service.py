@@ -16,6 +16,7 @@ from feed.rendering import tweet_json
 from feed.tweetcache import TweetCache
 from fleet_proto import tweet_service_pb2
 from shared.errors import InvalidInput
+from shared.paging import next_cursor
 
 if TYPE_CHECKING:
     from fleet_proto.tweet_service_pb2_grpc import TweetAsyncStub
@@ -84,7 +85,7 @@ class FeedService:
             limit=limit,
             offset=ids.offset,
             has_more=ids.has_more,
-            next_cursor=entry_cursor(ids.ids[-1]) if ids.has_more and ids.ids else None,
+            next_cursor=next_cursor(ids.has_more, entry_cursor(ids.ids[-1]) if ids.ids else None),
         )
 
     async def _hydrate(self, entries: list[str], cached: list[str | None]) -> list[tuple[str, str]]:

@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from notification_worker.rules import Change, Create, Remove
 from notifications.live import NOTIFICATION, LivePublisher
 from notifications.repository import NewNotification, NotificationRepository, NotificationRow
-from notifications.schemas import NotificationOut
+from notifications.schemas import NotificationResponse
 from notifications.users_client import UsersClient
 from shared.db.engine import transaction
 from shared.errors import DependencyUnavailable
@@ -144,11 +144,11 @@ class NotificationWriter:
         if not rows:
             return
         try:
-            actors = await self._users.actors(row.actor_id for row in rows)
+            actors = await self._users.get_many(row.actor_id for row in rows)
             await self._live.publish_each(
                 (
                     NOTIFICATION,
-                    NotificationOut.of(row, actors[row.actor_id]).model_dump_json(),
+                    NotificationResponse.of(row, actors[row.actor_id]).model_dump_json(),
                     row.recipient_id,
                 )
                 for row in rows

@@ -1,4 +1,4 @@
-"""The service's clients, built once in the lifespan, and the route dependencies that hand them out."""
+"""What the notifications routes get from the lifespan's wiring, as typed dependencies."""
 
 from __future__ import annotations
 
@@ -17,44 +17,42 @@ from notifications.service import NotificationService
 from notifications.stream import StreamSettings
 from notifications.tickets import StreamTickets
 from notifications.users_client import UsersClient
-from shared.db.engine import read_only_sessions, transaction
+from shared.db.engine import transaction
 from shared.revocation import Revocations
+from shared.wiring import Authenticating, wiring_of
 
 
-@dataclass(frozen=True)
-class Clients:
+@dataclass(kw_only=True)
+class NotificationsWiring(Authenticating):
+    """Everything the notifications process builds in its lifespan for its routes and /ready."""
+
     sessions: async_sessionmaker[AsyncSession]
     users: UsersClient
+    # The live stream: the per-process hub of connections, the per-user Redis streams (replay),
+    # single-use tickets for EventSource, heartbeats.
     hub: LiveHub
     streams: LiveStreams
     tickets: StreamTickets
     stream_settings: StreamSettings
 
-    @property
-    def reads(self) -> async_sessionmaker[AsyncSession]:
-        return read_only_sessions(self.sessions)
+
+# HTTPConnection: the same dependencies serve the WebSocket route.
+async def _wiring(connection: HTTPConnection) -> NotificationsWiring:
+    return wiring_of(connection.app, NotificationsWiring)
 
 
-def install(app_state: object, clients: Clients) -> None:
-    app_state.notifications = clients  # type: ignore[attr-defined]
+Wired = Annotated[NotificationsWiring, Depends(_wiring)]
 
 
-def _clients(request: HTTPConnection) -> Clients:
-    clients: Clients = request.app.state.notifications
-    return clients
+async def _revocations(wiring: Wired) -> Revocations:
+    return wiring.revocations
 
 
-def _revocations(request: HTTPConnection) -> Revocations:
-    revocations: Revocations = request.app.state.revocations
-    return revocations
+async def _service(wiring: Wired) -> AsyncIterator[NotificationService]:
+    async with transaction(wiring.sessions) as session:
+        yield NotificationService(NotificationRepository(session), wiring.users)
 
 
-async def _service(clients: Annotated[Clients, Depends(_clients)]) -> AsyncIterator[NotificationService]:
-    async with transaction(clients.sessions) as session:
-        yield NotificationService(NotificationRepository(session), clients.users)
-
-
-ClientsDep = Annotated[Clients, Depends(_clients)]
 RevocationsDep = Annotated[Revocations, Depends(_revocations)]
 # scope="function": the transaction commits before the response is sent.
 ServiceDep = Annotated[NotificationService, Depends(_service, scope="function")]

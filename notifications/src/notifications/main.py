@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -11,7 +12,7 @@ from fastapi import FastAPI
 
 from fleet_proto import notification_service_pb2_grpc, user_service_pb2_grpc
 from notifications.api import router
-from notifications.deps import Clients, install
+from notifications.deps import NotificationsWiring
 from notifications.grpc_servicer import SERVICE_NAME, NotificationServicer
 from notifications.hub import SHUTTING_DOWN, LiveHub
 from notifications.live import LiveStreams
@@ -29,6 +30,7 @@ from shared.http.readiness import ReadinessCheck
 from shared.lifecycle import background, database, redis_client, redis_ping
 from shared.revocation import revocation_state
 from shared.settings import Settings
+from shared.wiring import install
 
 SERVICE = "notification-service"
 ALEMBIC_DIR = Path(__file__).parent / "alembic"
@@ -39,55 +41,52 @@ def create_app(settings: Settings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        users_channel = open_channel(
-            settings.userservice.grpc_target,
-            "users",
-            settings.userservice.grpc_timeout_seconds,
-            settings.internal.service_token,
-        )
-        try:
-            async with (
-                database(settings.database, section.database) as (engine, sessions),
-                redis_client(settings.redis) as redis,
-            ):
-                hub = LiveHub(redis, section.stream_queue_size)
-                install(
-                    app.state,
-                    Clients(
-                        sessions=sessions,
-                        users=UsersClient(user_service_pb2_grpc.UserStub(users_channel)),
-                        hub=hub,
-                        streams=LiveStreams(redis, section.replay_seconds, section.replay_max_events),
-                        tickets=StreamTickets(redis, section.ticket_seconds),
-                        stream_settings=StreamSettings(section.heartbeat_seconds),
-                    ),
+        async with contextlib.AsyncExitStack() as stack:
+            users_channel = open_channel(
+                settings.userservice.grpc_target,
+                "users",
+                settings.userservice.grpc_timeout_seconds,
+                settings.internal.service_token,
+            )
+            stack.push_async_callback(users_channel.close, None)
+            engine, sessions = await stack.enter_async_context(database(settings.database, section.database))
+            redis = await stack.enter_async_context(redis_client(settings.redis))
+            hub = LiveHub(redis, section.stream_queue_size)
+            revocations = await stack.enter_async_context(
+                revocation_state(redis, settings.jwt.lifetime_seconds)
+            )
+            install(
+                app,
+                NotificationsWiring(
+                    readiness=[
+                        ReadinessCheck("postgresql", lambda: ping(engine)),
+                        ReadinessCheck("redis", lambda: redis_ping(redis)),
+                    ],
+                    token_codec=TokenCodec(settings.jwt),
+                    revocations=revocations,
+                    sessions=sessions,
+                    users=UsersClient(user_service_pb2_grpc.UserStub(users_channel)),
+                    hub=hub,
+                    streams=LiveStreams(redis, section.replay_seconds, section.replay_max_events),
+                    tickets=StreamTickets(redis, section.ticket_seconds),
+                    stream_settings=StreamSettings(section.heartbeat_seconds),
+                ),
+            )
+
+            def register(server: grpc.aio.Server) -> None:
+                notification_service_pb2_grpc.add_NotificationsServicer_to_server(
+                    NotificationServicer(sessions), server
                 )
-                app.state.session_factory = sessions
-                app.state.token_codec = TokenCodec(settings.jwt)
-                app.state.readiness = [
-                    ReadinessCheck("postgresql", lambda: ping(engine)),
-                    ReadinessCheck("redis", lambda: redis_ping(redis)),
-                ]
 
-                def register(server: grpc.aio.Server) -> None:
-                    notification_service_pb2_grpc.add_NotificationsServicer_to_server(
-                        NotificationServicer(sessions), server
-                    )
-
-                async with (
-                    revocation_state(app, redis, settings.jwt.lifetime_seconds),
-                    background("live-hub", hub.run),
-                    service_grpc_server(
-                        section, settings.internal.service_token, [SERVICE_NAME], register
-                    ) as grpc_,
-                ):
-                    app.state.grpc_port = grpc_.port
-                    try:
-                        yield
-                    finally:
-                        hub.close_all(SHUTTING_DOWN)
-        finally:
-            await users_channel.close(None)
+            await stack.enter_async_context(background("live-hub", hub.run))
+            await stack.enter_async_context(
+                service_grpc_server(section, settings.internal.service_token, [SERVICE_NAME], register)
+            )
+            try:
+                yield
+            finally:
+                # Open streams end now (with a reason), before the server stops and Redis closes.
+                hub.close_all(SHUTTING_DOWN)
 
     return create_service_app(
         title="notifications", routers=[router, stream_router], lifespan=lifespan, http=settings.http

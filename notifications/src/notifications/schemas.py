@@ -10,33 +10,33 @@ from pydantic import BaseModel, Field
 
 from notifications.models import NotificationType
 from notifications.repository import NotificationRow
-from notifications.users_client import Actor
+from notifications.users_client import User
 
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
 PageLimit = Annotated[int, Field(ge=1, le=MAX_LIMIT)]
 
 
-class ActorOut(BaseModel):
+class UserResponse(BaseModel):
     id: uuid.UUID
     username: str
     display_name: str
 
 
-class NotificationOut(BaseModel):
+class NotificationResponse(BaseModel):
     id: uuid.UUID
     type: NotificationType
-    actor: ActorOut
+    actor: UserResponse
     tweet_id: uuid.UUID | None
     created_at: datetime
     read: bool
 
     @classmethod
-    def of(cls, row: NotificationRow, actor: Actor) -> NotificationOut:
+    def of(cls, row: NotificationRow, actor: User) -> NotificationResponse:
         return cls(
             id=row.id,
             type=cast(NotificationType, row.type),  # the column holds only these values
-            actor=ActorOut(id=actor.id, username=actor.username, display_name=actor.display_name),
+            actor=UserResponse(id=actor.id, username=actor.username, display_name=actor.display_name),
             tweet_id=row.tweet_id,
             created_at=row.created_at,
             read=row.read,
@@ -44,7 +44,7 @@ class NotificationOut(BaseModel):
 
 
 class NotificationPage(BaseModel):
-    notifications: list[NotificationOut]
+    notifications: list[NotificationResponse]
     unread_count: int
     # The `before` of the next page; null on the last one.
     next_cursor: uuid.UUID | None

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from notifications.models import NOTIFICATION_TYPES
 from notifications.repository import NotificationRepository
-from notifications.schemas import MAX_LIMIT, NotificationOut, NotificationPage
+from notifications.schemas import MAX_LIMIT, NotificationPage, NotificationResponse
 from notifications.users_client import UsersClient
 from shared.errors import InvalidInput
 
@@ -47,11 +47,11 @@ class NotificationService:
         rows = await self._repository.page(request.user_id, request.limit + 1, request.before, request.types)
         more = len(rows) > request.limit
         rows = rows[: request.limit]
-        actors = await self._users.actors(row.actor_id for row in rows)
+        actors = await self._users.get_many(row.actor_id for row in rows)
         return NotificationPage(
             # A notification from an account deleted since is left out (its actor is gone).
             notifications=[
-                NotificationOut.of(row, actors[row.actor_id]) for row in rows if row.actor_id in actors
+                NotificationResponse.of(row, actors[row.actor_id]) for row in rows if row.actor_id in actors
             ],
             unread_count=await self._repository.unread_count(request.user_id),
             next_cursor=rows[-1].id if more else None,

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Depends, Header, Query, Request, WebSocket
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.websockets import WebSocketDisconnect
 
-from notifications.deps import ClientsDep, RevocationsDep
+from notifications.deps import RevocationsDep, Wired
 from notifications.hub import SLOW_CONSUMER, Closing
 from notifications.live import LiveEvent
 from notifications.schemas import StreamTicket
@@ -31,7 +31,7 @@ FIRST_MESSAGE_SECONDS = 10.0
 
 async def stream_claims(
     request: Request,
-    clients: ClientsDep,
+    wiring: Wired,
     revocations: RevocationsDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     ticket: Annotated[
@@ -41,7 +41,7 @@ async def stream_claims(
     """The caller, by the Authorization header or by a single-use ticket (never a token in the URL)."""
     if credentials is not None or ticket is None:
         return await current_claims(request, credentials)
-    claims = await clients.tickets.redeem(ticket)
+    claims = await wiring.tickets.redeem(ticket)
     if revocations.is_revoked(claims.user_id, claims.jti, claims.issued_at):
         raise Unauthorized("token has been revoked")
     return claims
@@ -57,7 +57,7 @@ async def stream_claims(
 )
 async def stream(
     claims: Annotated[TokenClaims, Depends(stream_claims)],
-    clients: ClientsDep,
+    wiring: Wired,
     revocations: RevocationsDep,
     last_event_id: Annotated[str | None, Header(max_length=64)] = None,
     resume_from: Annotated[
@@ -71,21 +71,21 @@ async def stream(
 ) -> EventStreamResponse:
     """Server-Sent Events for the caller; `Last-Event-ID` replays the last few minutes."""
     session = await StreamSession.open(
-        clients.hub,
-        clients.streams,
+        wiring.hub,
+        wiring.streams,
         claims,
         revocations,
-        clients.stream_settings,
+        wiring.stream_settings,
         last_event_id or resume_from,
     )
-    return EventStreamResponse(session, clients.hub)
+    return EventStreamResponse(session, wiring.hub)
 
 
 @router.post("/stream/ticket", response_model=StreamTicket, status_code=201)
-async def stream_ticket(user: CurrentUser, clients: ClientsDep) -> StreamTicket:
+async def stream_ticket(user: CurrentUser, wiring: Wired) -> StreamTicket:
     """A single-use ticket for `GET /stream?ticket=`, valid a few seconds."""
-    ticket = await clients.tickets.issue(user)
-    return StreamTicket(ticket=ticket, expires_in=clients.tickets.lifetime_seconds)
+    ticket = await wiring.tickets.issue(user)
+    return StreamTicket(ticket=ticket, expires_in=wiring.tickets.lifetime_seconds)
 
 
 # WebSocket close codes: 4401 like HTTP 401; 1013 "try again later"; 1008 policy (slow consumer).
@@ -97,10 +97,10 @@ def _ws_code(closing: Closing) -> int:
 
 
 @router.websocket("/stream/ws")
-async def stream_ws(websocket: WebSocket, clients: ClientsDep, revocations: RevocationsDep) -> None:
+async def stream_ws(websocket: WebSocket, wiring: Wired, revocations: RevocationsDep) -> None:
     """The same events as /stream, as JSON text frames. The token comes as a Sec-WebSocket-Protocol
     value (echoed back), or as the first message: the token, or {"token", "last_event_id"}."""
-    codec: TokenCodec = websocket.app.state.token_codec
+    codec = wiring.token_codec
     claims, subprotocol = _claims_from_subprotocols(codec, websocket.scope.get("subprotocols") or [])
     await websocket.accept(subprotocol=subprotocol)
     last_event_id = websocket.query_params.get("last_event_id")
@@ -110,7 +110,7 @@ async def stream_ws(websocket: WebSocket, clients: ClientsDep, revocations: Revo
         if revocations.is_revoked(claims.user_id, claims.jti, claims.issued_at):
             raise Unauthorized("token has been revoked")
         session = await StreamSession.open(
-            clients.hub, clients.streams, claims, revocations, clients.stream_settings, last_event_id
+            wiring.hub, wiring.streams, claims, revocations, wiring.stream_settings, last_event_id
         )
     except DomainError as exc:
         code = (
@@ -127,7 +127,7 @@ async def stream_ws(websocket: WebSocket, clients: ClientsDep, revocations: Revo
     try:
         await _serve_websocket(websocket, session)
     finally:
-        clients.hub.detach(session.connection)
+        wiring.hub.detach(session.connection)
 
 
 def _claims_from_subprotocols(codec: TokenCodec, offered: list[str]) -> tuple[TokenClaims | None, str | None]:

@@ -17,7 +17,7 @@ GET_USERS_MAX = 1000
 
 
 @dataclass(frozen=True)
-class Actor:
+class User:
     id: uuid.UUID
     username: str
     display_name: str
@@ -27,15 +27,15 @@ class UsersClient:
     def __init__(self, stub: UserAsyncStub) -> None:
         self._stub = stub
 
-    async def actors(self, user_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, Actor]:
+    async def get_many(self, user_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, User]:
         """The accounts that exist among `user_ids` (a deleted one is left out)."""
         ids = list(dict.fromkeys(user_ids))
-        found: dict[uuid.UUID, Actor] = {}
+        found: dict[uuid.UUID, User] = {}
         for start in range(0, len(ids), GET_USERS_MAX):
             chunk = [str(user_id) for user_id in ids[start : start + GET_USERS_MAX]]
             reply = await self._stub.GetUsers(pb.GetUsersRequest(user_ids=chunk))
             for user in reply.users:
-                actor = Actor(uuid.UUID(user.id), user.username, user.display_name)
+                actor = User(uuid.UUID(user.id), user.username, user.display_name)
                 found[actor.id] = actor
         return found
 

@@ -6,8 +6,9 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query
 
+from search.deps import Searcher
 from search.schemas import (
     DEFAULT_LIMIT,
     PageLimit,
@@ -22,20 +23,11 @@ from search.schemas import (
     UserResult,
     UserSearchPage,
 )
-from search.service import SearchRequest, SearchService
+from search.service import SearchRequest
 from shared.http.problems import PROBLEM_RESPONSES, problem_responses
 from shared.ratelimit import per_address
 
 router = APIRouter(responses=PROBLEM_RESPONSES)
-
-
-async def _service(request: Request) -> SearchService:
-    return SearchService(request.app.state.backend)
-
-
-Searcher = Annotated[SearchService, Depends(_service)]
-
-
 _limited = [Depends(per_address("search", lambda limits: limits.search_per_minute))]
 _LIMITED = problem_responses(**{"429": "too many searches from this address"})
 
@@ -50,7 +42,9 @@ async def search_users(
 ) -> UserSearchPage:
     """Accounts by username or display name prefix (one typo tolerated), most followed first."""
     hits, total = await searcher.search_users(q, limit)
-    return UserSearchPage(results=[UserResult.model_validate(hit) for hit in hits], total=total, limit=limit)
+    return UserSearchPage.of(
+        len(hits), total, limit, 0, results=[UserResult.model_validate(hit) for hit in hits]
+    )
 
 
 @router.get(
@@ -70,8 +64,8 @@ async def trends(
     "/search",
     response_model=SearchPage,
     tags=["search"],
-    dependencies=[Depends(per_address("search", lambda limits: limits.search_per_minute))],
-    responses=problem_responses(**{"429": "too many searches from this address"}),
+    dependencies=_limited,
+    responses=_LIMITED,
 )
 async def search(
     searcher: Searcher,
@@ -84,6 +78,6 @@ async def search(
 ) -> SearchPage:
     """Tweets matching `q`, best match first (then newest first)."""
     hits, total = await searcher.search(SearchRequest(q, limit, offset, user_id, since, until))
-    return SearchPage(
-        results=[SearchResult.model_validate(hit) for hit in hits], total=total, limit=limit, offset=offset
+    return SearchPage.of(
+        len(hits), total, limit, offset, results=[SearchResult.model_validate(hit) for hit in hits]
     )

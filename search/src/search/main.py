@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import dataclasses
 import logging
 from collections.abc import AsyncIterator
@@ -16,7 +17,9 @@ from fastapi import FastAPI
 from fleet_proto import search_service_pb2_grpc
 from search.api import router
 from search.backends import create_backend
+from search.deps import SearchWiring
 from search.grpc_servicer import SERVICE_NAME, SearchServicer
+from search.service import SearchService
 from shared.cli import ServiceSpec, load_settings_or_exit, service_main
 from shared.errors import DependencyUnavailable
 from shared.grpc.server import service_grpc_server
@@ -25,6 +28,7 @@ from shared.http.readiness import ReadinessCheck
 from shared.ratelimit import RateLimiter
 from shared.runner import prepare_process
 from shared.settings import Settings
+from shared.wiring import install
 
 SERVICE = "search-service"
 ALEMBIC_DIR = Path(__file__).parent / "alembic"
@@ -36,28 +40,32 @@ def create_app(settings: Settings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        backend = create_backend(settings)
-        try:
+        async with contextlib.AsyncExitStack() as stack:
+            backend = create_backend(settings)
+            stack.push_async_callback(backend.close)
             try:
                 await backend.setup()
             except DependencyUnavailable:
                 # Start anyway: /ready says what is down, and writes create the index later.
                 logger.warning("%s is unavailable at start-up; the index is set up later", backend.name)
-            app.state.backend = backend
-            # Per-address limit on reads; fails open (search stays up when Redis is down).
-            app.state.rate_limiter = RateLimiter(settings.redis, settings.ratelimit)
-            app.state.readiness = [ReadinessCheck(backend.name, backend.ping)]
+            install(
+                app,
+                SearchWiring(
+                    readiness=[ReadinessCheck(backend.name, backend.ping)],
+                    # Per-address limit on reads; fails open (search stays up when Redis is down).
+                    rate_limiter=RateLimiter(settings.redis, settings.ratelimit),
+                    backend=backend,
+                    searcher=SearchService(backend),
+                ),
+            )
 
             def register(server: grpc.aio.Server) -> None:
                 search_service_pb2_grpc.add_SearchServicer_to_server(SearchServicer(backend), server)
 
-            async with service_grpc_server(
-                section, settings.internal.service_token, [SERVICE_NAME], register
-            ) as grpc:
-                app.state.grpc_port = grpc.port
-                yield
-        finally:
-            await backend.close()
+            await stack.enter_async_context(
+                service_grpc_server(section, settings.internal.service_token, [SERVICE_NAME], register)
+            )
+            yield
 
     return create_service_app(title="search", routers=[router], lifespan=lifespan, http=settings.http)
 

@@ -9,6 +9,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field
 
 from search.backends.base import MAX_QUERY_LENGTH, MAX_USER_QUERY_LENGTH
+from shared.paging import Page
 
 # Both backends page the same way; Elasticsearch answers at most 10 000 hits per query.
 MAX_LIMIT = 100
@@ -29,11 +30,8 @@ class SearchResult(BaseModel):
     score: float
 
 
-class SearchPage(BaseModel):
+class SearchPage(Page):
     results: list[SearchResult]
-    total: int
-    limit: int
-    offset: int
 
 
 UserQueryText = Annotated[str, Field(min_length=1, max_length=MAX_USER_QUERY_LENGTH)]
@@ -48,10 +46,10 @@ class UserResult(BaseModel):
     num_followers: int
 
 
-class UserSearchPage(BaseModel):
+class UserSearchPage(Page):
+    """Best matches only (no offset): `has_more` says more accounts matched than `limit`."""
+
     results: list[UserResult]
-    total: int
-    limit: int
 
 
 class Trend(BaseModel):

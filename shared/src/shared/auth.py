@@ -16,8 +16,8 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from shared.errors import Unauthorized
-from shared.revocation import Revocations
 from shared.settings import JWTSettings
+from shared.wiring import Authenticating, wiring_of
 
 REQUIRED_CLAIMS = ("user_id", "username", "exp", "iat", "jti", "aud", "iss")
 MAX_JTI_LENGTH = 64
@@ -142,8 +142,7 @@ _bearer = HTTPBearer(auto_error=False, description="JWT from POST /login")
 
 
 def _codec(request: Request) -> TokenCodec:
-    codec: TokenCodec = request.app.state.token_codec
-    return codec
+    return wiring_of(request.app, Authenticating).token_codec
 
 
 async def current_claims(
@@ -158,7 +157,7 @@ async def current_claims(
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise Unauthorized("missing bearer token")
     claims = _codec(request).verify(credentials.credentials)
-    revocations: Revocations = request.app.state.revocations
+    revocations = wiring_of(request.app, Authenticating).revocations
     if revocations.is_revoked(claims.user_id, claims.jti, claims.issued_at):
         raise Unauthorized("token has been revoked")
     return claims

@@ -29,6 +29,7 @@ from limits.errors import StorageError
 from shared.auth import CurrentUser, TokenClaims
 from shared.errors import DependencyUnavailable, RateLimited
 from shared.settings import RateLimitSettings, RedisSettings
+from shared.wiring import Limiting, wiring_of
 
 logger = logging.getLogger(__name__)
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -119,13 +120,16 @@ class RateLimiter:
         return any(ip in network for network in self._proxies)
 
 
-def limiter_of(request: Request) -> RateLimiter:
-    limiter: RateLimiter = request.app.state.rate_limiter
-    return limiter
+async def _limiter(request: Request) -> RateLimiter:
+    # async: FastAPI would run a plain function in its thread pool.
+    return wiring_of(request.app, Limiting).rate_limiter
 
 
-async def _limited_writer(request: Request, caller: CurrentUser) -> TokenClaims:
-    limiter = limiter_of(request)
+Limiter = Annotated[RateLimiter, Depends(_limiter)]
+"""The service's rate limiter (users, tweets, search), for a route that counts more than one limit."""
+
+
+async def _limited_writer(limiter: Limiter, caller: CurrentUser) -> TokenClaims:
     await limiter.hit("writes", str(caller.user_id), limiter.settings.writes_per_minute)
     return caller
 
@@ -134,13 +138,10 @@ LimitedWriter = Annotated[TokenClaims, Depends(_limited_writer)]
 """The authenticated caller of a write, counted against the per-user "writes" limit (users, tweets)."""
 
 
-def per_address(
-    scope: str, limit: Callable[[RateLimitSettings], int]
-) -> Callable[[Request], Awaitable[None]]:
+def per_address(scope: str, limit: Callable[[RateLimitSettings], int]) -> Callable[..., Awaitable[None]]:
     """A dependency counting each request against `limit` per client address (fails open)."""
 
-    async def dependency(request: Request) -> None:
-        limiter = limiter_of(request)
+    async def dependency(request: Request, limiter: Limiter) -> None:
         await limiter.hit(scope, limiter.client_address(request), limit(limiter.settings))
 
     return dependency

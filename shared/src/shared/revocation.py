@@ -27,7 +27,6 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 
-from fastapi import FastAPI
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
@@ -115,13 +114,12 @@ class Revocations:
 
 
 @contextlib.asynccontextmanager
-async def revocation_state(app: FastAPI, redis: Redis, lifetime_seconds: int) -> AsyncIterator[Revocations]:
-    """`app.state.revocations`, loaded before the first request and refreshed in the background."""
+async def revocation_state(redis: Redis, lifetime_seconds: int) -> AsyncIterator[Revocations]:
+    """The process's copy, loaded before it is yielded and refreshed in the background meanwhile."""
     revocations = Revocations(redis, lifetime_seconds)
     try:
         await revocations.refresh()
     except (RedisError, OSError) as exc:
         logger.warning("revocation state not loaded at start-up (%s); retrying in the background", exc)
-    app.state.revocations = revocations
     async with background("revocations", revocations.run):
         yield revocations

@@ -8,73 +8,34 @@ declared before `/tweet/{tweet_id}`, which would otherwise capture them.
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request, Response, status
+from fastapi import APIRouter, Query, Response, status
 
-from feed.client import FeedCacheClient
 from shared.auth import CurrentUser, TokenClaims
-from shared.db.engine import ReadSessionDep, transaction
 from shared.http.problems import PROBLEM_RESPONSES
 from shared.ratelimit import LimitedWriter
+from tweets.deps import Composer, Timelines, TweetReader, Tweets
 from tweets.models import Tweet, TweetLike, TweetMark, TweetRepost
 from tweets.schemas import (
     ContentRequest,
     LikePage,
-    MarkOut,
+    MarkResponse,
     PageLimit,
     PageOffset,
-    ReplyOut,
     ReplyPage,
+    ReplyResponse,
     RepostPage,
     TweetPage,
     TweetResponse,
 )
-from tweets.service import TimelineReader, TweetComposer, TweetService
+from tweets.service import TweetService
 
 router = APIRouter(prefix="/tweet", responses=PROBLEM_RESPONSES)
 Responses = dict[int | str, dict[str, Any]]
 NOT_FOUND: Responses = {404: PROBLEM_RESPONSES[422] | {"description": "no such tweet (or reply)"}}
 FORBIDDEN: Responses = {403: PROBLEM_RESPONSES[422] | {"description": "someone else's tweet (or reply)"}}
 CONFLICT: Responses = {409: PROBLEM_RESPONSES[422] | {"description": "already done"}}
-
-
-async def _service(request: Request) -> AsyncIterator[TweetService]:
-    """A TweetService in one transaction, committed before the response is sent; after the commit,
-    the cached copies of the tweets it changed are dropped (so the next feed read shows the change)."""
-    async with transaction(request.app.state.session_factory) as session:
-        service = TweetService(session, request.app.state.block_check, request.app.state.mention_resolver)
-        yield service
-    feed_cache: FeedCacheClient = request.app.state.feed_cache
-    await feed_cache.tweets_changed(service.changed_tweets)
-
-
-Tweets = Annotated[TweetService, Depends(_service, scope="function")]
-
-
-async def _reader(session: ReadSessionDep) -> TweetService:
-    return TweetService(session)
-
-
-async def _composer(request: Request) -> TweetComposer:
-    composer: TweetComposer = request.app.state.tweet_composer
-    return composer
-
-
-Composer = Annotated[TweetComposer, Depends(_composer)]
-
-
-async def _timelines(request: Request) -> TimelineReader:
-    reader: TimelineReader = request.app.state.timeline_reader
-    return reader
-
-
-Timelines = Annotated[TimelineReader, Depends(_timelines)]
-
-
-# GET routes only read: they use autocommit sessions (no BEGIN/COMMIT round trips).
-TweetReader = Annotated[TweetService, Depends(_reader)]
 
 
 Writer = LimitedWriter
@@ -97,13 +58,7 @@ async def user_tweets(
 ) -> TweetPage:
     """A user's tweets, newest first. Pass the last id seen as `before` to page while new tweets arrive."""
     found, total = await timelines.user_tweets(user_id, limit, offset, before)
-    return TweetPage(
-        tweets=found,
-        total=total,
-        limit=limit,
-        offset=offset,
-        has_more=offset + len(found) < total,
-    )
+    return TweetPage.of(len(found), total, limit, offset, found[-1].id if found else None, tweets=found)
 
 
 # Replies
@@ -112,12 +67,14 @@ async def user_tweets(
 @router.post(
     "/reply/{tweet_id}",
     status_code=status.HTTP_201_CREATED,
-    response_model=ReplyOut,
+    response_model=ReplyResponse,
     tags=["replies"],
     responses=NOT_FOUND,
 )
-async def create_reply(tweet_id: uuid.UUID, body: ContentRequest, caller: Writer, tweets: Tweets) -> ReplyOut:
-    return ReplyOut.model_validate(await tweets.reply(caller.user_id, tweet_id, body.content))
+async def create_reply(
+    tweet_id: uuid.UUID, body: ContentRequest, caller: Writer, tweets: Tweets
+) -> ReplyResponse:
+    return ReplyResponse.model_validate(await tweets.reply(caller.user_id, tweet_id, body.content))
 
 
 @router.get("/reply/{tweet_id}", response_model=ReplyPage, tags=["replies"], responses=NOT_FOUND)
@@ -126,12 +83,8 @@ async def list_replies(
 ) -> ReplyPage:
     """The replies to a tweet, oldest first."""
     found, total = await tweets.replies(tweet_id, limit, offset)
-    return ReplyPage(
-        replies=[ReplyOut.model_validate(reply) for reply in found],
-        total=total,
-        limit=limit,
-        offset=offset,
-        has_more=offset + len(found) < total,
+    return ReplyPage.of(
+        len(found), total, limit, offset, replies=[ReplyResponse.model_validate(reply) for reply in found]
     )
 
 
@@ -149,8 +102,8 @@ async def delete_reply(reply_id: uuid.UUID, caller: Writer, tweets: Tweets) -> R
 # Likes and reposts
 
 
-def _mark_out(mark: TweetMark, tweet: Tweet) -> MarkOut:
-    return MarkOut(
+def _mark_out(mark: TweetMark, tweet: Tweet) -> MarkResponse:
+    return MarkResponse(
         user_id=mark.user_id,
         tweet_id=mark.tweet_id,
         created_at=mark.created_at,
@@ -160,13 +113,13 @@ def _mark_out(mark: TweetMark, tweet: Tweet) -> MarkOut:
 
 async def _add_mark(
     model: type[TweetMark], tweet_id: uuid.UUID, caller: TokenClaims, tweets: TweetService
-) -> MarkOut:
+) -> MarkResponse:
     return _mark_out(*await tweets.mark(model, caller.user_id, tweet_id))
 
 
 async def _marks(
     model: type[TweetMark], caller: TokenClaims, tweets: TweetService, limit: int, offset: int
-) -> tuple[list[MarkOut], int]:
+) -> tuple[list[MarkResponse], int]:
     found, total = await tweets.marks(model, caller.user_id, limit, offset)
     return [_mark_out(mark, tweet) for mark, tweet in found], total
 
@@ -177,19 +130,17 @@ async def list_likes(
 ) -> LikePage:
     """The caller's likes, most recent first."""
     likes, total = await _marks(TweetLike, caller, tweets, limit, offset)
-    return LikePage(
-        likes=likes, total=total, limit=limit, offset=offset, has_more=offset + len(likes) < total
-    )
+    return LikePage.of(len(likes), total, limit, offset, likes=likes)
 
 
 @router.post(
     "/like/{tweet_id}",
     status_code=status.HTTP_201_CREATED,
-    response_model=MarkOut,
+    response_model=MarkResponse,
     tags=["likes"],
     responses=NOT_FOUND | CONFLICT,
 )
-async def like(tweet_id: uuid.UUID, caller: Writer, tweets: Tweets) -> MarkOut:
+async def like(tweet_id: uuid.UUID, caller: Writer, tweets: Tweets) -> MarkResponse:
     return await _add_mark(TweetLike, tweet_id, caller, tweets)
 
 
@@ -207,19 +158,17 @@ async def list_reposts(
 ) -> RepostPage:
     """The caller's reposts, most recent first."""
     reposts, total = await _marks(TweetRepost, caller, tweets, limit, offset)
-    return RepostPage(
-        reposts=reposts, total=total, limit=limit, offset=offset, has_more=offset + len(reposts) < total
-    )
+    return RepostPage.of(len(reposts), total, limit, offset, reposts=reposts)
 
 
 @router.post(
     "/repost/{tweet_id}",
     status_code=status.HTTP_201_CREATED,
-    response_model=MarkOut,
+    response_model=MarkResponse,
     tags=["reposts"],
     responses=NOT_FOUND | CONFLICT,
 )
-async def repost(tweet_id: uuid.UUID, caller: Writer, tweets: Tweets) -> MarkOut:
+async def repost(tweet_id: uuid.UUID, caller: Writer, tweets: Tweets) -> MarkResponse:
     return await _add_mark(TweetRepost, tweet_id, caller, tweets)
 
 

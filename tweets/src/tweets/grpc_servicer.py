@@ -10,10 +10,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from fleet_proto import tweet_service_pb2 as pb
 from fleet_proto import tweet_service_pb2_grpc as pb_grpc
-from shared.db.engine import read_only_sessions, transaction
+from shared.db.engine import transaction
 from shared.errors import InvalidInput
 from shared.grpc.fields import parse_uuid
-from tweets.repository import TweetRepository
+from tweets.service import TimelineReader, TweetService
 
 SERVICE_NAME = "tweet_service.Tweet"
 MAX_BATCH = 10_000
@@ -65,9 +65,10 @@ def _valid_ids(values: list[str]) -> list[uuid.UUID]:
 
 
 class TweetServicer(pb_grpc.TweetServicer):
-    def __init__(self, session_factory: async_sessionmaker[AsyncSession]) -> None:
-        # Every RPC here is one read: no transaction needed.
-        self._sessions = read_only_sessions(session_factory)
+    def __init__(self, read_sessions: async_sessionmaker[AsyncSession], timelines: TimelineReader) -> None:
+        # Every RPC here is one read: autocommit sessions, no transaction needed.
+        self._sessions = read_sessions
+        self._timelines = timelines
 
     async def GetTweets(
         self, request: pb.GetTweetsRequest, context: grpc.aio.ServicerContext
@@ -77,7 +78,7 @@ class TweetServicer(pb_grpc.TweetServicer):
             raise InvalidInput(f"at most {MAX_BATCH} tweet ids per call")
         ids = _valid_ids(list(request.tweet_ids))
         async with transaction(self._sessions) as session:
-            found = {tweet.id: tweet for tweet in await TweetRepository(session).get_tweets(list(set(ids)))}
+            found = {tweet.id: tweet for tweet in await TweetService(session).get_many(list(set(ids)))}
         return pb.GetTweetsReply(tweets=[to_proto(found[i]) for i in ids if i in found])
 
     async def GetUserTweets(
@@ -87,8 +88,7 @@ class TweetServicer(pb_grpc.TweetServicer):
         user_id = parse_uuid(request.user_id, "user_id")
         before = parse_optional_uuid(request.before_id, "before_id")
         limit = page_size(request.limit, DEFAULT_USER_PAGE)
-        async with transaction(self._sessions) as session:
-            tweets = await TweetRepository(session).user_tweets_before(user_id, before, limit)
+        tweets = await self._timelines.user_tweets_before(user_id, before, limit)
         return pb.GetTweetsReply(tweets=[to_proto(tweet) for tweet in tweets])
 
     async def ListTweets(
@@ -98,7 +98,7 @@ class TweetServicer(pb_grpc.TweetServicer):
         after = parse_optional_uuid(request.after_id, "after_id")
         limit = page_size(request.limit, DEFAULT_LIST_PAGE)
         async with transaction(self._sessions) as session:
-            tweets = await TweetRepository(session).tweets_after(after, limit)
+            tweets = await TweetService(session).tweets_after(after, limit)
         return pb.GetTweetsReply(tweets=[to_proto(tweet) for tweet in tweets])
 
     async def GetUserReposts(
@@ -109,7 +109,7 @@ class TweetServicer(pb_grpc.TweetServicer):
         before = parse_optional_uuid(request.before_id, "before_id")
         limit = page_size(request.limit, DEFAULT_USER_PAGE)
         async with transaction(self._sessions) as session:
-            reposts = await TweetRepository(session).user_reposts_before(user_id, before, limit)
+            reposts = await TweetService(session).reposts_before(user_id, before, limit)
         return pb.GetUserRepostsReply(
             reposts=[
                 pb.Repost(id=str(repost.id), tweet_id=str(repost.tweet_id), user_id=str(repost.user_id))
@@ -126,7 +126,7 @@ class TweetServicer(pb_grpc.TweetServicer):
             raise InvalidInput(f"at most {MAX_PAGE} tweet ids per call")
         ids = list(set(_valid_ids(list(request.tweet_ids))))
         async with transaction(self._sessions) as session:
-            liked, reposted = await TweetRepository(session).viewer_state(user_id, ids)
+            liked, reposted = await TweetService(session).viewer_state(user_id, ids)
         return pb.GetViewerStateReply(
             liked_ids=[str(i) for i in liked], reposted_ids=[str(i) for i in reposted]
         )

@@ -12,22 +12,27 @@ from fastapi import FastAPI
 
 from feed.client import FeedCacheClient
 from fleet_proto import tweet_service_pb2_grpc, user_service_pb2_grpc
+from shared.auth import TokenCodec
 from shared.cli import ServiceSpec, service_main
+from shared.db.engine import read_only_sessions
 from shared.db.raw import raw_pool
 from shared.grpc.channels import open_channel
 from shared.grpc.server import service_grpc_server
 from shared.http.app import create_app as create_service_app
-from shared.http.writer_state import install_writer_state
+from shared.http.writer_state import writer_readiness
 from shared.lifecycle import background, database, redis_client
 from shared.messaging.outbox import RABBITMQ, RelayWaker
 from shared.messaging.publisher import RabbitPublisher
 from shared.messaging.relay import OutboxRelay, rabbitmq_deliverer
+from shared.ratelimit import RateLimiter
 from shared.revocation import revocation_state
 from shared.settings import Settings
+from shared.wiring import install
 from tweets import author_counters
 from tweets.account_deletes import user_delete_consumer
 from tweets.api import router
 from tweets.blocks import BlockCheck
+from tweets.deps import TweetsWiring
 from tweets.entities import MentionResolver
 from tweets.grpc_servicer import SERVICE_NAME, TweetServicer
 from tweets.service import TimelineReader, TweetComposer
@@ -54,13 +59,10 @@ def create_app(settings: Settings) -> FastAPI:
             stack.push_async_callback(users_channel.close, None)
             engine, sessions = await stack.enter_async_context(database(settings.database, section.database))
             pool = await stack.enter_async_context(raw_pool(settings.database, section.database))
-            # The hot paths on the raw pool, built once: POST /tweet and user timelines.
             waker = RelayWaker(pool)
             stack.push_async_callback(waker.close)  # before the pool closes
-            mentions = MentionResolver(user_service_pb2_grpc.UserStub(users_channel))
-            app.state.mention_resolver = mentions
-            app.state.tweet_composer = TweetComposer(pool, waker, mentions)
-            app.state.timeline_reader = TimelineReader(pool)
+            users_stub = user_service_pb2_grpc.UserStub(users_channel)
+            mentions = MentionResolver(users_stub)
             redis = await stack.enter_async_context(redis_client(settings.redis))
             feed_cache = FeedCacheClient(redis)
             stack.push_async_callback(feed_cache.close)
@@ -70,24 +72,36 @@ def create_app(settings: Settings) -> FastAPI:
                 pool,
                 listen_dsn,
                 author_counters.DESTINATION,
-                author_counters.increment_tweets_deliverer(user_service_pb2_grpc.UserStub(users_channel)),
+                author_counters.increment_tweets_deliverer(users_stub),
             )
-            app.state.feed_cache = feed_cache
-            app.state.block_check = BlockCheck(user_service_pb2_grpc.UserStub(users_channel))
-            for relay in (events_relay, counters_relay):
-                app.state.background[relay.background_name] = relay.state
-            await install_writer_state(
-                app, settings, engine=engine, sessions=sessions, redis=redis, publisher=publisher
+            revocations = await stack.enter_async_context(
+                revocation_state(redis, settings.jwt.lifetime_seconds)
             )
+            wiring = TweetsWiring(
+                readiness=writer_readiness(engine, publisher, redis),
+                background={relay.background_name: relay.state for relay in (events_relay, counters_relay)},
+                token_codec=TokenCodec(settings.jwt),
+                revocations=revocations,
+                rate_limiter=RateLimiter(settings.redis, settings.ratelimit),
+                sessions=sessions,
+                read_sessions=read_only_sessions(sessions),
+                composer=TweetComposer(pool, waker, mentions),
+                timelines=TimelineReader(pool),
+                feed_cache=feed_cache,
+                block_check=BlockCheck(users_stub),
+                mention_resolver=mentions,
+            )
+            install(app, wiring)
+            await publisher.declare_topology_early()
 
             def register(server: grpc.aio.Server) -> None:
-                tweet_service_pb2_grpc.add_TweetServicer_to_server(TweetServicer(sessions), server)
+                tweet_service_pb2_grpc.add_TweetServicer_to_server(
+                    TweetServicer(wiring.read_sessions, wiring.timelines), server
+                )
 
-            await stack.enter_async_context(revocation_state(app, redis, settings.jwt.lifetime_seconds))
-            running = await stack.enter_async_context(
+            await stack.enter_async_context(
                 service_grpc_server(section, settings.internal.service_token, [SERVICE_NAME], register)
             )
-            app.state.grpc_port = running.port
             await stack.enter_async_context(background("outbox-events", events_relay.run))
             await stack.enter_async_context(background("outbox-user-counters", counters_relay.run))
             deletes = user_delete_consumer(settings.rabbitmq, sessions, feed_cache, SERVICE)

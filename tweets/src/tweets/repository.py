@@ -92,12 +92,20 @@ async def user_timeline(
 ) -> tuple[list[asyncpg.Record], int]:
     """A user's tweets newest first, and how many there are; `before` pins the page to tweets
     older than that id."""
-    with statement_span("SELECT tweets", _TIMELINE_PAGE):
+    with statement_span("SELECT tweets", _TIMELINE_COUNT):
         total = await connection.fetchval(_TIMELINE_COUNT, user_id, before)
-        rows = (
-            await connection.fetch(_TIMELINE_PAGE, user_id, before, limit, offset) if total > offset else []
-        )
+    rows = await user_tweets_before(connection, user_id, before, limit, offset) if total > offset else []
     return rows, int(total)
+
+
+async def user_tweets_before(
+    connection: asyncpg.Connection, user_id: uuid.UUID, before: uuid.UUID | None, limit: int, offset: int = 0
+) -> list[asyncpg.Record]:
+    """The one query for "a user's tweets, newest first, older than `before`" (REST timelines and
+    gRPC GetUserTweets): raw asyncpg, measured faster than the ORM select it replaced."""
+    with statement_span("SELECT tweets", _TIMELINE_PAGE):
+        rows: list[asyncpg.Record] = await connection.fetch(_TIMELINE_PAGE, user_id, before, limit, offset)
+    return rows
 
 
 async def insert_tweet(
@@ -175,16 +183,6 @@ class TweetRepository:
                 .execution_options(populate_existing=True)
             )
         ).scalar_one_or_none()
-
-    async def user_tweets_before(
-        self, user_id: uuid.UUID, before: uuid.UUID | None, limit: int
-    ) -> list[Tweet]:
-        """A keyset page of a user's tweets, newest first (index scan on (user_id, id))."""
-        query = select(Tweet).where(Tweet.user_id == user_id)
-        if before is not None:
-            query = query.where(Tweet.id < before)
-        rows = await self.session.execute(query.order_by(Tweet.id.desc()).limit(limit))
-        return list(rows.scalars())
 
     async def forget_activity_of(self, user_id: uuid.UUID) -> set[uuid.UUID]:
         """Delete the user's likes, reposts and replies; the ids of the tweets whose counters moved."""

@@ -6,9 +6,10 @@ import uuid
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, StringConstraints
 
 from shared.messaging.events import Entities
+from shared.paging import Page, PageLimit, PageOffset
 from shared.text import StorableText, VisibleText
 from tweets.models import CONTENT_MAX_LENGTH
 
@@ -18,8 +19,7 @@ Content = Annotated[
     StorableText,
     VisibleText,
 ]
-PageLimit = Annotated[int, Field(ge=1, le=100)]
-PageOffset = Annotated[int, Field(ge=0, le=1_000_000)]
+__all__ = ["PageLimit", "PageOffset"]
 
 
 class TweetResponse(BaseModel):
@@ -44,7 +44,7 @@ class ContentRequest(BaseModel):
     content: Content
 
 
-class ReplyOut(BaseModel):
+class ReplyResponse(BaseModel):
     model_config = ConfigDict(from_attributes=True)
     id: uuid.UUID
     parent_id: uuid.UUID
@@ -54,7 +54,7 @@ class ReplyOut(BaseModel):
     updated_at: datetime
 
 
-class MarkOut(BaseModel):
+class MarkResponse(BaseModel):
     """A like or a repost: who, which tweet (as it is now), and when."""
 
     user_id: uuid.UUID
@@ -63,24 +63,17 @@ class MarkOut(BaseModel):
     tweet: TweetResponse
 
 
-class Page(BaseModel):
-    total: int
-    limit: int
-    offset: int
-    has_more: bool
-
-
 class TweetPage(Page):
     tweets: list[TweetResponse]
 
 
 class ReplyPage(Page):
-    replies: list[ReplyOut]
+    replies: list[ReplyResponse]
 
 
 class LikePage(Page):
-    likes: list[MarkOut]
+    likes: list[MarkResponse]
 
 
 class RepostPage(Page):
-    reposts: list[MarkOut]
+    reposts: list[MarkResponse]

@@ -7,9 +7,12 @@ committed tweet always reaches RabbitMQ and users, and a rolled back one never d
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 import asyncpg
+from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.db.raw import raw_connection
@@ -39,6 +42,7 @@ from tweets.repository import (
     entity_columns,
     insert_tweet,
     user_timeline,
+    user_tweets_before,
 )
 
 _COUNTER_OF: dict[type[TweetMark], Counter] = {TweetLike: "num_likes", TweetRepost: "num_reposts"}
@@ -157,6 +161,14 @@ class TimelineReader:
             rows, total = await user_timeline(connection, user_id, limit, offset, before)
         return [TweetRow(**row) for row in rows], total
 
+    async def user_tweets_before(
+        self, user_id: uuid.UUID, before: uuid.UUID | None, limit: int
+    ) -> list[TweetRow]:
+        """A keyset page (no total): what gRPC GetUserTweets serves to the feed's backfill."""
+        async with raw_connection(self.pool) as connection:
+            rows = await user_tweets_before(connection, user_id, before, limit)
+        return [TweetRow(**row) for row in rows]
+
 
 class TweetService:
     def __init__(
@@ -176,6 +188,26 @@ class TweetService:
         if tweet is None:
             raise NotFound(f"tweet {tweet_id} not found")
         return tweet
+
+    async def get_many(self, tweet_ids: Sequence[uuid.UUID]) -> list[Row[Any]]:
+        """The tweets found among `tweet_ids` (any order), as plain rows for hydration."""
+        return await self.tweets.get_tweets(tweet_ids)
+
+    async def tweets_after(self, after: uuid.UUID | None, limit: int) -> list[Tweet]:
+        """A keyset page of every tweet in id (creation) order (reindexing)."""
+        return await self.tweets.tweets_after(after, limit)
+
+    async def reposts_before(
+        self, user_id: uuid.UUID, before: uuid.UUID | None, limit: int
+    ) -> list[TweetRepost]:
+        """A keyset page of a user's reposts, newest first (gRPC GetUserReposts, the feed's backfill)."""
+        return await self.tweets.user_reposts_before(user_id, before, limit)
+
+    async def viewer_state(
+        self, user_id: uuid.UUID, tweet_ids: Sequence[uuid.UUID]
+    ) -> tuple[set[uuid.UUID], set[uuid.UUID]]:
+        """Which of `tweet_ids` the user liked, and which they reposted."""
+        return await self.tweets.viewer_state(user_id, tweet_ids)
 
     async def update(self, caller_id: uuid.UUID, tweet_id: uuid.UUID, content: str) -> Tweet:
         assert self.mentions is not None, "updates parse mentions"

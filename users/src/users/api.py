@@ -8,13 +8,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
 
-from shared.auth import CurrentUser, TokenCodec
-from shared.db.engine import SessionDep
+from shared.auth import CurrentUser
 from shared.http.problems import PROBLEM_RESPONSES, problem_responses
-from shared.ratelimit import LimitedWriter, limiter_of, per_address
-from shared.revocation import Revocations
+from shared.ratelimit import LimitedWriter, Limiter, per_address
 from shared.text import login_key
-from users.models import Actor
+from users.deps import Revoker, Users
+from users.models import User
 from users.schemas import (
     ChangePasswordRequest,
     DeleteAccountRequest,
@@ -28,18 +27,9 @@ from users.schemas import (
     UpdateProfileRequest,
     UserPage,
 )
-from users.service import UserService
 
 router = APIRouter(responses=PROBLEM_RESPONSES)
 UNKNOWN_USER = problem_responses(**{"404": "no such user"})
-
-
-async def _service(request: Request, session: SessionDep) -> UserService:
-    codec: TokenCodec = request.app.state.token_codec
-    return UserService(session, codec)
-
-
-Users = Annotated[UserService, Depends(_service)]
 
 
 @router.post(
@@ -51,8 +41,8 @@ Users = Annotated[UserService, Depends(_service)]
     responses=problem_responses(**{"409": "email or username taken", "429": "too many registrations"}),
 )
 async def register(body: RegisterRequest, users: Users) -> OwnUser:
-    actor = await users.register(body.email, body.username, body.password)
-    return OwnUser.model_validate(actor)
+    user = await users.register(body.email, body.username, body.password)
+    return OwnUser.model_validate(user)
 
 
 @router.post(
@@ -63,7 +53,9 @@ async def register(body: RegisterRequest, users: Users) -> OwnUser:
         **{"429": "too many login attempts", "503": "the rate limiter is unavailable"}
     ),
 )
-async def login(body: LoginRequest, request: Request, response: Response, users: Users) -> LoginResponse:
+async def login(
+    body: LoginRequest, request: Request, response: Response, users: Users, limiter: Limiter
+) -> LoginResponse:
     """Attempts are limited per client address and per (identifier, address): a third party
     trying passwords from elsewhere cannot lock the owner out. The identifier is counted as typed
     (folded), never as the account it names, so the limited-or-not answer says nothing about
@@ -71,7 +63,6 @@ async def login(body: LoginRequest, request: Request, response: Response, users:
     (503) when the limiter's store is down."""
     # The answer holds a bearer token: no cache (browser, proxy) may keep it.
     response.headers["Cache-Control"] = "no-store"
-    limiter = limiter_of(request)
     limits = limiter.settings
     address = limiter.client_address(request)
     account = f"{login_key(body.identifier)}|{address}"
@@ -81,14 +72,9 @@ async def login(body: LoginRequest, request: Request, response: Response, users:
     return LoginResponse(
         access_token=result.token,
         expires_in=result.expires_in,
-        user=OwnUser.model_validate(result.actor),
+        user=OwnUser.model_validate(result.user),
         token=result.token,
     )
-
-
-def _revocations(request: Request) -> Revocations:
-    revocations: Revocations = request.app.state.revocations
-    return revocations
 
 
 @router.post(
@@ -97,9 +83,9 @@ def _revocations(request: Request) -> Revocations:
     tags=["auth"],
     responses=problem_responses(**{"503": "the revocation store is unavailable"}),
 )
-async def logout(caller: CurrentUser, request: Request) -> Response:
+async def logout(caller: CurrentUser, revocations: Revoker) -> Response:
     """Revoke the token of this request, in every service (within ~2 s, at once in this one)."""
-    await _revocations(request).revoke_token(caller.jti, caller.expires_at)
+    await revocations.revoke_token(caller.jti, caller.expires_at)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -110,12 +96,10 @@ async def logout(caller: CurrentUser, request: Request) -> Response:
     responses=problem_responses(**{"403": "the current password is wrong"}),
 )
 async def change_password(
-    body: ChangePasswordRequest, caller: CurrentUser, request: Request, users: Users
+    body: ChangePasswordRequest, caller: CurrentUser, revocations: Revoker, users: Users
 ) -> Response:
     """Set a new password; every token issued before (this one too) stops working."""
-    await users.change_password(
-        caller.user_id, body.current_password, body.new_password, _revocations(request)
-    )
+    await users.change_password(caller.user_id, body.current_password, body.new_password, revocations)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -126,11 +110,11 @@ async def change_password(
     responses=problem_responses(**{"403": "the password is wrong"}),
 )
 async def delete_me(
-    body: DeleteAccountRequest, caller: CurrentUser, request: Request, users: Users
+    body: DeleteAccountRequest, caller: CurrentUser, revocations: Revoker, users: Users
 ) -> Response:
     """Delete the account: its follows at once, its tweets, likes and reposts shortly after
     (through the `user.delete` event); its tokens stop working."""
-    await users.delete_account(caller.user_id, body.password, _revocations(request))
+    await users.delete_account(caller.user_id, body.password, revocations)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -193,8 +177,8 @@ async def followers(
     limit: Annotated[PageLimit, Query()] = 20,
     offset: Annotated[PageOffset, Query()] = 0,
 ) -> UserPage:
-    actors, total = await users.followers(user_id, limit, offset)
-    return _page(actors, total, limit, offset)
+    found, total = await users.followers(user_id, limit, offset)
+    return _page(found, total, limit, offset)
 
 
 @router.get("/users/{user_id}/following", response_model=UserPage, tags=["follows"], responses=UNKNOWN_USER)
@@ -204,15 +188,11 @@ async def following(
     limit: Annotated[PageLimit, Query()] = 20,
     offset: Annotated[PageOffset, Query()] = 0,
 ) -> UserPage:
-    actors, total = await users.following(user_id, limit, offset)
-    return _page(actors, total, limit, offset)
+    found, total = await users.following(user_id, limit, offset)
+    return _page(found, total, limit, offset)
 
 
-def _page(actors: Sequence[Actor], total: int, limit: int, offset: int) -> UserPage:
-    return UserPage(
-        users=[PublicUser.model_validate(actor) for actor in actors],
-        total=total,
-        limit=limit,
-        offset=offset,
-        has_more=offset + len(actors) < total,
+def _page(found: Sequence[User], total: int, limit: int, offset: int) -> UserPage:
+    return UserPage.of(
+        len(found), total, limit, offset, users=[PublicUser.model_validate(user) for user in found]
     )

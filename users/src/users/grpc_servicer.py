@@ -10,7 +10,7 @@ from fleet_proto import user_service_pb2_grpc as pb_grpc
 from shared.db.engine import read_only_sessions, transaction
 from shared.errors import InvalidInput
 from shared.grpc.fields import parse_uuid
-from users.models import Actor
+from users.models import User
 from users.relations import RelationService
 from users.repository import TweetCountChange
 from users.service import UserService
@@ -33,17 +33,17 @@ def _check_key(key: str) -> str:
     return key
 
 
-def to_reply(actor: Actor) -> pb.UserReply:
+def to_reply(user: User) -> pb.UserReply:
     reply = pb.UserReply(
-        id=str(actor.id),
-        username=actor.username,
-        display_name=actor.display_name,
-        bio=actor.bio,
-        num_tweets=actor.num_tweets,
-        num_followers=actor.num_followers,
-        num_following=actor.num_following,
+        id=str(user.id),
+        username=user.username,
+        display_name=user.display_name,
+        bio=user.bio,
+        num_tweets=user.num_tweets,
+        num_followers=user.num_followers,
+        num_following=user.num_following,
     )
-    reply.created_at.FromDatetime(actor.created_at)
+    reply.created_at.FromDatetime(user.created_at)
     return reply
 
 
@@ -65,8 +65,8 @@ class UserServicer(pb_grpc.UserServicer):
             raise InvalidInput(f"at most {MAX_GET_USERS} user_ids per call", field="user_ids")
         ids = [parse_uuid(value, "user_ids") for value in request.user_ids]
         async with transaction(self._reads) as session:
-            actors = {actor.id: actor for actor in await UserService(session).users.get_many(ids)}
-        return pb.GetUsersReply(users=[to_reply(actors[i]) for i in ids if i in actors])
+            found = {user.id: user for user in await UserService(session).get_many(ids)}
+        return pb.GetUsersReply(users=[to_reply(found[i]) for i in ids if i in found])
 
     async def GetUsersByUsername(
         self, request: pb.GetUsersByUsernameRequest, context: grpc.aio.ServicerContext
@@ -75,8 +75,8 @@ class UserServicer(pb_grpc.UserServicer):
         if len(request.usernames) > MAX_GET_USERNAMES:
             raise InvalidInput(f"at most {MAX_GET_USERNAMES} usernames per call", field="usernames")
         async with transaction(self._reads) as session:
-            actors = await UserService(session).users.get_many_by_username(list(request.usernames))
-        return pb.GetUsersReply(users=[to_reply(actor) for actor in actors])
+            found = await UserService(session).get_many_by_username(list(request.usernames))
+        return pb.GetUsersReply(users=[to_reply(user) for user in found])
 
     async def ListUsers(
         self, request: pb.ListUsersRequest, context: grpc.aio.ServicerContext
@@ -87,8 +87,8 @@ class UserServicer(pb_grpc.UserServicer):
         after = parse_uuid(request.after_id, "after_id") if request.after_id else None
         limit = min(request.limit or MAX_LIST_USERS, MAX_LIST_USERS)
         async with transaction(self._reads) as session:
-            actors = await UserService(session).users.users_after(after, limit)
-        return pb.GetUsersReply(users=[to_reply(actor) for actor in actors])
+            found = await UserService(session).users_after(after, limit)
+        return pb.GetUsersReply(users=[to_reply(user) for user in found])
 
     async def IncrementTweets(
         self, request: pb.IncrementTweetsRequest, context: grpc.aio.ServicerContext

@@ -17,7 +17,7 @@ class Base(DeclarativeBase):
     pass
 
 
-class Actor(Base):
+class User(Base):
     __tablename__ = "actors"
     __table_args__ = (
         # One account per folded email (shared.text.fold: NFKC + case folding, computed in Python

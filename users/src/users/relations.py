@@ -18,7 +18,7 @@ from shared.errors import BadRequest, Conflict, NotFound
 from shared.messaging.events import UserRelationEvent
 from shared.messaging.outbox import RABBITMQ, OutboxMessage, enqueue
 from shared.messaging.topology import USER_BLOCK, USER_EVENTS, USER_MUTE, USER_UNBLOCK, USER_UNMUTE
-from users.models import Actor, Block, Mute, UserRelation
+from users.models import Block, Mute, User, UserRelation
 from users.service import UserService
 
 # The most accounts a feed read filters out: blocks both ways and mutes (a bounded answer).
@@ -74,17 +74,17 @@ class RelationService:
 
     async def listed(
         self, model: type[UserRelation], user_id: uuid.UUID, limit: int, offset: int
-    ) -> tuple[list[Actor], int]:
+    ) -> tuple[list[User], int]:
         """The accounts `user_id` blocks (or mutes), most recent first."""
         condition = model.user_id == user_id
         total = (
             await self.session.execute(select(func.count()).select_from(model).where(condition))
         ).scalar_one()
         rows = await self.session.execute(
-            select(Actor)
-            .join(model, model.target_id == Actor.id)
+            select(User)
+            .join(model, model.target_id == User.id)
             .where(condition)
-            .order_by(model.created_at.desc(), Actor.id)
+            .order_by(model.created_at.desc(), User.id)
             .limit(limit)
             .offset(offset)
         )

@@ -39,13 +39,13 @@ async def _add(
 async def _page(
     model: type[UserRelation], caller_id: uuid.UUID, relations: RelationService, limit: int, offset: int
 ) -> UserPage:
-    actors, total = await relations.listed(model, caller_id, limit, offset)
+    found, total = await relations.listed(model, caller_id, limit, offset)
     return UserPage(
-        users=[PublicUser.model_validate(actor) for actor in actors],
+        users=[PublicUser.model_validate(user) for user in found],
         total=total,
         limit=limit,
         offset=offset,
-        has_more=offset + len(actors) < total,
+        has_more=offset + len(found) < total,
     )
 
 

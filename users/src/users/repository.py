@@ -13,7 +13,7 @@ from sqlalchemy.orm import InstrumentedAttribute
 
 from shared.db.raw import statement_span
 from shared.text import fold
-from users.models import Actor, Block, Follow
+from users.models import Block, Follow, User
 
 # One round trip for both relations of a pair; each EXISTS is a primary-key probe.
 _RELATIONSHIP = text(
@@ -132,26 +132,26 @@ class UserRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def add(self, email: str, username: str, password_hash: str) -> Actor:
-        actor = Actor(
+    async def add(self, email: str, username: str, password_hash: str) -> User:
+        user = User(
             email=email,
             email_key=fold(email),
             username=username,
             password_hash=password_hash,
             display_name=username,
         )
-        self.session.add(actor)
+        self.session.add(user)
         await self.session.flush()
-        await self.session.refresh(actor)
-        return actor
+        await self.session.refresh(user)
+        return user
 
     async def email_or_username_taken(self, email: str, username: str) -> str | None:
         """Which of the two is already used (emails folded, usernames case-insensitively), if any."""
         email_key = fold(email)
         row = (
             await self.session.execute(
-                select(Actor.email_key == email_key, func.lower(Actor.username) == username.lower())
-                .where((Actor.email_key == email_key) | (func.lower(Actor.username) == username.lower()))
+                select(User.email_key == email_key, func.lower(User.username) == username.lower())
+                .where((User.email_key == email_key) | (func.lower(User.username) == username.lower()))
                 .limit(1)
             )
         ).first()
@@ -159,58 +159,56 @@ class UserRepository:
             return None
         return "email" if row[0] else "username"
 
-    async def get(self, user_id: uuid.UUID, *, for_update: bool = False) -> Actor | None:
-        return await self.session.get(Actor, user_id, with_for_update=for_update)
+    async def get(self, user_id: uuid.UUID, *, for_update: bool = False) -> User | None:
+        return await self.session.get(User, user_id, with_for_update=for_update)
 
     async def set_password_hash(self, user_id: uuid.UUID, password_hash: str) -> None:
         await self.session.execute(
-            update(Actor)
-            .where(Actor.id == user_id)
-            .values(password_hash=password_hash, updated_at=func.now())
+            update(User).where(User.id == user_id).values(password_hash=password_hash, updated_at=func.now())
         )
 
     async def delete_with_follows(self, user_id: uuid.UUID) -> None:
         """Delete the account; its follows go with it (ON DELETE CASCADE) after the counters of
         the other side of each edge are moved back, in id order like _shift_follow_counters."""
         await self.session.execute(_UNCOUNT_FOLLOWS, {"user_id": user_id})
-        await self.session.execute(delete(Actor).where(Actor.id == user_id))
+        await self.session.execute(delete(User).where(User.id == user_id))
 
-    async def get_many(self, user_ids: Sequence[uuid.UUID]) -> list[Actor]:
+    async def get_many(self, user_ids: Sequence[uuid.UUID]) -> list[User]:
         if not user_ids:
             return []
-        return list((await self.session.execute(select(Actor).where(Actor.id.in_(user_ids)))).scalars())
+        return list((await self.session.execute(select(User).where(User.id.in_(user_ids)))).scalars())
 
-    async def get_many_by_username(self, usernames: Sequence[str]) -> list[Actor]:
+    async def get_many_by_username(self, usernames: Sequence[str]) -> list[User]:
         """The accounts among `usernames` (case-insensitive; the unique lower(username) index)."""
         if not usernames:
             return []
         lowered = sorted({name.lower() for name in usernames})
-        query = select(Actor).where(func.lower(Actor.username).in_(lowered))
+        query = select(User).where(func.lower(User.username).in_(lowered))
         return list((await self.session.execute(query)).scalars())
 
-    async def users_after(self, after: uuid.UUID | None, limit: int) -> list[Actor]:
+    async def users_after(self, after: uuid.UUID | None, limit: int) -> list[User]:
         """A keyset page of every account in id order."""
-        query = select(Actor)
+        query = select(User)
         if after is not None:
-            query = query.where(Actor.id > after)
-        return list((await self.session.execute(query.order_by(Actor.id).limit(limit))).scalars())
+            query = query.where(User.id > after)
+        return list((await self.session.execute(query.order_by(User.id).limit(limit))).scalars())
 
-    async def find_by_login(self, identifier: str) -> Actor | None:
+    async def find_by_login(self, identifier: str) -> User | None:
         if "@" in identifier:
-            match = Actor.email_key == fold(identifier)
+            match = User.email_key == fold(identifier)
         else:
-            match = func.lower(Actor.username) == identifier.lower()
-        return (await self.session.execute(select(Actor).where(match))).scalar_one_or_none()
+            match = func.lower(User.username) == identifier.lower()
+        return (await self.session.execute(select(User).where(match))).scalar_one_or_none()
 
-    async def update_profile(self, user_id: uuid.UUID, changes: dict[str, str]) -> Actor | None:
+    async def update_profile(self, user_id: uuid.UUID, changes: dict[str, str]) -> User | None:
         if changes:
             await self.session.execute(
-                update(Actor).where(Actor.id == user_id).values(**changes, updated_at=func.now())
+                update(User).where(User.id == user_id).values(**changes, updated_at=func.now())
             )
-        actor = await self.get(user_id)
-        if actor is not None:
-            await self.session.refresh(actor)
-        return actor
+        user = await self.get(user_id)
+        if user is not None:
+            await self.session.refresh(user)
+        return user
 
     async def add_follow(self, follower_id: uuid.UUID, following_id: uuid.UUID) -> Profile | None:
         """Insert the edge and bump both counters; the followee's profile after it, None if the
@@ -245,17 +243,17 @@ class UserRepository:
         """Move both counters; the followee's profile as the update left it (for user.update)."""
         # Rows are locked in id order so that A-follows-B and B-follows-A never deadlock.
         changes = {
-            follower_id: {"num_following": Actor.num_following + delta},
-            following_id: {"num_followers": Actor.num_followers + delta},
+            follower_id: {"num_following": User.num_following + delta},
+            following_id: {"num_followers": User.num_followers + delta},
         }
         followee: Profile | None = None
         for user_id in sorted(changes):
             row = (
                 await self.session.execute(
-                    update(Actor)
-                    .where(Actor.id == user_id)
+                    update(User)
+                    .where(User.id == user_id)
                     .values(**changes[user_id])
-                    .returning(Actor.username, Actor.display_name, Actor.num_followers)
+                    .returning(User.username, User.display_name, User.num_followers)
                     .execution_options(synchronize_session=False)
                 )
             ).one()
@@ -278,10 +276,10 @@ class UserRepository:
         row = (await self.session.execute(_RELATIONSHIP, {"user_id": user_id, "other_id": other_id})).one()
         return bool(row.blocked), bool(row.muted)
 
-    async def list_followers(self, user_id: uuid.UUID, limit: int, offset: int) -> tuple[list[Actor], int]:
+    async def list_followers(self, user_id: uuid.UUID, limit: int, offset: int) -> tuple[list[User], int]:
         return await self._list_edge(Follow.following_id, Follow.follower_id, user_id, limit, offset)
 
-    async def list_following(self, user_id: uuid.UUID, limit: int, offset: int) -> tuple[list[Actor], int]:
+    async def list_following(self, user_id: uuid.UUID, limit: int, offset: int) -> tuple[list[User], int]:
         return await self._list_edge(Follow.follower_id, Follow.following_id, user_id, limit, offset)
 
     async def _list_edge(
@@ -291,19 +289,19 @@ class UserRepository:
         user_id: uuid.UUID,
         limit: int,
         offset: int,
-    ) -> tuple[list[Actor], int]:
+    ) -> tuple[list[User], int]:
         total = (await self.session.execute(select(func.count()).where(match_column == user_id))).scalar_one()
-        actors = (
+        found = (
             await self.session.execute(
-                select(Actor)
-                .join(Follow, other_column == Actor.id)
+                select(User)
+                .join(Follow, other_column == User.id)
                 .where(match_column == user_id)
                 .order_by(Follow.created_at.desc(), other_column)
                 .limit(limit)
                 .offset(offset)
             )
         ).scalars()
-        return list(actors), int(total)
+        return list(found), int(total)
 
     async def follower_ids_after(self, user_id: uuid.UUID, after: uuid.UUID | None, limit: int) -> list[str]:
         """A keyset page of follower ids in id order (index-only scan on (following_id, follower_id)).

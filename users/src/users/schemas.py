@@ -6,9 +6,12 @@ import uuid
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import BaseModel, ConfigDict, StringConstraints, model_validator
 
+from shared.paging import Page, PageLimit, PageOffset
 from shared.text import DisplayText, StorableText
+
+__all__ = ["PageLimit", "PageOffset"]
 
 Email = Annotated[
     str,
@@ -90,13 +93,5 @@ class LoginResponse(BaseModel):
     token: str
 
 
-class UserPage(BaseModel):
+class UserPage(Page):
     users: list[PublicUser]
-    total: int
-    limit: int
-    offset: int
-    has_more: bool
-
-
-PageLimit = Annotated[int, Field(ge=1, le=100)]
-PageOffset = Annotated[int, Field(ge=0, le=1_000_000)]

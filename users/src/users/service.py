@@ -28,7 +28,7 @@ from shared.messaging.topology import (
     USER_UPDATE,
 )
 from shared.revocation import Revocations
-from users.models import Actor
+from users.models import User
 from users.repository import Profile, TweetCountChange, TweetCountResult, UserRepository
 
 _hasher = PasswordHasher()
@@ -52,7 +52,7 @@ def _check_delta(delta: int) -> None:
 class LoginResult:
     token: str
     expires_in: int
-    actor: Actor
+    user: User
 
 
 class UserService:
@@ -61,45 +61,57 @@ class UserService:
         self.users = UserRepository(session)
         self._codec = codec
 
-    async def register(self, email: str, username: str, password: str) -> Actor:
+    async def register(self, email: str, username: str, password: str) -> User:
         # Hash before touching the database: no pooled connection is held during the slow hash.
         password_hash = await asyncio.to_thread(_hasher.hash, password)
         taken = await self.users.email_or_username_taken(email, username)
         if taken:
             raise Conflict(f"that {taken} is already registered", field=taken)
         try:
-            actor = await self.users.add(email, username, password_hash)
+            user = await self.users.add(email, username, password_hash)
         except IntegrityError as exc:  # a concurrent registration won the race
             raise Conflict("that email or username is already registered") from exc
-        await enqueue(self.session, _profile_message(USER_CREATE, actor.id, _profile(actor)))
-        return actor
+        await enqueue(self.session, _profile_message(USER_CREATE, user.id, _profile(user)))
+        return user
 
     async def login(self, identifier: str, password: str) -> LoginResult:
         """Check the password (as long for an unknown account as for a wrong password)."""
         assert self._codec is not None
-        actor = await self.users.find_by_login(identifier)
-        stored = actor.password_hash if actor is not None else _DUMMY_HASH
+        user = await self.users.find_by_login(identifier)
+        stored = user.password_hash if user is not None else _DUMMY_HASH
         await self.session.commit()  # release the connection before the slow verification
         try:
             await asyncio.to_thread(_hasher.verify, stored, password)
         except (VerificationError, InvalidHashError):
-            actor = None
-        if actor is None:
+            user = None
+        if user is None:
             raise Unauthorized("wrong credentials")
-        token = self._codec.issue(actor.id, actor.username)
-        return LoginResult(token, self._codec.lifetime_seconds, actor)
+        token = self._codec.issue(user.id, user.username)
+        return LoginResult(token, self._codec.lifetime_seconds, user)
 
-    async def get(self, user_id: uuid.UUID) -> Actor:
-        actor = await self.users.get(user_id)
-        if actor is None:
+    async def get(self, user_id: uuid.UUID) -> User:
+        user = await self.users.get(user_id)
+        if user is None:
             raise NotFound(f"user {user_id} not found")
-        return actor
+        return user
 
-    async def by_username(self, username: str) -> Actor:
-        actor = await self.users.find_by_login(username) if "@" not in username else None
-        if actor is None:
+    async def get_many(self, user_ids: Sequence[uuid.UUID]) -> list[User]:
+        """The users found among `user_ids` (any order; the missing ones left out)."""
+        return await self.users.get_many(user_ids)
+
+    async def get_many_by_username(self, usernames: Sequence[str]) -> list[User]:
+        """The accounts among `usernames`, case-insensitively; unknown ones left out."""
+        return await self.users.get_many_by_username(usernames)
+
+    async def users_after(self, after: uuid.UUID | None, limit: int) -> list[User]:
+        """A keyset page of every account in id order, strictly after `after` when given."""
+        return await self.users.users_after(after, limit)
+
+    async def by_username(self, username: str) -> User:
+        user = await self.users.find_by_login(username) if "@" not in username else None
+        if user is None:
             raise NotFound(f"user {username!r} not found")
-        return actor
+        return user
 
     async def change_password(
         self, user_id: uuid.UUID, current: str, new: str, revocations: Revocations
@@ -109,18 +121,18 @@ class UserService:
         Revoked before the commit: if the commit then fails, the old password still works and
         the user logs in again, never the other way round (a new password and live old tokens).
         """
-        actor = await self._locked_with_password(user_id, current)
+        user = await self._locked_with_password(user_id, current)
         new_hash = await asyncio.to_thread(_hasher.hash, new)
-        await self.users.set_password_hash(actor.id, new_hash)
-        await revocations.revoke_user(actor.id)
+        await self.users.set_password_hash(user.id, new_hash)
+        await revocations.revoke_user(user.id)
 
     async def delete_account(self, user_id: uuid.UUID, password: str, revocations: Revocations) -> None:
         """Delete the account and its follows (others' counters corrected) and announce
         `user.delete`, on which tweets deletes its tweets, likes and reposts. Tokens revoked first."""
-        actor = await self._locked_with_password(user_id, password)
-        await revocations.revoke_user(actor.id)
-        await self.users.delete_with_follows(actor.id)
-        event = UserDeleteEvent(user_id=actor.id)
+        user = await self._locked_with_password(user_id, password)
+        await revocations.revoke_user(user.id)
+        await self.users.delete_with_follows(user.id)
+        event = UserDeleteEvent(user_id=user.id)
         await enqueue(
             self.session,
             OutboxMessage(
@@ -132,26 +144,26 @@ class UserService:
             ),
         )
 
-    async def _locked_with_password(self, user_id: uuid.UUID, password: str) -> Actor:
+    async def _locked_with_password(self, user_id: uuid.UUID, password: str) -> User:
         """The caller's row, locked; 403 if `password` is not its password.
 
         The row lock is held across the slow hash check, but only the caller's own row."""
-        actor = await self.users.get(user_id, for_update=True)
-        if actor is None:
+        user = await self.users.get(user_id, for_update=True)
+        if user is None:
             raise Unauthorized("token is invalid")
         try:
-            await asyncio.to_thread(_hasher.verify, actor.password_hash, password)
+            await asyncio.to_thread(_hasher.verify, user.password_hash, password)
         except (VerificationError, InvalidHashError) as exc:
             raise Forbidden("the password is wrong", field="password") from exc
-        return actor
+        return user
 
-    async def update_profile(self, user_id: uuid.UUID, changes: dict[str, str]) -> Actor:
-        actor = await self.users.update_profile(user_id, changes)
-        if actor is None:
+    async def update_profile(self, user_id: uuid.UUID, changes: dict[str, str]) -> User:
+        user = await self.users.update_profile(user_id, changes)
+        if user is None:
             raise NotFound(f"user {user_id} not found")
         if changes:
-            await enqueue(self.session, _profile_message(USER_UPDATE, user_id, _profile(actor)))
-        return actor
+            await enqueue(self.session, _profile_message(USER_UPDATE, user_id, _profile(user)))
+        return user
 
     async def follow(self, follower_id: uuid.UUID, following_id: uuid.UUID) -> None:
         if follower_id == following_id:
@@ -200,11 +212,11 @@ class UserService:
         )
         await enqueue(self.session, message, _profile_message(USER_UPDATE, following_id, followee))
 
-    async def followers(self, user_id: uuid.UUID, limit: int, offset: int) -> tuple[list[Actor], int]:
+    async def followers(self, user_id: uuid.UUID, limit: int, offset: int) -> tuple[list[User], int]:
         await self.get(user_id)
         return await self.users.list_followers(user_id, limit, offset)
 
-    async def following(self, user_id: uuid.UUID, limit: int, offset: int) -> tuple[list[Actor], int]:
+    async def following(self, user_id: uuid.UUID, limit: int, offset: int) -> tuple[list[User], int]:
         await self.get(user_id)
         return await self.users.list_following(user_id, limit, offset)
 
@@ -244,8 +256,8 @@ class UserService:
         return await self.users.increment_tweets_batch(changes)
 
 
-def _profile(actor: Actor) -> Profile:
-    return Profile(actor.username, actor.display_name, actor.num_followers)
+def _profile(user: User) -> Profile:
+    return Profile(user.username, user.display_name, user.num_followers)
 
 
 def _profile_message(

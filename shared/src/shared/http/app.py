@@ -13,11 +13,12 @@ from starlette.types import ASGIApp
 
 from shared.http.limits import guard
 from shared.http.problems import PROBLEM_RESPONSES, install_problem_handlers, problem
-from shared.http.readiness import HEALTHY, BackgroundState, ReadinessCheck, run_checks
+from shared.http.readiness import HEALTHY, run_checks
 from shared.metrics import registry as metrics
 from shared.metrics.http import RequestMetrics, install_metrics_route
 from shared.settings import HttpSettings
 from shared.telemetry import fastapi_telemetry
+from shared.wiring import Wiring, install, wiring_of
 
 
 class Problem(BaseModel):
@@ -42,8 +43,8 @@ def create_app(
     limit and with the security headers (shared.http.limits); `GET /metrics` and per-route request
     metrics unless [Metrics] enabled is false.
 
-    The lifespan must set `app.state.readiness` to the list of ReadinessCheck of its dependencies,
-    and may add to `app.state.background` (name -> BackgroundState) what /ready also reports.
+    The lifespan must `install` its wiring (shared.wiring), whose `readiness` lists the checks of
+    its dependencies and `background` (name -> BackgroundState) what /ready also reports.
     """
     # No trailing-slash redirects: Starlette builds them from the Host header, so a client could
     # make the service answer with a redirect to a host of its choosing.
@@ -52,8 +53,7 @@ def create_app(
     )
     install_problem_handlers(app)
     _guard_every_response(app, http)
-    app.state.readiness = []
-    app.state.background = {}
+    install(app, Wiring())
 
     @app.get("/health", tags=["ops"], summary="Liveness: 200 while the process runs")
     async def health() -> dict[str, str]:
@@ -67,9 +67,9 @@ def create_app(
         responses={503: PROBLEM_RESPONSES[503] | {"description": "a dependency is down"}},
     )
     async def ready(request: Request) -> Any:
-        checks: list[ReadinessCheck] = request.app.state.readiness
-        results = await run_checks(checks)
-        states: dict[str, BackgroundState] = request.app.state.background
+        wiring = wiring_of(request.app, Wiring)
+        results = await run_checks(wiring.readiness)
+        states = wiring.background
         # The public answer says what, not why (the reasons are logged): "retrying: <error>" -> "retrying".
         background = {name: state().split(":", 1)[0] for name, state in states.items()}
         down = {name: reason for name, reason in results.items() if reason not in HEALTHY}

@@ -1,0 +1,53 @@
+"""The feed's hand-written JSON is exactly what its documented pydantic models would write."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import orjson
+
+from feed.rendering import render_page, to_proto, tweet_json
+from feed.schemas import FeedResponse, FeedTweet
+from fleet_proto import tweet_service_pb2
+from shared.ids import uuid7
+
+
+def _reply(microsecond: int = 0) -> tweet_service_pb2.TweetReply:
+    reply = tweet_service_pb2.TweetReply(
+        id=str(uuid7()), user_id=str(uuid7()), content='say "hi" \\ ünïcode', num_likes=3, num_replys=1
+    )
+    reply.created_at.FromDatetime(datetime(2024, 5, 1, 12, 0, 0, microsecond, tzinfo=UTC))
+    reply.updated_at.FromDatetime(datetime(2024, 5, 1, 12, 0, 1, tzinfo=UTC))
+    return reply
+
+
+def test_a_tweet_renders_as_pydantic_writes_a_feed_tweet() -> None:
+    for reply in (_reply(), _reply(microsecond=123_456)):
+        text = tweet_json(reply)
+        assert text == FeedTweet.model_validate_json(text).model_dump_json()
+
+
+def test_a_rendered_tweet_reads_back_as_the_same_grpc_tweet() -> None:
+    reply = _reply(microsecond=5)
+    assert to_proto(tweet_json(reply)) == reply
+
+
+def test_a_page_is_the_documented_feed_response() -> None:
+    tweets = [tweet_json(_reply()) for _ in range(3)]
+    for has_more, cursor in ((True, str(uuid7())), (False, None)):
+        body = render_page(tweets, 7, 3, 2, has_more, cursor)
+        parsed = orjson.loads(body)
+        assert FeedResponse.model_validate_json(body).model_dump(mode="json") == parsed
+        assert (parsed["has_more"], parsed["next_cursor"]) == (has_more, cursor)
+        assert [orjson.dumps(tweet).decode() for tweet in parsed["tweets"]] == tweets
+
+
+def test_an_empty_page_is_valid_json() -> None:
+    assert orjson.loads(render_page([], 0, 20, 0, False)) == {
+        "tweets": [],
+        "total": 0,
+        "limit": 20,
+        "offset": 0,
+        "has_more": False,
+        "next_cursor": None,
+    }
