@@ -1,4 +1,5 @@
-"""The feed's hand-written JSON is exactly what its documented pydantic models would write."""
+"""The feed's hand-written JSON is exactly what its documented pydantic models would write: the cached
+tweet (rendering.tweet_json), the item built on it (items.item_json) and the page (render_page)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from datetime import UTC, datetime
 
 import orjson
 
+from feed.items import Author, item_json
 from feed.rendering import render_page, to_proto, tweet_json
 from feed.schemas import FeedResponse, FeedTweet
 from fleet_proto import tweet_service_pb2
@@ -18,13 +20,22 @@ def _reply(microsecond: int = 0) -> tweet_service_pb2.TweetReply:
     )
     reply.created_at.FromDatetime(datetime(2024, 5, 1, 12, 0, 0, microsecond, tzinfo=UTC))
     reply.updated_at.FromDatetime(datetime(2024, 5, 1, 12, 0, 1, tzinfo=UTC))
+    reply.entities.hashtags.extend(["ünï", "tag"])
+    reply.entities.mentions.append(tweet_service_pb2.Mention(id=str(uuid7()), username="bob"))
     return reply
 
 
-def test_a_tweet_renders_as_pydantic_writes_a_feed_tweet() -> None:
-    for reply in (_reply(), _reply(microsecond=123_456)):
-        text = tweet_json(reply)
-        assert text == FeedTweet.model_validate_json(text).model_dump_json()
+def _item(reply: tweet_service_pb2.TweetReply, reposted: bool = False) -> str:
+    author = Author.of(reply.user_id, "alice", 'Alice "A"')
+    reposter = Author.of(str(uuid7()), None, None) if reposted else None
+    return item_json(tweet_json(reply), author, liked=True, reposted=reposted, reposted_by=reposter)
+
+
+def test_an_item_is_what_pydantic_writes_for_a_feed_tweet() -> None:
+    for reply, reposted in ((_reply(), False), (_reply(microsecond=123_456), True)):
+        text = _item(reply, reposted)
+        # The same values in pydantic's forms (the cached part comes first, so the order differs).
+        assert orjson.loads(text) == FeedTweet.model_validate_json(text).model_dump(mode="json")
 
 
 def test_a_rendered_tweet_reads_back_as_the_same_grpc_tweet() -> None:
@@ -33,7 +44,7 @@ def test_a_rendered_tweet_reads_back_as_the_same_grpc_tweet() -> None:
 
 
 def test_a_page_is_the_documented_feed_response() -> None:
-    tweets = [tweet_json(_reply()) for _ in range(3)]
+    tweets = [_item(_reply(), reposted=i == 1) for i in range(3)]
     for has_more, cursor in ((True, str(uuid7())), (False, None)):
         body = render_page(tweets, 7, 3, 2, has_more, cursor)
         parsed = orjson.loads(body)

@@ -60,6 +60,12 @@ class Author:
     username: str | None
     json: str  # {"id", "username", "display_name"}
 
+    @classmethod
+    def of(cls, user_id: str, username: str | None, display_name: str | None) -> Author:
+        """An author as items show it (no names for an account users does not know)."""
+        text = orjson.dumps({"id": user_id, "username": username, "display_name": display_name}).decode()
+        return cls(user_id, username, text)
+
 
 def author_of(tweet_json: str) -> str:
     """The author id of a cached tweet JSON, read at its fixed place (parsed only if not there)."""
@@ -97,16 +103,8 @@ class FeedItems:
         for tweet_id, reposter, body, author in parts:
             if author in hidden or (reposter is not None and reposter in hidden):
                 continue
-            by = "null"
-            if reposter is not None:
-                who = authors[reposter]
-                by = orjson.dumps({"id": reposter, "username": who.username}).decode()
-            entities = "" if '"entities"' in body else _NO_ENTITIES
-            items.append(
-                f'{body[:-1]},"author":{authors[author].json},'
-                f'"liked_by_me":{_bool(tweet_id in liked)},"reposted_by_me":{_bool(tweet_id in reposted)},'
-                f'"reposted_by":{by}{entities}}}'
-            )
+            by = None if reposter is None else authors[reposter]
+            items.append(item_json(body, authors[author], tweet_id in liked, tweet_id in reposted, by))
         return items
 
     async def authors(self, user_ids: Iterable[str]) -> dict[str, Author]:
@@ -127,13 +125,7 @@ class FeedItems:
                 user = fetched.get(user_id)
                 username = user.username if user is not None else None
                 display_name = (user.display_name or None) if user is not None else None
-                author = Author(
-                    user_id,
-                    username,
-                    orjson.dumps(
-                        {"id": user_id, "username": username, "display_name": display_name}
-                    ).decode(),
-                )
+                author = Author.of(user_id, username, display_name)
                 self._authors.put(user_id, author, now)
                 found[user_id] = author
         return found
@@ -155,6 +147,20 @@ class FeedItems:
             tweet_service_pb2.GetViewerStateRequest(user_id=viewer_id, tweet_ids=tweet_ids)
         )
         return set(reply.liked_ids), set(reply.reposted_ids)
+
+
+def item_json(tweet: str, author: Author, liked: bool, reposted: bool, reposted_by: Author | None) -> str:
+    """A feed item (FeedTweet JSON): the cached tweet JSON with the author, the viewer's state and
+    the reposter appended as text."""
+    by = "null"
+    if reposted_by is not None:
+        by = orjson.dumps({"id": reposted_by.id, "username": reposted_by.username}).decode()
+    entities = "" if '"entities"' in tweet else _NO_ENTITIES
+    return (
+        f'{tweet[:-1]},"author":{author.json},'
+        f'"liked_by_me":{_bool(liked)},"reposted_by_me":{_bool(reposted)},'
+        f'"reposted_by":{by}{entities}}}'
+    )
 
 
 def _bool(value: bool) -> str:
