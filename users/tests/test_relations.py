@@ -15,7 +15,16 @@ from devtools.testing import Account, StartedService, register_and_login, wait_f
 from fleet_proto import user_service_pb2 as pb
 from fleet_proto import user_service_pb2_grpc as pb_grpc
 from shared.grpc.auth import ServiceTokenClientInterceptor
-from shared.messaging.topology import USER_EVENTS, declare_exchanges
+from shared.messaging.topology import (
+    USER_BLOCK,
+    USER_EVENTS,
+    USER_FOLLOW,
+    USER_MUTE,
+    USER_UNBLOCK,
+    USER_UNFOLLOW,
+    USER_UNMUTE,
+    declare_exchanges,
+)
 from shared.settings import Settings
 
 
@@ -34,7 +43,10 @@ async def user_events(settings: Settings) -> AsyncIterator[AbstractQueue]:
     channel = await connection.channel()
     await declare_exchanges(channel)
     queue = await channel.declare_queue(exclusive=True)
-    await queue.bind(USER_EVENTS, "user.*")
+    # The relation events; the profile events (user.create/update, one per counter change) are
+    # users/tests/test_events' to check.
+    for key in (USER_FOLLOW, USER_UNFOLLOW, USER_BLOCK, USER_UNBLOCK, USER_MUTE, USER_UNMUTE):
+        await queue.bind(USER_EVENTS, key)
     yield queue
     await connection.close()
 
