@@ -28,7 +28,7 @@ from devtools.tcp_proxy import free_port
 from shared.cli import ServiceSpec
 from shared.db.migrations import migrate
 from shared.settings import Settings, to_environment
-from shared.wiring import Wiring, Writing, wiring_of
+from shared.wiring import Storing, Wiring, wiring_of
 
 # Generated per test process, never a constant: 64 characters, long enough for every HMAC algorithm,
 # including the HS512 a token test signs with. Child processes get them through settings_env.
@@ -208,7 +208,7 @@ class StartedService:
     @property
     def engine(self) -> AsyncEngine | None:
         wiring = self.wiring
-        return wiring.sessions.kw["bind"] if isinstance(wiring, Writing) else None
+        return wiring.sessions.kw["bind"] if isinstance(wiring, Storing) else None
 
 
 def assert_problem(response: httpx.Response, status: int) -> dict[str, Any]:

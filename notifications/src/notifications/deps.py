@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.requests import HTTPConnection
 
 from notifications.hub import LiveHub
@@ -19,14 +18,13 @@ from notifications.tickets import StreamTickets
 from notifications.users_client import UsersClient
 from shared.db.engine import transaction
 from shared.revocation import Revocations
-from shared.wiring import Authenticating, wiring_of
+from shared.wiring import Authenticating, Storing, wiring_of
 
 
 @dataclass(kw_only=True)
-class NotificationsWiring(Authenticating):
+class NotificationsWiring(Authenticating, Storing):
     """Everything the notifications process builds in its lifespan for its routes and /ready."""
 
-    sessions: async_sessionmaker[AsyncSession]
     users: UsersClient
     # The live stream: the per-process hub of connections, the per-user Redis streams (replay),
     # single-use tickets for EventSource, heartbeats.

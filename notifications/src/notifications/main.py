@@ -22,7 +22,7 @@ from notifications.tickets import StreamTickets
 from notifications.users_client import UsersClient
 from shared.auth import TokenCodec
 from shared.cli import ServiceSpec, service_main
-from shared.db.engine import ping
+from shared.db.engine import ping, read_only_sessions
 from shared.grpc.channels import open_channel
 from shared.grpc.server import service_grpc_server
 from shared.http.app import create_app as create_service_app
@@ -65,6 +65,7 @@ def create_app(settings: Settings) -> FastAPI:
                     token_codec=TokenCodec(settings.jwt),
                     revocations=revocations,
                     sessions=sessions,
+                    read_sessions=read_only_sessions(sessions),
                     users=UsersClient(user_service_pb2_grpc.UserStub(users_channel)),
                     hub=hub,
                     streams=LiveStreams(redis, section.replay_seconds, section.replay_max_events),

@@ -3,7 +3,7 @@
 A service's lifespan builds ONE dataclass (its own subclass of the parts below that it needs),
 stores it with `install(app, wiring)`, and its routes get what they need through `Annotated`
 dependencies: the service's own in its `deps.py`, the shared ones in shared.auth (CurrentUser),
-shared.db.engine (SessionDep, ReadSessionDep) and shared.ratelimit (Limiter, LimitedWriter).
+shared.db.engine (SessionDep, ReadSessionDep, on a Storing wiring) and shared.ratelimit (Limiter, LimitedWriter).
 `wiring_of(app, kind)` is the only reader of the stored object, and checks its type.
 """
 
@@ -47,11 +47,17 @@ class Limiting(Wiring):
 
 
 @dataclass(kw_only=True)
-class Writing(Authenticating, Limiting):
-    """A service that owns a database (users, tweets): transactional and autocommit read sessions."""
+class Storing(Wiring):
+    """A service that owns a database: transactional and autocommit read sessions (SessionDep,
+    ReadSessionDep)."""
 
     sessions: async_sessionmaker[AsyncSession]
     read_sessions: async_sessionmaker[AsyncSession]
+
+
+@dataclass(kw_only=True)
+class Writing(Authenticating, Limiting, Storing):
+    """A service that owns a database and takes rate-limited writes from its users (users, tweets)."""
 
 
 W = TypeVar("W", bound=Wiring)

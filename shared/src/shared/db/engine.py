@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from shared.errors import DependencyUnavailable, Overloaded
 from shared.settings import DatabaseSettings
 from shared.telemetry import instrument_sqlalchemy
-from shared.wiring import Writing, wiring_of
+from shared.wiring import Storing, wiring_of
 
 
 def build_engine(settings: DatabaseSettings, database: str) -> AsyncEngine:
@@ -109,7 +109,7 @@ async def transaction(factory: async_sessionmaker[AsyncSession]) -> AsyncIterato
 
 
 async def _request_session(request: Request) -> AsyncIterator[AsyncSession]:
-    async with transaction(wiring_of(request.app, Writing).sessions) as session:
+    async with transaction(wiring_of(request.app, Storing).sessions) as session:
         yield session
 
 
@@ -119,7 +119,7 @@ SessionDep = Annotated[AsyncSession, Depends(_request_session, scope="function")
 
 
 async def _request_read_session(request: Request) -> AsyncIterator[AsyncSession]:
-    async with transaction(wiring_of(request.app, Writing).read_sessions) as session:
+    async with transaction(wiring_of(request.app, Storing).read_sessions) as session:
         yield session
 
 
