@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 
 from devtools.fleet import Fleet
-from devtools.testing import delete_vhost, settings_env, test_settings, vhost_of
+from devtools.testing import delete_vhost, release_redis_db, settings_env, test_settings, vhost_of
 from shared.db.migrations import drop_database
 from shared.settings import Settings
 
@@ -19,6 +19,7 @@ def metrics_settings() -> Iterator[Settings]:
     value = test_settings(metrics={"sample_seconds": 0.5}, feedservice={"workers": 2})
     yield value
     delete_vhost(vhost_of(value))
+    release_redis_db(value)
 
 
 @pytest.fixture(scope="session")
@@ -35,6 +36,7 @@ async def metrics_fleet(metrics_settings: Settings) -> AsyncIterator[Fleet]:
             metrics_settings.userservice,
             metrics_settings.tweetservice,
             metrics_settings.searchservice,
+            metrics_settings.notificationservice,
         ):
             with contextlib.suppress(Exception):
                 await drop_database(metrics_settings.database, section.database)

@@ -20,8 +20,10 @@ def scrape_targets(settings: Settings) -> dict[str, str]:
         "tweets": f"127.0.0.1:{settings.tweetservice.rest_port}",
         "feed": f"127.0.0.1:{settings.feedservice.rest_port}",
         "search": f"127.0.0.1:{settings.searchservice.rest_port}",
+        "notifications": f"127.0.0.1:{settings.notificationservice.rest_port}",
         "feed_worker": f"127.0.0.1:{settings.feedworker.metrics_port}",
         "search_worker": f"127.0.0.1:{settings.searchworker.metrics_port}",
+        "notification_worker": f"127.0.0.1:{settings.notificationworker.metrics_port}",
     }
 
 
