@@ -40,12 +40,8 @@ async def _page(
     model: type[UserRelation], caller_id: uuid.UUID, relations: RelationService, limit: int, offset: int
 ) -> UserPage:
     found, total = await relations.listed(model, caller_id, limit, offset)
-    return UserPage(
-        users=[PublicUser.model_validate(user) for user in found],
-        total=total,
-        limit=limit,
-        offset=offset,
-        has_more=offset + len(found) < total,
+    return UserPage.of(
+        len(found), total, limit, offset, users=[PublicUser.model_validate(user) for user in found]
     )
 
 
