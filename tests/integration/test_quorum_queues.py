@@ -84,8 +84,19 @@ async def insert_users(users: StartedService, count: int) -> list[uuid.UUID]:
     assert users.engine is not None
     async with users.engine.begin() as connection:
         await connection.execute(
-            text("INSERT INTO actors (id, email, username, password_hash) VALUES (:id, :email, :name, 'x')"),
-            [{"id": i, "email": f"{i.hex}@quorum.test", "name": f"q{i.hex[-24:]}"} for i in ids],
+            text(
+                "INSERT INTO actors (id, email, email_key, username, password_hash) "
+                "VALUES (:id, :email, :email_key, :name, 'x')"
+            ),
+            [
+                {
+                    "id": i,
+                    "email": f"{i.hex}@quorum.test",
+                    "email_key": f"{i.hex}@quorum.test",
+                    "name": f"q{i.hex[-24:]}",
+                }
+                for i in ids
+            ],
         )
     return ids
 
