@@ -22,6 +22,8 @@ def scrape_targets(settings: Settings) -> dict[str, str]:
         "search": f"127.0.0.1:{settings.searchservice.rest_port}",
         "feed_worker": f"127.0.0.1:{settings.feedworker.metrics_port}",
         "search_worker": f"127.0.0.1:{settings.searchworker.metrics_port}",
+        "notifications": f"127.0.0.1:{settings.notificationservice.rest_port}",
+        "notification_worker": f"127.0.0.1:{settings.notificationworker.metrics_port}",
     }
 
 
