@@ -12,7 +12,7 @@ from typing import Any
 from redis.asyncio import Redis
 
 from devtools.testing import wait_for
-from feed.feedstore import feed_key, repost_entry
+from feed.feedstore import FeedStore, feed_key, repost_entry
 from shared.auth import TokenCodec
 from shared.ids import uuid7
 from shared.messaging.events import TweetActionEvent
@@ -155,3 +155,12 @@ async def test_follow_backfills_reposts_and_unfollow_removes_them(
 
 async def _equals(actual: Any, expected: list[str]) -> bool:
     return bool(await actual == expected)
+
+
+async def test_an_original_handled_after_its_repost_makes_no_second_entry(redis: Redis) -> None:
+    store = FeedStore(redis)
+    tweet, reposter, reader = str(uuid7()), str(uuid7()), str(uuid7())
+    entry = repost_entry(uuid7(), tweet, reposter)
+    await store.fan_out_repost(entry, [reader])
+    await store.fan_out(tweet, [reader])  # the create event arrives late
+    assert await store.ids(reader) == [entry]

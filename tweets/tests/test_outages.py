@@ -1,6 +1,6 @@
-"""Writes never wait on RabbitMQ or Redis, nor on users except for the block check of a like, repost
-or reply (which fails with 503 rather than let a blocked account through): the outbox delivers once they are back (events
-exactly once, the author's num_tweets converges), and the rate limiter fails open.
+"""Writes never wait on RabbitMQ, Redis or users (a like, repost or reply skips its block check while
+users is down; feeds and notifications still hide blocked accounts): the outbox delivers once they are
+back (events exactly once, the author's num_tweets converges), and the rate limiter fails open.
 
 These tests run a second tweets instance (own database) whose dependencies sit behind proxies
 that a test cuts and restores; the shared services keep serving every other test."""
@@ -57,10 +57,7 @@ async def test_writes_succeed_quickly_while_users_rabbitmq_and_redis_are_down(
         deleted = await client.delete(f"/tweet/{tweet_id}", headers=alice.headers)
         elapsed = time.monotonic() - started
 
-        assert [r.status_code for r in (created, edited, deleted)] == [201, 200, 204]
-        # A like needs the caller's blocks from users (tweets.blocks): refused rather than let a
-        # blocked account through.
-        assert_problem(liked, 503)
+        assert [r.status_code for r in (created, liked, edited, deleted)] == [201, 201, 200, 204]
         assert elapsed < 5, f"writes took {elapsed:.1f}s with dependencies down"
         ready = assert_problem(await client.get("/ready"), 503)
         assert ready["dependencies"]["postgresql"] == "ok"
