@@ -117,9 +117,13 @@ class FeedSlice:
     offset: int
     # With a cache prefix: the value of `<prefix><id>` for each id (None where absent).
     cached: list[str | None] = field(default_factory=list)
+    # Set where the position does not tell (a merged page, feed.merged): whether entries follow.
+    more: bool | None = None
 
     @property
     def has_more(self) -> bool:
+        if self.more is not None:
+            return self.more
         return self.offset + len(self.ids) < self.total
 
 
@@ -249,6 +253,13 @@ class FeedStore:
         args: list[str | int] = [self._max_length, TOMBSTONE_PREFIX, REPOST_TOMBSTONE_PREFIX, *ids]
         async with redis_outage():
             return int(await self._merge(keys=[feed_key(user_id)], args=args))
+
+    async def replace(self, user_id: uuid.UUID | str, entries: Iterable[uuid.UUID | str]) -> int:
+        """Replace one feed with `entries` (as `merge` keeps them: sorted, one per tweet, trimmed,
+        deleted ones skipped); returns its new length. Entries fanned out between the two calls stay."""
+        async with redis_outage():
+            await self._redis.delete(feed_key(user_id))
+        return await self.merge(user_id, entries)
 
     async def mark_deleted(self, tweet_id: uuid.UUID | str) -> None:
         """Refuse later fan-outs of a deleted tweet (a late or redelivered create event)."""

@@ -5,11 +5,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 
+from feed.activity import Activity
+from feed.authorfeeds import AuthorFeeds
 from feed.feedstore import FeedStore
+from feed.sources import FollowGraph, TweetSource
 from feed.tweetcache import TweetCache
 from feed_worker.fanout import FeedFanout
 from feed_worker.handlers import FeedHandlers
-from feed_worker.sources import FollowGraph, TweetSource
 from fleet_proto import tweet_service_pb2_grpc, user_service_pb2_grpc
 from shared.cli import load_settings_or_exit
 from shared.grpc.channels import open_channel
@@ -44,6 +46,8 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
                 FollowGraph(user_service_pb2_grpc.UserStub(users_channel), worker.followers_page_size),
                 TweetSource(tweet_service_pb2_grpc.TweetStub(tweets_channel)),
                 worker,
+                AuthorFeeds(redis),
+                Activity(redis, worker.inactive_after_days),
             )
             handlers = FeedHandlers(fanout, TweetCache(redis))
             consumer = EventConsumer(

@@ -50,7 +50,9 @@ for _, key in ipairs(feeds) do
     local pivot = false
     local duplicate = false
     for _, item in ipairs(items) do
-      if item == id then duplicate = true break end
+      -- A repost entry of this tweet (it sorts by its newer repost id, so before the pivot) shows
+      -- it already: a repost handled before the tweet's own fan-out makes no second entry.
+      if item == id or (#item > 36 and string.sub(item, 38, 73) == id) then duplicate = true break end
       if item < id then pivot = item break end
     end
     if not duplicate then
