@@ -250,9 +250,37 @@ class FeedStore:
         ids = [canonical_entry(entry) for entry in entries]
         if not ids:
             return 0
+        if self._cluster:
+            return await self._merge_cluster(user_id, ids)
         args: list[str | int] = [self._max_length, TOMBSTONE_PREFIX, REPOST_TOMBSTONE_PREFIX, *ids]
         async with redis_outage():
             return int(await self._merge(keys=[feed_key(user_id)], args=args))
+
+    async def _merge_cluster(self, user_id: uuid.UUID | str, ids: list[str]) -> int:
+        """merge on a Redis Cluster: the tombstones (other hash slots) checked before and after the
+        script, the entries deleted or undone meanwhile taken back out (as _fan_out_cluster does)."""
+        async with redis_outage():
+            ids = [entry for entry, gone in zip(ids, await self._gone(ids), strict=True) if not gone]
+            if not ids:
+                return int(await self._redis.llen(feed_key(user_id)))
+            args: list[str | int] = [self._max_length, "", "", *ids]
+            length = int(await self._merge(keys=[feed_key(user_id)], args=args))
+            late = [entry for entry, gone in zip(ids, await self._gone(ids), strict=True) if gone]
+        if late:
+            length -= await self.remove(late, [user_id])
+        return length
+
+    async def _gone(self, entries: list[str]) -> list[bool]:
+        """For each entry, whether its tweet was deleted or (a repost entry) its repost undone."""
+        keys = []
+        for entry in entries:
+            tweet_id, reposter = entry_parts(entry)
+            keys.append(tombstone_key(tweet_id))
+            keys.append(repost_tombstone_key(entry[:ID_LENGTH]) if reposter is not None else "")
+        values = await get_many(self._redis, [key for key in keys if key])
+        found = iter(values)
+        flags = [key != "" and next(found) is not None for key in keys]
+        return [flags[i] or flags[i + 1] for i in range(0, len(flags), 2)]
 
     async def replace(self, user_id: uuid.UUID | str, entries: Iterable[uuid.UUID | str]) -> int:
         """Replace one feed with `entries` (as `merge` keeps them: sorted, one per tweet, trimmed,
