@@ -3,6 +3,7 @@ deletes applied), and an inactive reader's feed rebuilt from the follow graph be
 
 from __future__ import annotations
 
+import io
 import time
 import uuid
 from typing import Any
@@ -14,6 +15,8 @@ from devtools.testing import StartedService, wait_for
 from feed.activity import last_seen_key
 from feed.authorfeeds import AuthorFeeds
 from feed.feedstore import feed_key
+from feed.rebuild_cli import parse, rebuild
+from shared.settings import Settings
 
 
 async def read_ids(feed: StartedService, headers: dict[str, str], **params: Any) -> list[str]:
@@ -88,3 +91,21 @@ async def test_an_inactive_readers_feed_is_rebuilt_before_the_answer(
 
     assert await read_ids(feed_service, reader_headers) == [theirs["id"]]
     assert time.time() - float(await redis.get(last_seen_key(reader))) < 60
+
+
+async def test_the_rebuild_command_rebuilds_a_users_feed_with_a_progress_line(
+    people: Any, feed_service: StartedService, redis_settings: Settings, redis: Redis
+) -> None:
+    followed, followed_headers = await people.user()
+    reader, _ = await people.user()
+    theirs = await people.post(followed_headers, "to be rebuilt")
+    await until_ids(feed_service, followed_headers, [theirs["id"]])
+    await follow_silently(people, reader, followed)
+    await redis.rpush(feed_key(reader), str(uuid.uuid4()))  # stale: a tweet no longer followed
+    out = io.StringIO()
+
+    done = await rebuild(redis_settings, parse(["--user", reader, "--rate", "0"]), out)
+
+    assert done == 1
+    assert await redis.lrange(feed_key(reader), 0, -1) == [theirs["id"]]
+    assert "1/1 feeds" in out.getvalue()
