@@ -30,7 +30,7 @@ from typing import TypeVar, cast
 
 from redis.asyncio import Redis
 
-from feed.slots import ClusterScript, by_slot, get_many
+from feed.slots import ClusterScript, NodePipelines, by_slot, get_many
 from shared.lifecycle import is_cluster, redis_outage
 
 FEED_LENGTH = 1000
@@ -158,7 +158,9 @@ class FeedStore:
         self._page = redis.register_script(_PAGE)
         self._page_before = redis.register_script(_PAGE_BEFORE)
         self._cluster = is_cluster(redis)
-        self._insert_per_slot = ClusterScript(redis, _INSERT)
+        self._insert_per_slot = (
+            NodePipelines(redis, ClusterScript(redis, _INSERT), _INSERT) if self._cluster else None
+        )
         self._page_since = redis.register_script(_PAGE_SINCE)
         self._repost = redis.register_script(_REPOST)
         self._remove_reposts_by = redis.register_script(_REMOVE_REPOSTS_BY)
@@ -185,6 +187,7 @@ class FeedStore:
             if await self._redis.exists(tombstone):
                 return 0
             for batch in _batches(map(feed_key, user_ids), self._batch_size):
+                assert self._insert_per_slot is not None
                 results = await self._insert_per_slot.run_grouped(
                     by_slot(batch), [tweet, self._max_length, "", ""]
                 )
@@ -356,6 +359,11 @@ class FeedStore:
         """The whole feed, newest first."""
         async with redis_outage():
             return cast(list[str], await self._redis.lrange(feed_key(user_id), 0, -1))
+
+    async def close(self) -> None:
+        """Close the per-node connections of the cluster fan-out path (the client stays open)."""
+        if self._insert_per_slot is not None:
+            await self._insert_per_slot.close()
 
     async def ping(self) -> None:
         async with redis_outage():

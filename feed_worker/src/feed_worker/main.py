@@ -41,8 +41,9 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
     )
     try:
         async with redis_client(settings.redis) as redis:
+            store = FeedStore(redis, batch_size=worker.redis_batch_size)
             fanout = FeedFanout(
-                FeedStore(redis, batch_size=worker.redis_batch_size),
+                store,
                 FollowGraph(user_service_pb2_grpc.UserStub(users_channel), worker.followers_page_size),
                 TweetSource(tweet_service_pb2_grpc.TweetStub(tweets_channel)),
                 worker,
@@ -60,7 +61,10 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
                 SERVICE,
                 settings.rabbitmq.queue_type,
             )
-            await consumer.run(stop)
+            try:
+                await consumer.run(stop)
+            finally:
+                await store.close()
     finally:
         await users_channel.close(None)
         await tweets_channel.close(None)
