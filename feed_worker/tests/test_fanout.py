@@ -21,8 +21,8 @@ from sqlalchemy import text
 from devtools.redis_cluster import REDIS_MODES
 from devtools.testing import wait_for
 from feed.feedstore import FeedStore, feed_key
+from feed.sources import FollowGraph, TweetSource
 from feed_worker.fanout import FeedFanout
-from feed_worker.sources import FollowGraph, TweetSource
 from fleet_proto import tweet_service_pb2_grpc, user_service_pb2_grpc
 from shared.auth import TokenCodec
 from shared.grpc.channels import open_channel

@@ -191,3 +191,21 @@ async def test_pages_carry_the_cached_copies_of_their_tweets(store: FeedStore, r
     assert older.cached == [
         f"body of {tweet}" if tweet in tweets[::3] else None for tweet in newest_first[10:]
     ]
+
+
+async def test_fan_out_survives_nodes_that_forgot_the_script(redis: Redis) -> None:
+    """On a cluster the per-node path's NOSCRIPT answers go through the cluster path, which loads
+    the script again (a restarted node, a promoted replica); on one server EVALSHA reloads it."""
+    store = FeedStore(redis, batch_size=1000)
+    users = [f"u{index}" for index in range(2000)]
+    first, second = ids(2)
+    assert await store.fan_out(first, users) == len(users)
+    await redis.script_flush()
+    try:
+        assert await store.fan_out(second, users) == len(users)
+    finally:
+        await store.close()
+    async with redis.pipeline(transaction=False) as pipe:
+        for user in users:
+            pipe.lrange(feed_key(user), 0, -1)
+        assert set(map(tuple, await pipe.execute())) == {(second, first)}

@@ -257,7 +257,7 @@ def settings_env(settings: Settings) -> dict[str, str]:
 async def delete_feed_keys(redis: Any) -> None:
     """Delete only the keys the feed side owns (feeds, tombstones, cached tweets): suites share the
     test Redis db."""
-    for pattern in ("feed:*", "deleted-tweet:*", "tweet:*"):
+    for pattern in ("feed:*", "deleted-tweet:*", "tweet:*", "author-feed:*", "big-authors", "last-seen:*"):
         keys = [key async for key in redis.scan_iter(match=pattern, count=1000)]
         for start in range(0, len(keys), 1000):
             await redis.delete(*keys[start : start + 1000])

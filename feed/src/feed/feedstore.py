@@ -30,7 +30,7 @@ from typing import TypeVar, cast
 
 from redis.asyncio import Redis
 
-from feed.slots import ClusterScript, by_slot, get_many
+from feed.slots import ClusterScript, NodePipelines, by_slot, get_many
 from shared.lifecycle import is_cluster, redis_outage
 
 FEED_LENGTH = 1000
@@ -117,9 +117,13 @@ class FeedSlice:
     offset: int
     # With a cache prefix: the value of `<prefix><id>` for each id (None where absent).
     cached: list[str | None] = field(default_factory=list)
+    # Set where the position does not tell (a merged page, feed.merged): whether entries follow.
+    more: bool | None = None
 
     @property
     def has_more(self) -> bool:
+        if self.more is not None:
+            return self.more
         return self.offset + len(self.ids) < self.total
 
 
@@ -154,7 +158,9 @@ class FeedStore:
         self._page = redis.register_script(_PAGE)
         self._page_before = redis.register_script(_PAGE_BEFORE)
         self._cluster = is_cluster(redis)
-        self._insert_per_slot = ClusterScript(redis, _INSERT)
+        self._insert_per_slot = (
+            NodePipelines(redis, ClusterScript(redis, _INSERT), _INSERT) if self._cluster else None
+        )
         self._page_since = redis.register_script(_PAGE_SINCE)
         self._repost = redis.register_script(_REPOST)
         self._remove_reposts_by = redis.register_script(_REMOVE_REPOSTS_BY)
@@ -181,6 +187,7 @@ class FeedStore:
             if await self._redis.exists(tombstone):
                 return 0
             for batch in _batches(map(feed_key, user_ids), self._batch_size):
+                assert self._insert_per_slot is not None
                 results = await self._insert_per_slot.run_grouped(
                     by_slot(batch), [tweet, self._max_length, "", ""]
                 )
@@ -246,9 +253,44 @@ class FeedStore:
         ids = [canonical_entry(entry) for entry in entries]
         if not ids:
             return 0
+        if self._cluster:
+            return await self._merge_cluster(user_id, ids)
         args: list[str | int] = [self._max_length, TOMBSTONE_PREFIX, REPOST_TOMBSTONE_PREFIX, *ids]
         async with redis_outage():
             return int(await self._merge(keys=[feed_key(user_id)], args=args))
+
+    async def _merge_cluster(self, user_id: uuid.UUID | str, ids: list[str]) -> int:
+        """merge on a Redis Cluster: the tombstones (other hash slots) checked before and after the
+        script, the entries deleted or undone meanwhile taken back out (as _fan_out_cluster does)."""
+        async with redis_outage():
+            ids = [entry for entry, gone in zip(ids, await self._gone(ids), strict=True) if not gone]
+            if not ids:
+                return int(await self._redis.llen(feed_key(user_id)))
+            args: list[str | int] = [self._max_length, "", "", *ids]
+            length = int(await self._merge(keys=[feed_key(user_id)], args=args))
+            late = [entry for entry, gone in zip(ids, await self._gone(ids), strict=True) if gone]
+        if late:
+            length -= await self.remove(late, [user_id])
+        return length
+
+    async def _gone(self, entries: list[str]) -> list[bool]:
+        """For each entry, whether its tweet was deleted or (a repost entry) its repost undone."""
+        keys = []
+        for entry in entries:
+            tweet_id, reposter = entry_parts(entry)
+            keys.append(tombstone_key(tweet_id))
+            keys.append(repost_tombstone_key(entry[:ID_LENGTH]) if reposter is not None else "")
+        values = await get_many(self._redis, [key for key in keys if key])
+        found = iter(values)
+        flags = [key != "" and next(found) is not None for key in keys]
+        return [flags[i] or flags[i + 1] for i in range(0, len(flags), 2)]
+
+    async def replace(self, user_id: uuid.UUID | str, entries: Iterable[uuid.UUID | str]) -> int:
+        """Replace one feed with `entries` (as `merge` keeps them: sorted, one per tweet, trimmed,
+        deleted ones skipped); returns its new length. Entries fanned out between the two calls stay."""
+        async with redis_outage():
+            await self._redis.delete(feed_key(user_id))
+        return await self.merge(user_id, entries)
 
     async def mark_deleted(self, tweet_id: uuid.UUID | str) -> None:
         """Refuse later fan-outs of a deleted tweet (a late or redelivered create event)."""
@@ -317,6 +359,11 @@ class FeedStore:
         """The whole feed, newest first."""
         async with redis_outage():
             return cast(list[str], await self._redis.lrange(feed_key(user_id), 0, -1))
+
+    async def close(self) -> None:
+        """Close the per-node connections of the cluster fan-out path (the client stays open)."""
+        if self._insert_per_slot is not None:
+            await self._insert_per_slot.close()
 
     async def ping(self) -> None:
         async with redis_outage():

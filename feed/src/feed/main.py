@@ -3,19 +3,29 @@
 from __future__ import annotations
 
 import contextlib
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
 
 import grpc
 from fastapi import FastAPI
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from redis.asyncio import Redis
 
+from feed.activity import Activity
 from feed.api import router
+from feed.authorfeeds import AuthorFeeds
+from feed.bigfollows import FollowedBigAuthors
 from feed.deps import FeedWiring
 from feed.feedstore import FeedStore
 from feed.grpc_servicer import SERVICE_NAME, FeedServicer
 from feed.items import FeedItems
-from feed.service import FeedService
+from feed.merged import MergedFeeds
+from feed.rebuild import FeedRebuilder, ReturningReaders
+from feed.rebuild_cli import rebuild_main
+from feed.service import FeedService, HybridReads
+from feed.sources import FollowGraph, TweetSource
 from feed.tweetcache import TweetCache
 from fleet_proto import feed_service_pb2_grpc, tweet_service_pb2_grpc, user_service_pb2_grpc
 from shared.auth import TokenCodec
@@ -29,6 +39,10 @@ from shared.lifecycle import redis_client
 from shared.revocation import revocation_state
 from shared.settings import Settings
 from shared.wiring import install
+
+if TYPE_CHECKING:
+    from fleet_proto.tweet_service_pb2_grpc import TweetAsyncStub
+    from fleet_proto.user_service_pb2_grpc import UserAsyncStub
 
 SERVICE = "feed-service"
 
@@ -57,8 +71,11 @@ def create_app(settings: Settings) -> FastAPI:
             store = FeedStore(redis)
             cache = TweetCache(redis, section.tweet_cache_ttl_seconds)
             tweets = tweet_service_pb2_grpc.TweetStub(tweets_channel)
-            items = FeedItems(user_service_pb2_grpc.UserStub(users_channel), tweets)
-            feed = FeedService(store, cache, tweets, items)
+            users = user_service_pb2_grpc.UserStub(users_channel)
+            items = FeedItems(users, tweets)
+            feed = FeedService(
+                store, cache, tweets, items, hybrid_reads(settings, redis, store, users, tweets)
+            )
             revocations = await stack.enter_async_context(
                 revocation_state(redis, settings.jwt.lifetime_seconds)
             )
@@ -88,6 +105,19 @@ def create_app(settings: Settings) -> FastAPI:
     return create_service_app(title="feed", routers=[router], lifespan=lifespan, http=settings.http)
 
 
+def hybrid_reads(
+    settings: Settings, redis: Redis, store: FeedStore, users: UserAsyncStub, tweets: TweetAsyncStub
+) -> HybridReads:
+    worker = settings.feedworker
+    graph = FollowGraph(users, worker.followers_page_size)
+    rebuilder = FeedRebuilder(store, graph, TweetSource(tweets), worker.backfill_limit)
+    return HybridReads(
+        big_authors=FollowedBigAuthors(AuthorFeeds(redis), graph),
+        merged=MergedFeeds(redis),
+        returning=ReturningReaders(Activity(redis, worker.inactive_after_days), rebuilder),
+    )
+
+
 async def _serving(channel: grpc.aio.Channel) -> None:
     """The tweets server answers its gRPC health check with SERVING."""
     reply = await health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(service=""))
@@ -98,8 +128,12 @@ async def _serving(channel: grpc.aio.Channel) -> None:
 SPEC = ServiceSpec(name=SERVICE, create_app=create_app, section=lambda settings: settings.feedservice)
 
 
-def main() -> None:
-    service_main(SPEC)
+def main(argv: list[str] | None = None) -> None:
+    args = sys.argv[1:] if argv is None else argv
+    if args[:1] == ["rebuild"]:
+        rebuild_main(args[1:])
+    else:
+        service_main(SPEC, args)
 
 
 if __name__ == "__main__":

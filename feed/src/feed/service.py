@@ -10,8 +10,11 @@ from typing import TYPE_CHECKING, cast
 from prometheus_client import Counter
 
 from feed import tweetcache
+from feed.bigfollows import FollowedBigAuthors
 from feed.feedstore import FEED_LENGTH, FeedSlice, FeedStore, entry_cursor, entry_parts
 from feed.items import FeedItems
+from feed.merged import MergedFeeds
+from feed.rebuild import ReturningReaders
 from feed.rendering import tweet_json
 from feed.tweetcache import TweetCache
 from fleet_proto import tweet_service_pb2
@@ -42,15 +45,37 @@ class FeedPage:
     next_cursor: str | None = None
 
 
+@dataclass(frozen=True)
+class HybridReads:
+    """What reading past fan-out needs: big authors' lists merged in, returning readers rebuilt."""
+
+    big_authors: FollowedBigAuthors
+    merged: MergedFeeds
+    returning: ReturningReaders
+
+
 class FeedService:
     def __init__(
-        self, store: FeedStore, cache: TweetCache, tweets: TweetAsyncStub, items: FeedItems | None = None
+        self,
+        store: FeedStore,
+        cache: TweetCache,
+        tweets: TweetAsyncStub,
+        items: FeedItems | None = None,
+        hybrid: HybridReads | None = None,
     ) -> None:
         self._store = store
         self._cache = cache
         self._tweets = tweets
         # None: bare tweets (no author, viewer state or block/mute filter).
         self._items = items
+        # None: every feed is fanned out in full (no big author lists, no inactive accounts).
+        self._hybrid = hybrid
+
+    async def seen(self, user_id: uuid.UUID) -> None:
+        """An authenticated reader's request: recorded, and their feed rebuilt first if they return
+        from inactivity (fan-out skipped them meanwhile)."""
+        if self._hybrid is not None:
+            await self._hybrid.returning.seen(str(user_id))
 
     async def page(
         self,
@@ -68,7 +93,18 @@ class FeedService:
         """
         check_page(limit, offset, before, since)
         ids: FeedSlice
-        if before is not None:
+        authors = await self._hybrid.big_authors.of(str(user_id)) if self._hybrid is not None else []
+        if self._hybrid is not None and authors:
+            ids = await self._hybrid.merged.page(
+                str(user_id),
+                authors,
+                limit,
+                offset,
+                None if before is None else str(before),
+                None if since is None else str(since),
+                tweetcache.KEY_PREFIX,
+            )
+        elif before is not None:
             ids = await self._store.page_before(user_id, before, limit, tweetcache.KEY_PREFIX)
         elif since is not None:
             ids = await self._store.page_since(user_id, since, limit, tweetcache.KEY_PREFIX)

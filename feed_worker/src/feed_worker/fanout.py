@@ -10,9 +10,12 @@ from contextlib import asynccontextmanager
 from opentelemetry import trace
 from prometheus_client import Counter, Histogram
 
+from feed.activity import Activity
+from feed.authorfeeds import AuthorFeeds
 from feed.feedstore import FEED_LENGTH, FeedStore, entry_parts
+from feed.sources import FollowGraph, TweetSource
 from feed_worker.live_updates import FeedLiveUpdates
-from feed_worker.sources import FollowGraph, TweetSource
+from feed_worker.modes import AuthorModes
 from shared.settings import FeedWorkerSettings
 
 _tracer = trace.get_tracer("feed_worker")
@@ -23,6 +26,7 @@ FANOUT_DURATION = Histogram(
     ["event"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
 )
+FANOUT_SKIPPED = Counter("feed_fanout_inactive_skipped", "Feeds of inactive accounts fan-out left out")
 
 
 class KeyedLocks:
@@ -53,12 +57,17 @@ class KeyedLocks:
 
 
 class FeedFanout:
+    """With `authors`, hybrid fan-out (feed.authorfeeds); with `activity`, inactive accounts'
+    feeds are skipped (feed.activity). Without them every follower's feed is written."""
+
     def __init__(
         self,
         store: FeedStore,
         graph: FollowGraph,
         tweets: TweetSource,
         settings: FeedWorkerSettings,
+        authors: AuthorFeeds | None = None,
+        activity: Activity | None = None,
         live: FeedLiveUpdates | None = None,
     ) -> None:
         self._store = store
@@ -66,8 +75,35 @@ class FeedFanout:
         self._graph = graph
         self._tweets = tweets
         self._settings = settings
+        self._authors = authors
+        self._modes = (
+            None
+            if authors is None
+            else AuthorModes(
+                store, authors, graph, tweets, settings.fanout_max_followers, settings.backfill_limit
+            )
+        )
+        self._activity = activity
         self._follower_locks = KeyedLocks()
         self._author_locks = KeyedLocks()
+
+    async def _to_big_author_list(self, author_id: str, entry: str) -> bool:
+        """For a big author: the entry pushed to their list; True if it stays the only delivery
+        (False: not big, or no longer big after the push, so followers' feeds get it as usual)."""
+        if self._modes is None or self._authors is None or not await self._modes.is_big(author_id):
+            return False
+        await self._authors.push(author_id, entry)
+        return await self._authors.is_big(author_id)
+
+    async def _active(self, page: list[str]) -> list[str]:
+        """The page without inactive accounts (their feed is rebuilt when they return)."""
+        if self._activity is None:
+            return page
+        inactive = await self._activity.inactive_among(page)
+        if not inactive:
+            return page
+        FANOUT_SKIPPED.inc(len(inactive))
+        return [user_id for user_id in page if user_id not in inactive]
 
     async def tweet_created(self, tweet_id: str, author_id: str) -> int:
         """Insert the tweet into its author's feed and every follower's; returns the follower count."""
@@ -81,9 +117,14 @@ class FeedFanout:
                 await self._store.fan_out(tweet_id, [author_id])
                 await self._tell_added(tweet_id, [author_id])
                 followers = 0
+                if await self._to_big_author_list(author_id, tweet_id):
+                    span.set_attribute("feed.big_author", True)
+                    FANOUT_DURATION.labels("tweet.create").observe(time.perf_counter() - started)
+                    return 0
                 async for page in self._graph.follower_pages(author_id):
-                    await self._store.fan_out(tweet_id, page)
-                    await self._tell_added(tweet_id, page)
+                    active = await self._active(page)
+                    await self._store.fan_out(tweet_id, active)
+                    await self._tell_added(tweet_id, active)
                     followers += len(page)
                 span.set_attribute("feed.followers", followers)
                 FANOUT_DELIVERIES.labels("tweet.create").inc(followers + 1)
@@ -114,8 +155,10 @@ class FeedFanout:
                     return 0  # undone already (the unrepost was handled first)
                 await self._store.fan_out_repost(entry, [reposter_id])
                 followers = 0
+                if await self._to_big_author_list(reposter_id, entry):
+                    return 0
                 async for page in self._graph.follower_pages(reposter_id):
-                    await self._store.fan_out_repost(entry, page)
+                    await self._store.fan_out_repost(entry, await self._active(page))
                     followers += len(page)
                 span.set_attribute("feed.followers", followers)
                 return followers
@@ -131,10 +174,13 @@ class FeedFanout:
             return followers
 
     async def _remove_everywhere(self, entry: str, owner_id: str) -> int:
-        """Remove an entry from its owner's (author's or reposter's) feed and every follower's."""
+        """Remove an entry from its owner's (author's or reposter's) feed, their big-author list and
+        every follower's feed (entries from before they became big, or backfilled, stay there)."""
         tweet_id = entry_parts(entry)[0]
         await self._store.remove([entry], [owner_id])
         await self._tell_removed(tweet_id, [owner_id])
+        if self._authors is not None:
+            await self._authors.remove(owner_id, [entry])
         followers = 0
         async for page in self._graph.follower_pages(owner_id):
             await self._store.remove([entry], page)

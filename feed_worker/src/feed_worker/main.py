@@ -5,12 +5,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 
+from feed.activity import Activity
+from feed.authorfeeds import AuthorFeeds
 from feed.feedstore import FeedStore
+from feed.sources import FollowGraph, TweetSource
 from feed.tweetcache import TweetCache
 from feed_worker.fanout import FeedFanout
 from feed_worker.handlers import FeedHandlers
 from feed_worker.live_updates import FeedLiveUpdates
-from feed_worker.sources import FollowGraph, TweetSource
 from fleet_proto import tweet_service_pb2_grpc, user_service_pb2_grpc
 from notifications.live import LivePublisher
 from shared.cli import load_settings_or_exit
@@ -43,12 +45,15 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
         async with redis_client(settings.redis) as redis:
             tweets = tweet_service_pb2_grpc.TweetStub(tweets_channel)
             live = settings.notificationservice
+            store = FeedStore(redis, batch_size=worker.redis_batch_size)
             fanout = FeedFanout(
-                FeedStore(redis, batch_size=worker.redis_batch_size),
+                store,
                 FollowGraph(user_service_pb2_grpc.UserStub(users_channel), worker.followers_page_size),
                 TweetSource(tweets),
                 worker,
-                FeedLiveUpdates(
+                authors=AuthorFeeds(redis),
+                activity=Activity(redis, worker.inactive_after_days),
+                live=FeedLiveUpdates(
                     LivePublisher(
                         redis, worker.redis_batch_size, live.replay_seconds, live.replay_max_events
                     ),
@@ -66,7 +71,10 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
                 SERVICE,
                 settings.rabbitmq.queue_type,
             )
-            await consumer.run(stop)
+            try:
+                await consumer.run(stop)
+            finally:
+                await store.close()
     finally:
         await users_channel.close(None)
         await tweets_channel.close(None)

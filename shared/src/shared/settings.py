@@ -198,6 +198,11 @@ class FeedWorkerSettings(WorkerSettings):
     followers_page_size: int = 10_000
     redis_batch_size: int = 1_000
     backfill_limit: int = 200
+    # Hybrid fan-out: an author with more followers is not fanned out; readers merge their list.
+    fanout_max_followers: int = Field(default=10_000, ge=0)
+    # Accounts without an authenticated feed request for this long are skipped by fan-out (their
+    # feed is rebuilt on their next read); 0 skips nobody.
+    inactive_after_days: float = Field(default=30.0, ge=0)
 
 
 class SearchWorkerSettings(WorkerSettings):

@@ -3,7 +3,8 @@
 -- "<repost id>:<tweet id>:<reposter id>"). Returns the feed's new length. An entry whose tweet the
 -- feed already shows is skipped (at most one entry per tweet), and so is one whose tweet was deleted
 -- or whose repost was undone meanwhile (a backfill read before that event was handled). The
--- tombstone keys are not declared in KEYS: fine on one Redis server, not on a Redis Cluster.
+-- tombstone keys are not declared in KEYS: fine on one Redis server, not on a Redis Cluster, where
+-- the prefixes are empty and the caller checks the tombstones around the call (FeedStore.merge).
 local max = tonumber(ARGV[1])
 local function tweet_of(item)
   if #item > 36 then
@@ -26,8 +27,8 @@ for i = 4, #ARGV do
   local tweet = tweet_of(item)
   if not seen[tweet] then
     seen[tweet] = true
-    local gone = redis.call('EXISTS', ARGV[2] .. tweet) == 1
-    if not gone and #item > 36 then
+    local gone = ARGV[2] ~= '' and redis.call('EXISTS', ARGV[2] .. tweet) == 1
+    if not gone and ARGV[3] ~= '' and #item > 36 then
       gone = redis.call('EXISTS', ARGV[3] .. string.sub(item, 1, 36)) == 1
     end
     if not gone then

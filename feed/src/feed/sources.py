@@ -1,4 +1,6 @@
-"""The worker's reads from the other services: follower pages (users) and a user's tweet ids (tweets)."""
+"""What feeds are built from, read from the services that own it: follower and following pages
+(users) and a user's newest tweet ids and repost entries (tweets). The worker fans out and backfills
+with them; the feed service rebuilds an inactive reader's feed with them."""
 
 from __future__ import annotations
 
@@ -27,6 +29,30 @@ class FollowGraph:
         """The user's follower ids, a page at a time."""
         async for page in self._pages(self._users.GetFollowers, user_id):
             yield page
+
+    async def following_pages(self, user_id: str) -> AsyncIterator[list[str]]:
+        """The ids of the accounts the user follows, a page at a time."""
+        async for page in self._pages(self._users.GetFollowing, user_id):
+            yield page
+
+    async def follower_count(self, user_id: str) -> int:
+        """The user's follower count (the counter users keeps on the account)."""
+        reply = await self._users.GetUser(user_service_pb2.GetUserRequest(user_id=user_id))
+        return int(reply.num_followers)
+
+    async def user_pages(self, page_size: int = 1000) -> AsyncIterator[list[str]]:
+        """Every account id, in id order, a page at a time."""
+        after = ""
+        while True:
+            reply = await self._users.ListUsers(
+                user_service_pb2.ListUsersRequest(limit=page_size, after_id=after)
+            )
+            ids = [user.id for user in reply.users]
+            if ids:
+                yield ids
+            if len(ids) < page_size:
+                return
+            after = ids[-1]
 
     async def is_following(self, follower_id: str, following_id: str) -> bool:
         """Whether the follow exists now."""

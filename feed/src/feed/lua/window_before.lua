@@ -1,0 +1,19 @@
+-- KEYS[1]: a feed or a big author's list; ARGV[1]: a cursor; ARGV[2]: how many entries. Returns
+-- {length, up to ARGV[2] entries strictly older than the cursor, the tweet ids of the repost entries
+-- newer than it}. The merged read (feed.merged) needs the last: a tweet reposted after the cursor is
+-- shown up there, so its older entries are not shown again below it. One key: cluster-safe.
+local items = redis.call('LRANGE', KEYS[1], 0, -1)
+local limit = tonumber(ARGV[2])
+local page = {}
+local reposted = {}
+for _, item in ipairs(items) do
+  if item < ARGV[1] then
+    if #page >= limit then
+      break
+    end
+    page[#page + 1] = item
+  elseif #item > 36 then
+    reposted[#reposted + 1] = string.sub(item, 38, 73)
+  end
+end
+return {#items, page, reposted}
