@@ -39,12 +39,16 @@ async def test_fanout_span_joins_the_publishers_trace(kit: Any, finished_spans: 
         for span in in_trace.values()
         if span.parent and span.parent.span_id == fanout.context.span_id
     ]
-    # The author's feed, one follower page from users, then that page's batch: all inside the span.
+    # The author's feed, the author's mode (follower count from users, big-authors), one follower
+    # page from users, its accounts' last-seen times, then that page's batch: all inside the span.
     # Tweets is asked once for the feed item the live streams get (this event's tweet does not
     # exist there, so nothing is published live).
     assert sorted(children) == [
         "/tweet_service.Tweet/GetTweets",
         "/user_service.User/GetFollowers",
+        "/user_service.User/GetUser",
         "EVALSHA",
         "EVALSHA",
+        "MGET",
+        "SISMEMBER",
     ]

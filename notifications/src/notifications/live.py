@@ -13,6 +13,7 @@ notifications service alone reads the keys (`LiveStreams.since`, and its hub sub
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from collections.abc import Iterable
@@ -23,7 +24,7 @@ from typing import Final, Literal, cast
 from redis.asyncio import Redis
 
 from shared.errors import InvalidInput
-from shared.lifecycle import redis_outage
+from shared.lifecycle import is_cluster, redis_outage
 
 KEY_PREFIX: Final = "live:"
 EventName = Literal["update", "delete", "notification"]
@@ -99,6 +100,17 @@ class LivePublisher:
         iterator = iter(items)
         async with redis_outage():
             while batch := list(islice(iterator, self._batch_size)):
+                if is_cluster(self._redis):
+                    # A cluster pipeline refuses scripts: each call is routed by its one key, at once.
+                    calls = (
+                        self._publish(
+                            keys=[stream_key(user_id)],
+                            args=[event, data, self._max_events, self._keep_seconds],
+                        )
+                        for event, data, user_id in batch
+                    )
+                    sent += len(await asyncio.gather(*calls))
+                    continue
                 async with self._redis.pipeline(transaction=False) as pipe:
                     for event, data, user_id in batch:
                         await self._publish(
