@@ -15,12 +15,13 @@ import asyncio
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Generic, TypeVar
+from typing import TYPE_CHECKING
 
 import orjson
 
 from feed.feedstore import entry_parts
 from fleet_proto import tweet_service_pb2, user_service_pb2
+from shared.ttlcache import TtlCache
 
 if TYPE_CHECKING:
     from fleet_proto.tweet_service_pb2_grpc import TweetAsyncStub
@@ -28,30 +29,10 @@ if TYPE_CHECKING:
 
 AUTHOR_TTL_SECONDS = 5.0
 HIDDEN_TTL_SECONDS = 2.0
-# Bounds of the in-process caches: past them the oldest half is dropped.
-MAX_CACHED = 50_000
 # The cached tweet JSON starts `{"id":"<36>","user_id":"<36>"` (rendering.tweet_json writes it).
 _USER_ID = slice(56, 92)
 _USER_ID_KEY = slice(44, 53)
 _NO_ENTITIES = ',"entities":{"hashtags":[],"mentions":[]}'
-
-V = TypeVar("V")
-
-
-class _TtlCache(Generic[V]):
-    def __init__(self, ttl: float) -> None:
-        self._ttl = ttl
-        self._values: dict[str, tuple[float, V]] = {}
-
-    def get(self, key: str, now: float) -> V | None:
-        found = self._values.get(key)
-        return found[1] if found is not None and found[0] > now else None
-
-    def put(self, key: str, value: V, now: float) -> None:
-        if len(self._values) >= MAX_CACHED:
-            for old in list(self._values)[: MAX_CACHED // 2]:
-                del self._values[old]
-        self._values[key] = (now + self._ttl, value)
 
 
 @dataclass(frozen=True)
@@ -78,8 +59,8 @@ class FeedItems:
     ) -> None:
         self._users = users
         self._tweets = tweets
-        self._authors: _TtlCache[Author] = _TtlCache(author_ttl)
-        self._hidden: _TtlCache[frozenset[str]] = _TtlCache(hidden_ttl)
+        self._authors: TtlCache[Author] = TtlCache(author_ttl)
+        self._hidden: TtlCache[frozenset[str]] = TtlCache(hidden_ttl)
 
     async def render(self, viewer_id: str, entries: list[tuple[str, str]]) -> list[str]:
         """The items of a page of (feed entry, cached tweet JSON), in order; those the viewer may

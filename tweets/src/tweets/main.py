@@ -30,6 +30,7 @@ from tweets.api import router
 from tweets.blocks import BlockCheck
 from tweets.entities import MentionResolver
 from tweets.grpc_servicer import SERVICE_NAME, TweetServicer
+from tweets.items import TweetItems
 from tweets.service import TimelineReader, TweetComposer
 
 SERVICE = "tweet-service"
@@ -61,6 +62,7 @@ def create_app(settings: Settings) -> FastAPI:
             app.state.mention_resolver = mentions
             app.state.tweet_composer = TweetComposer(pool, waker, mentions)
             app.state.timeline_reader = TimelineReader(pool)
+            app.state.tweet_items = TweetItems(user_service_pb2_grpc.UserStub(users_channel), pool)
             redis = await stack.enter_async_context(redis_client(settings.redis))
             feed_cache = FeedCacheClient(redis)
             stack.push_async_callback(feed_cache.close)

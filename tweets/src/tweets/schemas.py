@@ -8,6 +8,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from feed.schemas import Author
 from shared.messaging.events import Entities
 from shared.text import StorableText, VisibleText
 from tweets.models import CONTENT_MAX_LENGTH
@@ -52,6 +53,23 @@ class ReplyOut(BaseModel):
     content: str
     created_at: datetime
     updated_at: datetime
+    entities: Entities
+
+
+class ViewerState(BaseModel):
+    """The contract's "Timeline items" fields of a tweet object served on a read."""
+
+    author: Author
+    liked_by_me: bool = Field(description="false when the request has no token")
+    reposted_by_me: bool = Field(description="false when the request has no token")
+
+
+class TweetItem(ViewerState, TweetResponse):
+    """A tweet as the REST reads show it: with its author and the caller's like/repost state."""
+
+
+class ReplyItem(ViewerState, ReplyOut):
+    """A reply as the replies list shows it (a reply cannot be liked or reposted: both false)."""
 
 
 class MarkOut(BaseModel):
@@ -63,24 +81,35 @@ class MarkOut(BaseModel):
     tweet: TweetResponse
 
 
+class MarkItem(MarkOut):
+    """A like or a repost in the caller's lists: its tweet as an item."""
+
+    tweet: TweetItem
+
+
 class Page(BaseModel):
     total: int
     limit: int
     offset: int
     has_more: bool
+    next_cursor: str | None = Field(
+        default=None,
+        description="Pass as `before` for the next page (lists newest first by id); null on the last "
+        "page and on lists paged by offset only.",
+    )
 
 
 class TweetPage(Page):
-    tweets: list[TweetResponse]
+    tweets: list[TweetItem]
 
 
 class ReplyPage(Page):
-    replies: list[ReplyOut]
+    replies: list[ReplyItem]
 
 
 class LikePage(Page):
-    likes: list[MarkOut]
+    likes: list[MarkItem]
 
 
 class RepostPage(Page):
-    reposts: list[MarkOut]
+    reposts: list[MarkItem]

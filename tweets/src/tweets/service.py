@@ -13,7 +13,7 @@ import asyncpg
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.db.raw import raw_connection
-from shared.errors import Conflict, Forbidden, NotFound
+from shared.errors import Conflict, Forbidden, InvalidInput, NotFound
 from shared.ids import uuid7, uuid7_time_ms
 from shared.messaging.events import TweetActionEvent, TweetEvent
 from shared.messaging.outbox import RABBITMQ, OutboxMessage, RelayWaker, enqueue
@@ -151,10 +151,17 @@ class TimelineReader:
         self.pool = pool
 
     async def user_tweets(
-        self, user_id: uuid.UUID, limit: int, offset: int, before: uuid.UUID | None
+        self,
+        user_id: uuid.UUID,
+        limit: int,
+        offset: int,
+        before: uuid.UUID | None,
+        since: uuid.UUID | None = None,
     ) -> tuple[list[TweetRow], int]:
+        if since is not None and (offset or before is not None):
+            raise InvalidInput("since_id goes with neither offset nor before")
         async with raw_connection(self.pool) as connection:
-            rows, total = await user_timeline(connection, user_id, limit, offset, before)
+            rows, total = await user_timeline(connection, user_id, limit, offset, before, since)
         return [TweetRow(**row) for row in rows], total
 
 
@@ -231,11 +238,14 @@ class TweetService:
     # Replies
 
     async def reply(self, caller_id: uuid.UUID, parent_id: uuid.UUID, content: str) -> ReplyTweet:
+        assert self.mentions is not None, "replies parse mentions"
+        # Both users calls before the first statement: neither holds a connection or the row lock.
+        entities = await parse_entities(content, self.mentions)
         blocked = await self._blocked_with(caller_id)
         parent = await self._shift_or_404(parent_id, "num_replys", +1)
         refuse_if_blocked(blocked, parent.user_id)  # the rollback undoes the shift
         reply_id, at = new_id()
-        reply = await self.tweets.add_reply(reply_id, parent_id, caller_id, content, at)
+        reply = await self.tweets.add_reply(reply_id, parent_id, caller_id, content, at, entities)
         await enqueue(self.session, action_event_message(TWEET_REPLY, parent, caller_id, reply_id=reply_id))
         return reply
 
