@@ -67,9 +67,15 @@ class People:
             await connection.execute(
                 text(
                     "INSERT INTO actors (id, email, email_key, username, password_hash) "
-                    "VALUES (:id, :email, CAST(:email AS text), :name, 'x')"
+                    "VALUES (:id, :email, :email_key, :name, 'x')"
                 ),
-                {"id": user_id, "email": f"{user_id.hex}@feed.test", "name": f"f{user_id.hex[-24:]}"},
+                {
+                    "id": user_id,
+                    "email": f"{user_id.hex}@feed.test",
+                    # An email key is the folded address: these are lower-case already.
+                    "email_key": f"{user_id.hex}@feed.test",
+                    "name": f"f{user_id.hex[-24:]}",
+                },
             )
         self.created.append(user_id)
         return str(user_id), {"Authorization": f"Bearer {self.codec.issue(user_id, 'feed-test')}"}

@@ -14,7 +14,7 @@ from redis.asyncio import Redis
 from devtools.testing import StartedService, wait_for
 from feed import tweetcache
 from feed.feedstore import FeedStore
-from feed.items import FeedItems
+from feed.items import AUTHOR_TTL_SECONDS, FeedItems
 from feed.service import FeedService
 from feed.tweetcache import TweetCache
 from fleet_proto import tweet_service_pb2_grpc, user_service_pb2_grpc
@@ -185,3 +185,31 @@ async def test_a_page_is_hydrated_in_one_batch_of_calls(
     # Warm: tweets from the cache, authors and the hidden set from this process; the viewer state
     # is the caller's own and always asked for.
     assert calls == {"GetViewerState": 1}
+
+
+async def test_an_authors_new_display_name_shows_in_feed_items_within_seconds(
+    people: Any, feed_service: StartedService, users_service: StartedService
+) -> None:
+    author, author_headers = await people.user()
+    _, reader_headers = await people.user()
+    await people.follow(reader_headers, author)
+
+    async def rename(name: str) -> None:
+        response = await users_service.client.patch(
+            "/users/me", json={"display_name": name}, headers=author_headers
+        )
+        assert response.status_code == 200, response.text
+
+    await rename("Before")
+    tweet = await people.post(author_headers, "named")
+    (item,) = await until_ids(feed_service, reader_headers, [tweet["id"]])
+    assert item["author"]["display_name"] == "Before"  # now cached in the feed process
+
+    await rename("After")
+
+    async def renamed() -> bool:
+        (item,) = (await read(feed_service, reader_headers))["tweets"]
+        return bool(item["author"]["display_name"] == "After")
+
+    # Authors are cached for AUTHOR_TTL_SECONDS (5 s): the change shows past that, never later.
+    await wait_for(renamed, timeout=3 * AUTHOR_TTL_SECONDS)

@@ -165,12 +165,20 @@ class FeedKit:
     async def insert_users(self, count: int) -> list[str]:
         """`count` users written straight into the users database (no password hashing, no events)."""
         ids = [uuid7() for _ in range(count)]
-        rows = [{"id": i, "email": f"{i.hex}@feed.test", "username": f"f{i.hex[-24:]}"} for i in ids]
+        rows = [
+            {
+                "id": i,
+                "email": f"{i.hex}@feed.test",
+                "email_key": f"{i.hex}@feed.test",
+                "username": f"f{i.hex[-24:]}",
+            }
+            for i in ids
+        ]
         async with self.users_engine.begin() as connection:
             await connection.execute(
                 text(
                     "INSERT INTO actors (id, email, email_key, username, password_hash) "
-                    "VALUES (:id, :email, CAST(:email AS text), :username, 'x')"
+                    "VALUES (:id, :email, :email_key, :username, 'x')"
                 ),
                 rows,
             )
