@@ -15,6 +15,7 @@ from feed.grpc_servicer import SERVICE_NAME, FeedServicer
 from feed.items import FeedItems
 from feed.service import FeedService
 from feed.tweetcache import TweetCache
+from feed.viewers import ViewerCache
 from fleet_proto import feed_service_pb2_grpc, tweet_service_pb2_grpc, user_service_pb2_grpc
 from shared.auth import TokenCodec
 from shared.cli import ServiceSpec, service_main
@@ -52,7 +53,7 @@ def create_app(settings: Settings) -> FastAPI:
                 store = FeedStore(redis)
                 cache = TweetCache(redis, section.tweet_cache_ttl_seconds)
                 tweets = tweet_service_pb2_grpc.TweetStub(tweets_channel)
-                items = FeedItems(user_service_pb2_grpc.UserStub(users_channel), tweets)
+                items = FeedItems(user_service_pb2_grpc.UserStub(users_channel), tweets, ViewerCache(redis))
                 feed = FeedService(store, cache, tweets, items)
                 app.state.feed_service = feed
                 app.state.redis = redis

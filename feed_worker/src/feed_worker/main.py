@@ -7,6 +7,7 @@ import asyncio
 
 from feed.feedstore import FeedStore
 from feed.tweetcache import TweetCache
+from feed.viewers import ViewerCache
 from feed_worker.fanout import FeedFanout
 from feed_worker.handlers import FeedHandlers
 from feed_worker.sources import FollowGraph, TweetSource
@@ -45,7 +46,7 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
                 TweetSource(tweet_service_pb2_grpc.TweetStub(tweets_channel)),
                 worker,
             )
-            handlers = FeedHandlers(fanout, TweetCache(redis))
+            handlers = FeedHandlers(fanout, TweetCache(redis), ViewerCache(redis))
             consumer = EventConsumer(
                 settings.rabbitmq.url.get_secret_value(),
                 [

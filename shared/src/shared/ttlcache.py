@@ -24,6 +24,11 @@ class TtlCache(Generic[V]):
         found = self._values.get(key)
         return found[1] if found is not None and found[0] > now else None
 
+    def get_stale(self, key: str, now: float) -> tuple[V, bool] | None:
+        """The value even past its time, and whether it is past it (for serving while refreshing)."""
+        found = self._values.get(key)
+        return None if found is None else (found[1], found[0] <= now)
+
     def put(self, key: str, value: V, now: float) -> None:
         if len(self._values) >= self._max:
             for old in list(self._values)[: self._max // 2]:

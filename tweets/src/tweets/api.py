@@ -51,6 +51,7 @@ async def _service(request: Request) -> AsyncIterator[TweetService]:
         yield service
     feed_cache: FeedCacheClient = request.app.state.feed_cache
     await feed_cache.tweets_changed(service.changed_tweets)
+    await feed_cache.viewers_changed(service.changed_viewers)
 
 
 Tweets = Annotated[TweetService, Depends(_service, scope="function")]

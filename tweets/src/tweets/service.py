@@ -177,6 +177,9 @@ class TweetService:
         # Tweets whose shown state (content, counters, existence) this transaction changed: their
         # cached copies (feed.tweetcache) are dropped once it commits.
         self.changed_tweets: set[uuid.UUID] = set()
+        # Users whose likes or reposts this transaction changed: their feed items' state is asked
+        # again once it commits (feed.viewers).
+        self.changed_viewers: set[uuid.UUID] = set()
 
     async def get(self, tweet_id: uuid.UUID) -> Tweet:
         tweet = await self.tweets.get_tweet(tweet_id)
@@ -277,6 +280,7 @@ class TweetService:
             # The transaction rolls back on the error, and the counter with it.
             raise Conflict(f"you have already {_NAME_OF[model]} this tweet")
         await enqueue(self.session, self._mark_event(_EVENTS_OF[model][0], mark, tweet, caller_id))
+        self.changed_viewers.add(caller_id)
         return mark, tweet
 
     async def unmark(self, model: type[TweetMark], caller_id: uuid.UUID, tweet_id: uuid.UUID) -> None:
@@ -285,6 +289,7 @@ class TweetService:
         if mark is None:
             raise NotFound(f"you have not {_NAME_OF[model]} this tweet")
         await enqueue(self.session, self._mark_event(_EVENTS_OF[model][1], mark, tweet, caller_id))
+        self.changed_viewers.add(caller_id)
 
     @staticmethod
     def _mark_event(event_type: str, mark: TweetMark, tweet: Tweet, caller_id: uuid.UUID) -> OutboxMessage:
