@@ -8,6 +8,10 @@ Baseline: the same number of LPUSH+LTRIM pairs, generated up front, piped by `re
 into scratch keys (one per follower), which are deleted afterwards.
 Beside the rate: CPU per 1000 deliveries of the client side (feed_worker + the users process
 answering GetFollowers, against the redis-cli process) and of Redis itself.
+Reposts travel the same way: the celebrity reposts N fresh tweets of an account nobody follows
+(`tweet.repost` events), each becoming a repost entry in the celebrity's and every follower's feed
+(deliveries as above; the repost script also checks the feed does not hold the tweet already),
+against the same baseline.
 """
 
 from __future__ import annotations
@@ -30,9 +34,10 @@ from bench.feedcheck import FeedWatcher, harness_redis
 from bench.loadgen import run_with_rusage
 from bench.model import Figure, Metric, Target
 from bench.words import sentence
+from feed.feedstore import repost_entry
 from shared.ids import uuid7, uuid7_time_ms
-from shared.messaging.events import TweetEvent
-from shared.messaging.topology import FEED_TWEETS_QUEUE, TWEET_CREATE
+from shared.messaging.events import TweetActionEvent, TweetEvent
+from shared.messaging.topology import FEED_TWEETS_QUEUE, TWEET_CREATE, TWEET_REPOST
 
 TITLE = "Fan-out: one feed_worker, the 10,000-follower author"
 
@@ -42,6 +47,11 @@ FANOUT_TIMEOUT_SECONDS = 180.0
 
 async def insert_celebrity_tweets(ctx: Context, count: int) -> list[TweetEvent]:
     """Real tweets (so feeds stay hydratable) and their create events, not yet published."""
+    return await insert_tweets(ctx, count, uuid.UUID(ctx.data.celebrity))
+
+
+async def insert_tweets(ctx: Context, count: int, author: uuid.UUID) -> list[TweetEvent]:
+    """`count` tweets of `author` and their create events, not yet published."""
     import random
 
     pick = random.Random()
@@ -51,12 +61,12 @@ async def insert_celebrity_tweets(ctx: Context, count: int) -> list[TweetEvent]:
         tweet_id = uuid7()
         at = datetime.fromtimestamp(uuid7_time_ms(tweet_id) / 1000, UTC)
         content = sentence(pick, 5, 20)
-        rows.append((tweet_id, uuid.UUID(ctx.data.celebrity), content, 0, 0, 0, at, at))
+        rows.append((tweet_id, author, content, 0, 0, 0, at, at))
         events.append(
             TweetEvent(
                 event_type=TWEET_CREATE,
                 tweet_id=tweet_id,
-                user_id=uuid.UUID(ctx.data.celebrity),
+                user_id=author,
                 content=content,
                 created_at=at,
                 updated_at=at,
@@ -83,8 +93,44 @@ async def insert_celebrity_tweets(ctx: Context, count: int) -> list[TweetEvent]:
     return events
 
 
-async def queue_events(ctx: Context, events: list[TweetEvent]) -> None:
-    """Put create events straight on general_tweets (the feed worker's queue only)."""
+async def insert_celebrity_reposts(ctx: Context, count: int) -> list[TweetActionEvent]:
+    """The celebrity's reposts of `count` fresh tweets by an account nobody follows (so no feed
+    holds them yet): the tweets, the repost rows and their repost events, not yet published."""
+    reposter = uuid.UUID(ctx.data.celebrity)
+    author = uuid7()
+    tweets = await insert_tweets(ctx, count, author)
+    events = [
+        TweetActionEvent(
+            event_type=TWEET_REPOST,
+            tweet_id=tweet.tweet_id,
+            author_id=author,
+            user_id=reposter,
+            repost_id=uuid7(),
+        )
+        for tweet in tweets
+    ]
+    connection = await asyncpg.connect(ctx.fleet.dsn("tweets"))
+    try:
+        await connection.copy_records_to_table(
+            "tweet_repost",
+            records=[(reposter, event.tweet_id, event.occurred_at, event.repost_id) for event in events],
+            columns=["user_id", "tweet_id", "created_at", "id"],
+        )
+    finally:
+        await connection.close()
+    return events
+
+
+def entry_of(event: TweetEvent | TweetActionEvent) -> str:
+    """The feed entry an event makes: the tweet id, or the repost entry."""
+    if isinstance(event, TweetActionEvent):
+        assert event.repost_id is not None
+        return repost_entry(event.repost_id, event.tweet_id, event.user_id)
+    return str(event.tweet_id)
+
+
+async def queue_events(ctx: Context, events: list[TweetEvent] | list[TweetActionEvent]) -> None:
+    """Put create (or repost) events straight on general_tweets (the feed worker's queue only)."""
     connection = await aio_pika.connect_robust(ctx.fleet.amqp_url)
     try:
         channel = await connection.channel(publisher_confirms=True)
@@ -110,9 +156,11 @@ def feeds_of_celebrity(ctx: Context) -> list[str]:
     return [f"feed:{user}" for user in [ctx.data.celebrity, *ctx.data.celebrity_followers]]
 
 
-async def fleet_run(ctx: Context, redis: Redis) -> dict[str, Any]:
+async def fleet_run(ctx: Context, redis: Redis, reposts: bool = False) -> dict[str, Any]:
     count = ctx.profile.fanout_tweets
-    events = await insert_celebrity_tweets(ctx, count)
+    events: list[TweetEvent] | list[TweetActionEvent] = (
+        await insert_celebrity_reposts(ctx, count) if reposts else await insert_celebrity_tweets(ctx, count)
+    )
     watcher = FeedWatcher(redis, feeds_of_celebrity(ctx), f"feed:{ctx.data.last_follower}")
     pids = ctx.fleet.pids
     async with ctx.fleet.paused("feed_worker"):
@@ -120,7 +168,7 @@ async def fleet_run(ctx: Context, redis: Redis) -> dict[str, Any]:
         before = cpu.snapshot(pids)
         started = time.perf_counter()
     done_at = await watcher.wait_all(
-        [str(event.tweet_id) for event in events], poll_seconds=0.005, timeout=FANOUT_TIMEOUT_SECONDS
+        [entry_of(event) for event in events], poll_seconds=0.005, timeout=FANOUT_TIMEOUT_SECONDS
     )
     usage = cpu.usage(before, cpu.snapshot(pids))
     deliveries = count * (len(ctx.data.celebrity_followers) + 1)
@@ -217,7 +265,14 @@ async def run(ctx: Context) -> Metric:
         "lower",
         baseline_name="Redis serving redis-cli --pipe",
     )
-    metric.figures = [figure, client_cpu, redis_cpu]
+    repost_figure = Figure(
+        "repost deliveries per second",
+        "deliveries/s",
+        "higher",
+        target=Target("absolute", ">=", TARGET_DELIVERIES_PER_SECOND),
+        baseline_name="raw pipelined LPUSH+LTRIM (redis-cli --pipe)",
+    )
+    metric.figures = [figure, client_cpu, redis_cpu, repost_figure]
     runs = []
     redis = harness_redis(ctx.fleet.redis_url)
     try:
@@ -230,8 +285,17 @@ async def run(ctx: Context) -> Metric:
             figure.add(ours["rate"], theirs["rate"])
             client_cpu.add(ours["client_ms_per_1000"], theirs["client_ms_per_1000"])
             redis_cpu.add(ours["redis_ms_per_1000"], theirs["redis_ms_per_1000"])
-            runs.append({"fleet": ours, "baseline": theirs})
-            ctx.log(f"  feed_worker {ours['rate']:,.0f}/s, redis-cli --pipe {theirs['rate']:,.0f}/s")
+            # Reposts beside a baseline of their own, measured right after.
+            reposted = await fleet_run(ctx, redis, reposts=True)
+            repost_baseline = await baseline_run(ctx)
+            repost_figure.add(reposted["rate"], repost_baseline["rate"])
+            runs.append(
+                {"fleet": ours, "baseline": theirs, "reposts": reposted, "reposts_baseline": repost_baseline}
+            )
+            ctx.log(
+                f"  feed_worker {ours['rate']:,.0f}/s (reposts {reposted['rate']:,.0f}/s), "
+                f"redis-cli --pipe {theirs['rate']:,.0f}/s ({repost_baseline['rate']:,.0f}/s)"
+            )
     finally:
         await redis.aclose()
     metric.details = {

@@ -12,11 +12,12 @@ import pytest
 from redis.asyncio import Redis
 
 from devtools.testing import StartedService, wait_for
-from feed import tweetcache
+from feed import tweetcache, viewers
 from feed.feedstore import FeedStore
-from feed.items import FeedItems
+from feed.items import AUTHOR_TTL_SECONDS, FeedItems
 from feed.service import FeedService
 from feed.tweetcache import TweetCache
+from feed.viewers import ViewerCache
 from fleet_proto import tweet_service_pb2_grpc, user_service_pb2_grpc
 from shared.grpc.channels import open_channel
 from shared.settings import Settings
@@ -154,7 +155,12 @@ async def counted_feed(settings: Settings, redis: Redis) -> AsyncIterator[tuple[
     tweet_stub: Any = CountingStub(tweet_service_pb2_grpc.TweetStub(tweets), calls)
     user_stub: Any = CountingStub(user_service_pb2_grpc.UserStub(users), calls)
     yield (
-        FeedService(FeedStore(redis), TweetCache(redis), tweet_stub, FeedItems(user_stub, tweet_stub)),
+        FeedService(
+            FeedStore(redis),
+            TweetCache(redis),
+            tweet_stub,
+            FeedItems(user_stub, tweet_stub, ViewerCache(redis)),
+        ),
         calls,
     )
     await users.close(None)
@@ -175,6 +181,7 @@ async def test_a_page_is_hydrated_in_one_batch_of_calls(
         ]
     await until_ids(feed_service, reader_headers, expected)
     await redis.delete(*[tweetcache.tweet_key(tweet_id) for tweet_id in expected])
+    await redis.delete(viewers.hidden_key(reader), viewers.state_key(reader))
 
     page = await service.page(uuid.UUID(reader), limit=20)
     assert len(page.tweets) == 8
@@ -182,6 +189,65 @@ async def test_a_page_is_hydrated_in_one_batch_of_calls(
 
     calls.clear()
     await service.page(uuid.UUID(reader), limit=20)
-    # Warm: tweets from the cache, authors and the hidden set from this process; the viewer state
-    # is the caller's own and always asked for.
-    assert calls == {"GetViewerState": 1}
+    # Warm: tweets, the hidden set and the viewer state from Redis, authors from this process.
+    assert calls == {}
+
+
+async def test_an_authors_new_display_name_shows_in_feed_items_within_seconds(
+    people: Any, feed_service: StartedService, users_service: StartedService
+) -> None:
+    author, author_headers = await people.user()
+    _, reader_headers = await people.user()
+    await people.follow(reader_headers, author)
+
+    async def rename(name: str) -> None:
+        response = await users_service.client.patch(
+            "/users/me", json={"display_name": name}, headers=author_headers
+        )
+        assert response.status_code == 200, response.text
+
+    await rename("Before")
+    tweet = await people.post(author_headers, "named")
+    (item,) = await until_ids(feed_service, reader_headers, [tweet["id"]])
+    assert item["author"]["display_name"] == "Before"  # now cached in the feed process
+
+    await rename("After")
+
+    async def renamed() -> bool:
+        (item,) = (await read(feed_service, reader_headers))["tweets"]
+        return bool(item["author"]["display_name"] == "After")
+
+    # Authors are cached for AUTHOR_TTL_SECONDS (5 s), then refreshed within a second: the change
+    # shows past that, never much later.
+    await wait_for(renamed, timeout=3 * AUTHOR_TTL_SECONDS)
+
+
+async def test_a_like_or_a_mute_shows_on_the_next_read_though_the_state_is_cached(
+    people: Any, feed_service: StartedService, users_service: StartedService, tweets_service: StartedService
+) -> None:
+    author, author_headers = await people.user()
+    _, reader_headers = await people.user()
+    await people.follow(reader_headers, author)
+    tweet = await people.post(author_headers, "like me")
+    (item,) = await until_ids(feed_service, reader_headers, [tweet["id"]])
+    assert (item["liked_by_me"], item["reposted_by_me"]) == (False, False)  # now cached
+
+    liked = await tweets_service.client.post(f"/tweet/like/{tweet['id']}", headers=reader_headers)
+    assert liked.status_code == 201
+    # No wait: tweets dropped the reader's cached state before answering.
+    (item,) = (await read(feed_service, reader_headers))["tweets"]
+    assert (item["liked_by_me"], item["reposted_by_me"]) == (True, False)
+    assert (
+        await tweets_service.client.delete(f"/tweet/like/{tweet['id']}", headers=reader_headers)
+    ).status_code == 204
+    (item,) = (await read(feed_service, reader_headers))["tweets"]
+    assert item["liked_by_me"] is False
+
+    muted = await users_service.client.post(f"/users/{author}/mute", headers=reader_headers)
+    assert muted.status_code == 201
+
+    async def hidden() -> bool:
+        return (await read(feed_service, reader_headers))["tweets"] == []
+
+    # The worker drops the cached hidden set on user.mute: well before the cache's own expiry.
+    await wait_for(hidden, timeout=10)

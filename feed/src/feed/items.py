@@ -3,55 +3,49 @@ who reposted it into this feed, and whether the caller may see it at all (blocks
 
 One page costs at most one call of each kind, made together: users `GetUsers` for the authors and
 reposters not cached, tweets `GetViewerState` for the caller's likes and reposts among the page,
-users `GetHiddenUsers` for the caller's blocks and mutes when not cached. Authors and hidden sets
-are cached in this process for a few seconds: no Redis round trip on a warm read, and a display-name
-change or a new block shows within that time. Items are written by joining text, as
-`rendering` does, never by re-serialising the cached tweet JSON.
+users `GetHiddenUsers` for the caller's blocks and mutes when not cached. Authors are cached in
+this process for a few seconds and refreshed in the background (a display-name change shows within
+that time). The caller's hidden set and like/repost state are cached in Redis (feed.viewers: one
+pipelined round trip per read, dropped when they change), so a warm read asks no other service;
+without that cache (tests of the bare path) the hidden set is cached in this process briefly and
+the state asked every time. Items are written by joining text, as `rendering` does, never by
+re-serialising the cached tweet JSON.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Generic, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import orjson
 
 from feed.feedstore import entry_parts
+from feed.viewers import MAX_STATE_TWEETS, ViewerCache
 from fleet_proto import tweet_service_pb2, user_service_pb2
+from shared.errors import DomainError
+from shared.ttlcache import TtlCache
 
 if TYPE_CHECKING:
     from fleet_proto.tweet_service_pb2_grpc import TweetAsyncStub
     from fleet_proto.user_service_pb2_grpc import UserAsyncStub
 
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
+
 AUTHOR_TTL_SECONDS = 5.0
 HIDDEN_TTL_SECONDS = 2.0
-# Bounds of the in-process caches: past them the oldest half is dropped.
-MAX_CACHED = 50_000
+# Authors served past their time are refreshed together, once per this window.
+AUTHOR_REFRESH_SECONDS = 1.0
+# users' GetUsers limit.
+MAX_AUTHORS_PER_CALL = 1000
 # The cached tweet JSON starts `{"id":"<36>","user_id":"<36>"` (rendering.tweet_json writes it).
 _USER_ID = slice(56, 92)
 _USER_ID_KEY = slice(44, 53)
 _NO_ENTITIES = ',"entities":{"hashtags":[],"mentions":[]}'
-
-V = TypeVar("V")
-
-
-class _TtlCache(Generic[V]):
-    def __init__(self, ttl: float) -> None:
-        self._ttl = ttl
-        self._values: dict[str, tuple[float, V]] = {}
-
-    def get(self, key: str, now: float) -> V | None:
-        found = self._values.get(key)
-        return found[1] if found is not None and found[0] > now else None
-
-    def put(self, key: str, value: V, now: float) -> None:
-        if len(self._values) >= MAX_CACHED:
-            for old in list(self._values)[: MAX_CACHED // 2]:
-                del self._values[old]
-        self._values[key] = (now + self._ttl, value)
 
 
 @dataclass(frozen=True)
@@ -79,13 +73,18 @@ class FeedItems:
         self,
         users: UserAsyncStub,
         tweets: TweetAsyncStub,
+        viewers: ViewerCache | None = None,
         author_ttl: float = AUTHOR_TTL_SECONDS,
-        hidden_ttl: float = HIDDEN_TTL_SECONDS,
     ) -> None:
         self._users = users
         self._tweets = tweets
-        self._authors: _TtlCache[Author] = _TtlCache(author_ttl)
-        self._hidden: _TtlCache[frozenset[str]] = _TtlCache(hidden_ttl)
+        self._viewers = viewers
+        self._authors: TtlCache[Author] = TtlCache(author_ttl)
+        # Authors served past their time, to refresh in the background (one task at a time).
+        self._due: set[str] = set()
+        self._refreshing: asyncio.Task[None] | None = None
+        # Without the Redis cache only.
+        self._hidden: TtlCache[frozenset[str]] = TtlCache(HIDDEN_TTL_SECONDS)
 
     async def render(self, viewer_id: str, entries: list[tuple[str, str]]) -> list[str]:
         """The items of a page of (feed entry, cached tweet JSON), in order; those the viewer may
@@ -94,11 +93,11 @@ class FeedItems:
             return []
         parts = [(*entry_parts(entry), body, author_of(body)) for entry, body in entries]
         people = {author for *_, author in parts} | {reposter for _, reposter, *_ in parts if reposter}
-        hidden, authors, (liked, reposted) = await asyncio.gather(
-            self.hidden(viewer_id),
-            self.authors(people),
-            self.viewer_state(viewer_id, [tweet_id for tweet_id, *_ in parts]),
-        )
+        tweet_ids = [tweet_id for tweet_id, *_ in parts]
+        # Awaited in turn, not gathered: warm, neither waits on anything but the one Redis round
+        # trip, and tasks would cost more than they save.
+        authors = await self.authors(people)
+        hidden, (liked, reposted) = await self.viewer(viewer_id, tweet_ids)
         items = []
         for tweet_id, reposter, body, author in parts:
             if author in hidden or (reposter is not None and reposter in hidden):
@@ -108,40 +107,95 @@ class FeedItems:
         return items
 
     async def authors(self, user_ids: Iterable[str]) -> dict[str, Author]:
-        """The authors asked for; one GetUsers call for those not cached (unknown ones have no names)."""
+        """The authors asked for; one GetUsers call for those never seen (unknown ones have no
+        names). One past its time is served as it is and refreshed in the background, batched
+        with the others due (so a read never waits on users for an author it has shown before,
+        and a name change shows within AUTHOR_TTL_SECONDS plus AUTHOR_REFRESH_SECONDS)."""
         now = time.monotonic()
         found: dict[str, Author] = {}
         missing = []
         for user_id in user_ids:
-            cached = self._authors.get(user_id, now)
+            cached = self._authors.get_stale(user_id, now)
             if cached is None:
                 missing.append(user_id)
-            else:
-                found[user_id] = cached
+                continue
+            found[user_id] = cached[0]
+            if cached[1]:
+                self._due.add(user_id)
+        if self._due and (self._refreshing is None or self._refreshing.done()):
+            self._refreshing = asyncio.create_task(self._refresh())
         if missing:
-            reply = await self._users.GetUsers(user_service_pb2.GetUsersRequest(user_ids=missing))
-            fetched = {user.id: user for user in reply.users}
-            for user_id in missing:
-                user = fetched.get(user_id)
-                username = user.username if user is not None else None
-                display_name = (user.display_name or None) if user is not None else None
-                author = Author.of(user_id, username, display_name)
-                self._authors.put(user_id, author, now)
-                found[user_id] = author
+            found.update(await self._fetch_authors(missing))
         return found
 
+    async def _refresh(self) -> None:
+        # One refresh per window and process, however many reads found authors due meanwhile: the
+        # cost follows the authors shown, not the reads.
+        await asyncio.sleep(AUTHOR_REFRESH_SECONDS)
+        while self._due:
+            batch = list(self._due)[:MAX_AUTHORS_PER_CALL]
+            self._due.difference_update(batch)
+            try:
+                await self._fetch_authors(batch)
+            except DomainError as exc:
+                # Served stale meanwhile; asked again on a later read.
+                logger.warning("authors not refreshed: %s", exc.detail)
+                return
+
+    async def _fetch_authors(self, user_ids: list[str]) -> dict[str, Author]:
+        reply = await self._users.GetUsers(user_service_pb2.GetUsersRequest(user_ids=user_ids))
+        fetched = {user.id: user for user in reply.users}
+        now = time.monotonic()
+        found = {}
+        for user_id in user_ids:
+            user = fetched.get(user_id)
+            username = user.username if user is not None else None
+            display_name = (user.display_name or None) if user is not None else None
+            author = Author.of(user_id, username, display_name)
+            self._authors.put(user_id, author, now)
+            found[user_id] = author
+        return found
+
+    async def viewer(
+        self, viewer_id: str, tweet_ids: list[str]
+    ) -> tuple[frozenset[str], tuple[set[str], set[str]]]:
+        """The viewer's hidden set, and which of the tweets it liked and reposted: from the Redis
+        cache, with one call each for what it misses (made together), stored back for the next read."""
+        if self._viewers is None:
+            return await asyncio.gather(self.hidden(viewer_id), self._ask_state(viewer_id, tweet_ids))
+        cached_hidden, known, stored = await self._viewers.read(viewer_id, tweet_ids)
+        missing = [tweet_id for tweet_id in tweet_ids if tweet_id not in known]
+        if cached_hidden is not None and not missing:
+            return cached_hidden, _flagged(known, tweet_ids)
+        hidden, fetched = await asyncio.gather(
+            self._ask_hidden(viewer_id) if cached_hidden is None else _ready(cached_hidden),
+            self._ask_state(viewer_id, missing) if missing else _ready((set(), set())),
+        )
+        states = {tweet_id: (tweet_id in fetched[0], tweet_id in fetched[1]) for tweet_id in missing}
+        await self._viewers.store(
+            viewer_id,
+            hidden if cached_hidden is None else None,
+            states,
+            restart_states=stored + len(states) > MAX_STATE_TWEETS,
+        )
+        return hidden, _flagged(known | states, tweet_ids)
+
     async def hidden(self, viewer_id: str) -> frozenset[str]:
-        """The accounts whose tweets and reposts stay out of the viewer's feed (cached briefly)."""
+        """The accounts whose tweets and reposts stay out of the viewer's feed (without the Redis
+        cache: cached here briefly)."""
         now = time.monotonic()
         cached = self._hidden.get(viewer_id, now)
         if cached is not None:
             return cached
-        reply = await self._users.GetHiddenUsers(user_service_pb2.GetHiddenUsersRequest(user_id=viewer_id))
-        hidden = frozenset(reply.user_ids)
+        hidden = await self._ask_hidden(viewer_id)
         self._hidden.put(viewer_id, hidden, now)
         return hidden
 
-    async def viewer_state(self, viewer_id: str, tweet_ids: list[str]) -> tuple[set[str], set[str]]:
+    async def _ask_hidden(self, viewer_id: str) -> frozenset[str]:
+        reply = await self._users.GetHiddenUsers(user_service_pb2.GetHiddenUsersRequest(user_id=viewer_id))
+        return frozenset(reply.user_ids)
+
+    async def _ask_state(self, viewer_id: str, tweet_ids: list[str]) -> tuple[set[str], set[str]]:
         """Which of the tweets the viewer liked and reposted: one call."""
         reply = await self._tweets.GetViewerState(
             tweet_service_pb2.GetViewerStateRequest(user_id=viewer_id, tweet_ids=tweet_ids)
@@ -161,6 +215,18 @@ def item_json(tweet: str, author: Author, liked: bool, reposted: bool, reposted_
         f'"liked_by_me":{_bool(liked)},"reposted_by_me":{_bool(reposted)},'
         f'"reposted_by":{by}{entities}}}'
     )
+
+
+def _flagged(states: dict[str, tuple[bool, bool]], tweet_ids: list[str]) -> tuple[set[str], set[str]]:
+    """(liked, reposted) among the tweets."""
+    return (
+        {tweet_id for tweet_id in tweet_ids if states[tweet_id][0]},
+        {tweet_id for tweet_id in tweet_ids if states[tweet_id][1]},
+    )
+
+
+async def _ready(value: T) -> T:
+    return value
 
 
 def _bool(value: bool) -> str:

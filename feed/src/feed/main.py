@@ -27,6 +27,7 @@ from feed.rebuild_cli import rebuild_main
 from feed.service import FeedService, HybridReads
 from feed.sources import FollowGraph, TweetSource
 from feed.tweetcache import TweetCache
+from feed.viewers import ViewerCache
 from fleet_proto import feed_service_pb2_grpc, tweet_service_pb2_grpc, user_service_pb2_grpc
 from shared.auth import TokenCodec
 from shared.cli import ServiceSpec, service_main
@@ -72,7 +73,7 @@ def create_app(settings: Settings) -> FastAPI:
             cache = TweetCache(redis, section.tweet_cache_ttl_seconds)
             tweets = tweet_service_pb2_grpc.TweetStub(tweets_channel)
             users = user_service_pb2_grpc.UserStub(users_channel)
-            items = FeedItems(users, tweets)
+            items = FeedItems(users, tweets, ViewerCache(redis))
             feed = FeedService(
                 store, cache, tweets, items, hybrid_reads(settings, redis, store, users, tweets)
             )

@@ -7,17 +7,21 @@ from typing import Any
 
 from feed.feedstore import repost_entry
 from feed.tweetcache import TweetCache
+from feed.viewers import ViewerCache
 from feed_worker.fanout import FeedFanout
 from shared.messaging.consumer import MalformedMessage
-from shared.messaging.events import TweetActionEvent, TweetEvent, UserFollowEvent
+from shared.messaging.events import TweetActionEvent, TweetEvent, UserFollowEvent, UserRelationEvent
 from shared.messaging.topology import (
     TWEET_ACTION_EVENTS,
     TWEET_CREATE,
     TWEET_DELETE,
+    TWEET_LIKE,
     TWEET_REPOST,
+    TWEET_UNLIKE,
     TWEET_UNREPOST,
     TWEET_UPDATE,
     USER_FOLLOW,
+    USER_RELATION_EVENTS,
     USER_UNFOLLOW,
 )
 
@@ -25,9 +29,11 @@ logger = logging.getLogger(__name__)
 
 
 class FeedHandlers:
-    def __init__(self, fanout: FeedFanout, cache: TweetCache) -> None:
+    def __init__(self, fanout: FeedFanout, cache: TweetCache, viewers: ViewerCache | None = None) -> None:
         self._fanout = fanout
         self._cache = cache
+        # None: feed readers' cached viewer state is not told (tests of the fan-out alone).
+        self._viewers = viewers
 
     async def on_tweet_event(self, body: dict[str, Any]) -> None:
         if body.get("event_type") in TWEET_ACTION_EVENTS:
@@ -47,7 +53,16 @@ class FeedHandlers:
             await self._cache.drop([tweet_id])
 
     async def on_tweet_action(self, event: TweetActionEvent) -> None:
-        """Reposts travel into feeds; likes and replies change no feed (tweets drops the cached copy)."""
+        """Reposts travel into feeds; likes and replies change no feed (tweets drops the cached copy).
+        The actor's like/repost state changed: tweets said so after its commit, and this says it
+        again at least once."""
+        if self._viewers is not None and event.event_type in (
+            TWEET_LIKE,
+            TWEET_UNLIKE,
+            TWEET_REPOST,
+            TWEET_UNREPOST,
+        ):
+            await self._viewers.state_changed([event.user_id])
         if event.event_type not in (TWEET_REPOST, TWEET_UNREPOST):
             return
         if event.repost_id is None:
@@ -59,9 +74,18 @@ class FeedHandlers:
             await self._fanout.unreposted(entry, str(event.user_id))
 
     async def on_follow_event(self, body: dict[str, Any]) -> None:
+        if body.get("event_type") in USER_RELATION_EVENTS:
+            await self.on_relation_event(UserRelationEvent.model_validate(body))
+            return
         event = UserFollowEvent.model_validate(body)
         follower_id, following_id = str(event.follower_id), str(event.following_id)
         if event.event_type == USER_FOLLOW:
             await self._fanout.followed(follower_id, following_id)
         elif event.event_type == USER_UNFOLLOW:
             await self._fanout.unfollowed(follower_id, following_id)
+
+    async def on_relation_event(self, event: UserRelationEvent) -> None:
+        """A block or mute (or its end) changes what both accounts' feed reads hide: their cached
+        hidden sets are asked again (the follows a block ends arrive as user.unfollow)."""
+        if self._viewers is not None:
+            await self._viewers.hidden_changed([event.user_id, event.target_id])

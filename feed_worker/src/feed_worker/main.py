@@ -10,6 +10,7 @@ from feed.authorfeeds import AuthorFeeds
 from feed.feedstore import FeedStore
 from feed.sources import FollowGraph, TweetSource
 from feed.tweetcache import TweetCache
+from feed.viewers import ViewerCache
 from feed_worker.fanout import FeedFanout
 from feed_worker.handlers import FeedHandlers
 from feed_worker.live_updates import FeedLiveUpdates
@@ -60,7 +61,7 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
                     tweets,
                 ),
             )
-            handlers = FeedHandlers(fanout, TweetCache(redis))
+            handlers = FeedHandlers(fanout, TweetCache(redis), ViewerCache(redis))
             consumer = EventConsumer(
                 settings.rabbitmq.url.get_secret_value(),
                 [

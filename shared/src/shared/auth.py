@@ -164,3 +164,17 @@ async def current_claims(
 
 
 CurrentUser = Annotated[TokenClaims, Depends(current_claims)]
+
+
+async def optional_claims(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> TokenClaims | None:
+    """The caller's claims when the request carries a token (checked as `current_claims` does: a
+    bad or revoked token is still 401); None for an anonymous request."""
+    if credentials is None:
+        return None
+    return await current_claims(request, credentials)
+
+
+OptionalUser = Annotated[TokenClaims | None, Depends(optional_claims)]

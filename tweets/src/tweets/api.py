@@ -10,22 +10,25 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Query, Request, Response, status
 
-from shared.auth import CurrentUser, TokenClaims
+from shared.auth import CurrentUser, OptionalUser, TokenClaims
 from shared.http.problems import PROBLEM_RESPONSES
 from shared.ratelimit import LimitedWriter
-from tweets.deps import Composer, Timelines, TweetReader, Tweets
+from tweets.deps import Composer, Items, Timelines, TweetReader, Tweets
+from tweets.items import TweetItems
 from tweets.models import Tweet, TweetLike, TweetMark, TweetRepost
 from tweets.schemas import (
     ContentRequest,
     LikePage,
+    MarkItem,
     MarkResponse,
     PageLimit,
     PageOffset,
     ReplyPage,
     ReplyResponse,
     RepostPage,
+    TweetItem,
     TweetPage,
     TweetResponse,
 )
@@ -51,14 +54,31 @@ async def create_tweet(body: ContentRequest, caller: Writer, composer: Composer)
 @router.get("/user/{user_id}", response_model=TweetPage, tags=["tweets"])
 async def user_tweets(
     user_id: uuid.UUID,
+    request: Request,
+    response: Response,
+    caller: OptionalUser,
     timelines: Timelines,
+    items: Items,
     limit: Limit = 20,
     offset: Offset = 0,
     before: Annotated[uuid.UUID | None, Query(description="only tweets older than this tweet id")] = None,
+    since_id: Annotated[uuid.UUID | None, Query(description="only tweets newer than this tweet id")] = None,
 ) -> TweetPage:
-    """A user's tweets, newest first. Pass the last id seen as `before` to page while new tweets arrive."""
-    found, total = await timelines.user_tweets(user_id, limit, offset, before)
-    return TweetPage.of(len(found), total, limit, offset, found[-1].id if found else None, tweets=found)
+    """A user's tweets, newest first. Pass `next_cursor` as `before` (or follow the `Link` header)
+    to page while new tweets arrive; `since_id` asks for what is newer than the newest one seen."""
+    found, total = await timelines.user_tweets(user_id, limit, offset, before, since_id)
+    has_more = offset + len(found) < total
+    cursor = str(found[-1].id) if has_more and found else None
+    if cursor is not None:
+        response.headers["Link"] = f'<{request.url.path}?limit={limit}&before={cursor}>; rel="next"'
+    return TweetPage(
+        tweets=await items.tweets(caller.user_id if caller else None, found),
+        total=total,
+        limit=limit,
+        offset=offset,
+        has_more=has_more,
+        next_cursor=cursor,
+    )
 
 
 # Replies
@@ -79,12 +99,16 @@ async def create_reply(
 
 @router.get("/reply/{tweet_id}", response_model=ReplyPage, tags=["replies"], responses=NOT_FOUND)
 async def list_replies(
-    tweet_id: uuid.UUID, tweets: TweetReader, limit: Limit = 20, offset: Offset = 0
+    tweet_id: uuid.UUID, tweets: TweetReader, items: Items, limit: Limit = 20, offset: Offset = 0
 ) -> ReplyPage:
     """The replies to a tweet, oldest first."""
     found, total = await tweets.replies(tweet_id, limit, offset)
-    return ReplyPage.of(
-        len(found), total, limit, offset, replies=[ReplyResponse.model_validate(reply) for reply in found]
+    return ReplyPage(
+        replies=await items.replies(found),
+        total=total,
+        limit=limit,
+        offset=offset,
+        has_more=offset + len(found) < total,
     )
 
 
@@ -118,19 +142,26 @@ async def _add_mark(
 
 
 async def _marks(
-    model: type[TweetMark], caller: TokenClaims, tweets: TweetService, limit: int, offset: int
-) -> tuple[list[MarkResponse], int]:
+    model: type[TweetMark],
+    caller: TokenClaims,
+    tweets: TweetService,
+    items: TweetItems,
+    limit: int,
+    offset: int,
+) -> tuple[list[MarkItem], int]:
     found, total = await tweets.marks(model, caller.user_id, limit, offset)
-    return [_mark_out(mark, tweet) for mark, tweet in found], total
+    return await items.marks(caller.user_id, found), total
 
 
 @router.get("/like", response_model=LikePage, tags=["likes"])
 async def list_likes(
-    caller: CurrentUser, tweets: TweetReader, limit: Limit = 20, offset: Offset = 0
+    caller: CurrentUser, tweets: TweetReader, items: Items, limit: Limit = 20, offset: Offset = 0
 ) -> LikePage:
     """The caller's likes, most recent first."""
-    likes, total = await _marks(TweetLike, caller, tweets, limit, offset)
-    return LikePage.of(len(likes), total, limit, offset, likes=likes)
+    likes, total = await _marks(TweetLike, caller, tweets, items, limit, offset)
+    return LikePage(
+        likes=likes, total=total, limit=limit, offset=offset, has_more=offset + len(likes) < total
+    )
 
 
 @router.post(
@@ -154,11 +185,13 @@ async def unlike(tweet_id: uuid.UUID, caller: Writer, tweets: Tweets) -> Respons
 
 @router.get("/repost", response_model=RepostPage, tags=["reposts"])
 async def list_reposts(
-    caller: CurrentUser, tweets: TweetReader, limit: Limit = 20, offset: Offset = 0
+    caller: CurrentUser, tweets: TweetReader, items: Items, limit: Limit = 20, offset: Offset = 0
 ) -> RepostPage:
     """The caller's reposts, most recent first."""
-    reposts, total = await _marks(TweetRepost, caller, tweets, limit, offset)
-    return RepostPage.of(len(reposts), total, limit, offset, reposts=reposts)
+    reposts, total = await _marks(TweetRepost, caller, tweets, items, limit, offset)
+    return RepostPage(
+        reposts=reposts, total=total, limit=limit, offset=offset, has_more=offset + len(reposts) < total
+    )
 
 
 @router.post(
@@ -183,9 +216,12 @@ async def unrepost(tweet_id: uuid.UUID, caller: Writer, tweets: Tweets) -> Respo
 # A single tweet (last: `/tweet/{tweet_id}` would match `/tweet/like` too)
 
 
-@router.get("/{tweet_id}", response_model=TweetResponse, tags=["tweets"], responses=NOT_FOUND)
-async def get_tweet(tweet_id: uuid.UUID, tweets: TweetReader) -> TweetResponse:
-    return TweetResponse.model_validate(await tweets.get(tweet_id))
+@router.get("/{tweet_id}", response_model=TweetItem, tags=["tweets"], responses=NOT_FOUND)
+async def get_tweet(
+    tweet_id: uuid.UUID, caller: OptionalUser, tweets: TweetReader, items: Items
+) -> TweetItem:
+    (item,) = await items.tweets(caller.user_id if caller else None, [await tweets.get(tweet_id)])
+    return item
 
 
 @router.patch("/{tweet_id}", response_model=TweetResponse, tags=["tweets"], responses=NOT_FOUND | FORBIDDEN)

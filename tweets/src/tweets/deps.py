@@ -13,6 +13,7 @@ from shared.db.engine import ReadSessionDep, transaction
 from shared.wiring import Writing, wiring_of
 from tweets.blocks import BlockCheck
 from tweets.entities import MentionResolver
+from tweets.items import TweetItems
 from tweets.service import TimelineReader, TweetComposer, TweetService
 
 
@@ -27,6 +28,8 @@ class TweetsWiring(Writing):
     # Through the users service: who blocks whom (replies, likes, reposts) and @mentions to accounts.
     block_check: BlockCheck
     mention_resolver: MentionResolver
+    # Authors and the caller's like/repost state of a page of tweets (one batch each).
+    items: TweetItems
 
 
 async def _wiring(request: Request) -> TweetsWiring:
@@ -43,6 +46,7 @@ async def _service(wiring: Wired) -> AsyncIterator[TweetService]:
         service = TweetService(session, wiring.block_check, wiring.mention_resolver)
         yield service
     await wiring.feed_cache.tweets_changed(service.changed_tweets)
+    await wiring.feed_cache.viewers_changed(service.changed_viewers)
 
 
 Tweets = Annotated[TweetService, Depends(_service, scope="function")]
@@ -68,3 +72,10 @@ async def _timelines(wiring: Wired) -> TimelineReader:
 
 
 Timelines = Annotated[TimelineReader, Depends(_timelines)]
+
+
+async def _items(wiring: Wired) -> TweetItems:
+    return wiring.items
+
+
+Items = Annotated[TweetItems, Depends(_items)]

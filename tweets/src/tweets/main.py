@@ -35,6 +35,7 @@ from tweets.blocks import BlockCheck
 from tweets.deps import TweetsWiring
 from tweets.entities import MentionResolver
 from tweets.grpc_servicer import SERVICE_NAME, TweetServicer
+from tweets.items import TweetItems
 from tweets.service import TimelineReader, TweetComposer
 
 SERVICE = "tweet-service"
@@ -90,6 +91,7 @@ def create_app(settings: Settings) -> FastAPI:
                 feed_cache=feed_cache,
                 block_check=BlockCheck(users_stub),
                 mention_resolver=mentions,
+                items=TweetItems(users_stub, pool),
             )
             install(app, wiring)
             await publisher.declare_topology_early()

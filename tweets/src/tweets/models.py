@@ -73,6 +73,16 @@ class ReplyTweet(Base):
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), nullable=False, server_default=func.now()
     )
+    # As on tweets: the entities of `content`, parsed when the reply was written.
+    hashtags: Mapped[list[str]] = mapped_column(ARRAY(Text), nullable=False, server_default="{}")
+    mention_ids: Mapped[list[uuid.UUID]] = mapped_column(
+        ARRAY(UUID(as_uuid=True)), nullable=False, server_default="{}"
+    )
+    mention_usernames: Mapped[list[str]] = mapped_column(ARRAY(Text), nullable=False, server_default="{}")
+
+    @property
+    def entities(self) -> Entities:
+        return entities_of(self)
 
 
 class TweetMark(Base):

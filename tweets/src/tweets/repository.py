@@ -36,7 +36,17 @@ _TWEET_COLUMNS = (
 # $2 NULL: no `before` bound. Both statements use the (user_id, id) index.
 _TIMELINE_FILTER = "WHERE user_id = $1 AND ($2::uuid IS NULL OR id < $2)"
 _TIMELINE_COUNT = f"SELECT count(*) FROM tweets {_TIMELINE_FILTER}"
-_TIMELINE_PAGE = f"SELECT {_TWEET_COLUMNS} FROM tweets {_TIMELINE_FILTER} ORDER BY id DESC LIMIT $3 OFFSET $4"
+# $5 NULL: no `since` bound (since pages are the newest tweets above it, and count like the feed's:
+# `total` is every tweet below `before`, so `has_more` says older ones exist).
+_TIMELINE_PAGE = (
+    f"SELECT {_TWEET_COLUMNS} FROM tweets {_TIMELINE_FILTER} AND ($5::uuid IS NULL OR id > $5)"
+    " ORDER BY id DESC LIMIT $3 OFFSET $4"
+)
+# The caller's likes (true) and reposts (false) among a page's tweets: primary-key probes.
+_VIEWER_STATE = (
+    "SELECT tweet_id, true FROM tweet_like WHERE user_id = $1 AND tweet_id = ANY($2::uuid[])"
+    " UNION ALL SELECT tweet_id, false FROM tweet_repost WHERE user_id = $1 AND tweet_id = ANY($2::uuid[])"
+)
 
 # A deleted account's likes, reposts or replies go, and the counters of the tweets they were on
 # move back (rows the account no longer touches: its tokens are revoked, so no race with it).
@@ -88,24 +98,50 @@ def entity_columns(entities: Entities) -> dict[str, list[Any]]:
 
 
 async def user_timeline(
-    connection: asyncpg.Connection, user_id: uuid.UUID, limit: int, offset: int, before: uuid.UUID | None
+    connection: asyncpg.Connection,
+    user_id: uuid.UUID,
+    limit: int,
+    offset: int,
+    before: uuid.UUID | None,
+    since: uuid.UUID | None = None,
 ) -> tuple[list[asyncpg.Record], int]:
     """A user's tweets newest first, and how many there are; `before` pins the page to tweets
-    older than that id."""
+    older than that id, `since` to the newest ones newer than that id."""
     with statement_span("SELECT tweets", _TIMELINE_COUNT):
         total = await connection.fetchval(_TIMELINE_COUNT, user_id, before)
-    rows = await user_tweets_before(connection, user_id, before, limit, offset) if total > offset else []
+    rows = (
+        await user_tweets_before(connection, user_id, before, limit, offset, since) if total > offset else []
+    )
     return rows, int(total)
 
 
 async def user_tweets_before(
-    connection: asyncpg.Connection, user_id: uuid.UUID, before: uuid.UUID | None, limit: int, offset: int = 0
+    connection: asyncpg.Connection,
+    user_id: uuid.UUID,
+    before: uuid.UUID | None,
+    limit: int,
+    offset: int = 0,
+    since: uuid.UUID | None = None,
 ) -> list[asyncpg.Record]:
     """The one query for "a user's tweets, newest first, older than `before`" (REST timelines and
     gRPC GetUserTweets): raw asyncpg, measured faster than the ORM select it replaced."""
     with statement_span("SELECT tweets", _TIMELINE_PAGE):
-        rows: list[asyncpg.Record] = await connection.fetch(_TIMELINE_PAGE, user_id, before, limit, offset)
+        rows: list[asyncpg.Record] = await connection.fetch(
+            _TIMELINE_PAGE, user_id, before, limit, offset, since
+        )
     return rows
+
+
+async def viewer_state(
+    connection: asyncpg.Connection, user_id: uuid.UUID, tweet_ids: Sequence[uuid.UUID]
+) -> tuple[set[uuid.UUID], set[uuid.UUID]]:
+    """Which of `tweet_ids` the user liked, and which it reposted: one statement."""
+    liked: set[uuid.UUID] = set()
+    reposted: set[uuid.UUID] = set()
+    with statement_span("SELECT tweet_like, tweet_repost", _VIEWER_STATE):
+        for tweet_id, is_like in await connection.fetch(_VIEWER_STATE, user_id, list(tweet_ids)):
+            (liked if is_like else reposted).add(tweet_id)
+    return liked, reposted
 
 
 async def insert_tweet(
@@ -209,10 +245,22 @@ class TweetRepository:
     # Replies
 
     async def add_reply(
-        self, reply_id: uuid.UUID, parent_id: uuid.UUID, user_id: uuid.UUID, content: str, at: datetime
+        self,
+        reply_id: uuid.UUID,
+        parent_id: uuid.UUID,
+        user_id: uuid.UUID,
+        content: str,
+        at: datetime,
+        entities: Entities,
     ) -> ReplyTweet:
         reply = ReplyTweet(
-            id=reply_id, parent_id=parent_id, user_id=user_id, content=content, created_at=at, updated_at=at
+            id=reply_id,
+            parent_id=parent_id,
+            user_id=user_id,
+            content=content,
+            created_at=at,
+            updated_at=at,
+            **entity_columns(entities),
         )
         self.session.add(reply)
         await self.session.flush()

@@ -6,8 +6,9 @@ import uuid
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from feed.schemas import Author
 from shared.messaging.events import Entities
 from shared.paging import Page, PageLimit, PageOffset
 from shared.text import StorableText, VisibleText
@@ -52,6 +53,23 @@ class ReplyResponse(BaseModel):
     content: str
     created_at: datetime
     updated_at: datetime
+    entities: Entities
+
+
+class ViewerState(BaseModel):
+    """The contract's "Timeline items" fields of a tweet object served on a read."""
+
+    author: Author
+    liked_by_me: bool = Field(description="false when the request has no token")
+    reposted_by_me: bool = Field(description="false when the request has no token")
+
+
+class TweetItem(ViewerState, TweetResponse):
+    """A tweet as the REST reads show it: with its author and the caller's like/repost state."""
+
+
+class ReplyItem(ViewerState, ReplyResponse):
+    """A reply as the replies list shows it (a reply cannot be liked or reposted: both false)."""
 
 
 class MarkResponse(BaseModel):
@@ -63,17 +81,23 @@ class MarkResponse(BaseModel):
     tweet: TweetResponse
 
 
+class MarkItem(MarkResponse):
+    """A like or a repost in the caller's lists: its tweet as an item."""
+
+    tweet: TweetItem
+
+
 class TweetPage(Page):
-    tweets: list[TweetResponse]
+    tweets: list[TweetItem]
 
 
 class ReplyPage(Page):
-    replies: list[ReplyResponse]
+    replies: list[ReplyItem]
 
 
 class LikePage(Page):
-    likes: list[MarkResponse]
+    likes: list[MarkItem]
 
 
 class RepostPage(Page):
-    reposts: list[MarkResponse]
+    reposts: list[MarkItem]

@@ -16,7 +16,7 @@ from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.db.raw import raw_connection
-from shared.errors import Conflict, Forbidden, NotFound
+from shared.errors import Conflict, Forbidden, InvalidInput, NotFound
 from shared.ids import uuid7, uuid7_time_ms
 from shared.messaging.events import TweetActionEvent, TweetEvent
 from shared.messaging.outbox import RABBITMQ, OutboxMessage, RelayWaker, enqueue
@@ -155,10 +155,17 @@ class TimelineReader:
         self.pool = pool
 
     async def user_tweets(
-        self, user_id: uuid.UUID, limit: int, offset: int, before: uuid.UUID | None
+        self,
+        user_id: uuid.UUID,
+        limit: int,
+        offset: int,
+        before: uuid.UUID | None,
+        since: uuid.UUID | None = None,
     ) -> tuple[list[TweetRow], int]:
+        if since is not None and (offset or before is not None):
+            raise InvalidInput("since_id goes with neither offset nor before")
         async with raw_connection(self.pool) as connection:
-            rows, total = await user_timeline(connection, user_id, limit, offset, before)
+            rows, total = await user_timeline(connection, user_id, limit, offset, before, since)
         return [TweetRow(**row) for row in rows], total
 
     async def user_tweets_before(
@@ -182,6 +189,9 @@ class TweetService:
         # Tweets whose shown state (content, counters, existence) this transaction changed: their
         # cached copies (feed.tweetcache) are dropped once it commits.
         self.changed_tweets: set[uuid.UUID] = set()
+        # Users whose likes or reposts this transaction changed: their feed items' state is asked
+        # again once it commits (feed.viewers).
+        self.changed_viewers: set[uuid.UUID] = set()
 
     async def get(self, tweet_id: uuid.UUID) -> Tweet:
         tweet = await self.tweets.get_tweet(tweet_id)
@@ -263,11 +273,14 @@ class TweetService:
     # Replies
 
     async def reply(self, caller_id: uuid.UUID, parent_id: uuid.UUID, content: str) -> ReplyTweet:
+        assert self.mentions is not None, "replies parse mentions"
+        # Both users calls before the first statement: neither holds a connection or the row lock.
+        entities = await parse_entities(content, self.mentions)
         blocked = await self._blocked_with(caller_id)
         parent = await self._shift_or_404(parent_id, "num_replys", +1)
         refuse_if_blocked(blocked, parent.user_id)  # the rollback undoes the shift
         reply_id, at = new_id()
-        reply = await self.tweets.add_reply(reply_id, parent_id, caller_id, content, at)
+        reply = await self.tweets.add_reply(reply_id, parent_id, caller_id, content, at, entities)
         await enqueue(self.session, action_event_message(TWEET_REPLY, parent, caller_id, reply_id=reply_id))
         return reply
 
@@ -299,6 +312,7 @@ class TweetService:
             # The transaction rolls back on the error, and the counter with it.
             raise Conflict(f"you have already {_NAME_OF[model]} this tweet")
         await enqueue(self.session, self._mark_event(_EVENTS_OF[model][0], mark, tweet, caller_id))
+        self.changed_viewers.add(caller_id)
         return mark, tweet
 
     async def unmark(self, model: type[TweetMark], caller_id: uuid.UUID, tweet_id: uuid.UUID) -> None:
@@ -307,6 +321,7 @@ class TweetService:
         if mark is None:
             raise NotFound(f"you have not {_NAME_OF[model]} this tweet")
         await enqueue(self.session, self._mark_event(_EVENTS_OF[model][1], mark, tweet, caller_id))
+        self.changed_viewers.add(caller_id)
 
     @staticmethod
     def _mark_event(event_type: str, mark: TweetMark, tweet: Tweet, caller_id: uuid.UUID) -> OutboxMessage:

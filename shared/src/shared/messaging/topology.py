@@ -37,6 +37,8 @@ USER_BLOCK: Final = "user.block"
 USER_UNBLOCK: Final = "user.unblock"
 USER_MUTE: Final = "user.mute"
 USER_UNMUTE: Final = "user.unmute"
+# UserRelationEvent bodies.
+USER_RELATION_EVENTS: Final = (USER_BLOCK, USER_UNBLOCK, USER_MUTE, USER_UNMUTE)
 USER_CREATE: Final = "user.create"
 USER_UPDATE: Final = "user.update"
 
@@ -69,7 +71,15 @@ QUEUES: dict[str, QueueSpec] = {
     for spec in (
         # tweet.update changes no feed, but the worker drops the cached copy (feed.tweetcache).
         QueueSpec(FEED_TWEETS_QUEUE, ((TWEET_EVENTS, "tweet.*"),)),
-        QueueSpec(FEED_FOLLOWS_QUEUE, ((USER_EVENTS, USER_FOLLOW), (USER_EVENTS, USER_UNFOLLOW))),
+        QueueSpec(
+            FEED_FOLLOWS_QUEUE,
+            (
+                (USER_EVENTS, USER_FOLLOW),
+                (USER_EVENTS, USER_UNFOLLOW),
+                # Blocks and mutes change what a reader's feed hides (feed.viewers).
+                *((USER_EVENTS, key) for key in USER_RELATION_EVENTS),
+            ),
+        ),
         # Only content events: the index holds no likes or reposts (a queue declared before bound
         # "tweet.*", so search_worker skips the other events too).
         QueueSpec(SEARCH_QUEUE, tuple((TWEET_EVENTS, key) for key in sorted(TWEET_CONTENT_EVENTS))),

@@ -1,0 +1,129 @@
+"""What makes a tweet served by tweets REST an item a client can draw: its author and the caller's
+like and repost state (the contract's "Timeline items"), for a whole page at once.
+
+A page costs at most one users `GetUsers` call, for the authors not cached, and one query for the
+caller's likes and reposts among the page's ids (none without a token), made together. Authors are
+cached in this process for a few seconds, as the feed does (feed.items): a user timeline page, all
+one author, then costs no call at all, and a display-name change shows within that time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
+
+import asyncpg
+
+from feed.schemas import Author
+from fleet_proto import user_service_pb2
+from shared.db.raw import raw_connection
+from shared.ttlcache import TtlCache
+from tweets.models import ReplyTweet, TweetMark
+from tweets.repository import viewer_state
+from tweets.schemas import MarkItem, ReplyItem, TweetItem
+
+if TYPE_CHECKING:
+    from fleet_proto.user_service_pb2_grpc import UserAsyncStub
+
+AUTHOR_TTL_SECONDS = 5.0
+
+
+class TweetItems:
+    def __init__(
+        self, users: UserAsyncStub, pool: asyncpg.Pool, author_ttl: float = AUTHOR_TTL_SECONDS
+    ) -> None:
+        self._users = users
+        self._pool = pool
+        self._authors: TtlCache[Author] = TtlCache(author_ttl)
+
+    async def tweets(self, viewer_id: uuid.UUID | None, tweets: Sequence[Any]) -> list[TweetItem]:
+        """Tweets (ORM rows or TweetRows) as items, in order."""
+        authors, (liked, reposted) = await asyncio.gather(
+            self.authors(tweet.user_id for tweet in tweets),
+            self.viewer_state(viewer_id, [tweet.id for tweet in tweets]),
+        )
+        return [
+            TweetItem(
+                id=tweet.id,
+                user_id=tweet.user_id,
+                content=tweet.content,
+                num_likes=tweet.num_likes,
+                num_replys=tweet.num_replys,
+                num_reposts=tweet.num_reposts,
+                created_at=tweet.created_at,
+                updated_at=tweet.updated_at,
+                entities=tweet.entities,
+                author=authors[tweet.user_id],
+                liked_by_me=tweet.id in liked,
+                reposted_by_me=tweet.id in reposted,
+            )
+            for tweet in tweets
+        ]
+
+    async def replies(self, replies: Sequence[ReplyTweet]) -> list[ReplyItem]:
+        """Replies as items. A reply cannot be liked or reposted (likes and reposts are of tweets),
+        so its viewer state is false without asking."""
+        authors = await self.authors(reply.user_id for reply in replies)
+        return [
+            ReplyItem(
+                id=reply.id,
+                parent_id=reply.parent_id,
+                user_id=reply.user_id,
+                content=reply.content,
+                created_at=reply.created_at,
+                updated_at=reply.updated_at,
+                entities=reply.entities,
+                author=authors[reply.user_id],
+                liked_by_me=False,
+                reposted_by_me=False,
+            )
+            for reply in replies
+        ]
+
+    async def marks(self, viewer_id: uuid.UUID, marks: Sequence[tuple[TweetMark, Any]]) -> list[MarkItem]:
+        """Likes or reposts with their tweets as items (one batch for the whole page)."""
+        tweets = await self.tweets(viewer_id, [tweet for _, tweet in marks])
+        return [
+            MarkItem(user_id=mark.user_id, tweet_id=mark.tweet_id, created_at=mark.created_at, tweet=tweet)
+            for (mark, _), tweet in zip(marks, tweets, strict=True)
+        ]
+
+    async def authors(self, user_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, Author]:
+        """The authors asked for; one GetUsers call for those not cached (a deleted account has no
+        names: its tweets are on their way out)."""
+        now = time.monotonic()
+        found: dict[uuid.UUID, Author] = {}
+        missing: list[uuid.UUID] = []
+        for user_id in set(user_ids):
+            cached = self._authors.get(str(user_id), now)
+            if cached is None:
+                missing.append(user_id)
+            else:
+                found[user_id] = cached
+        if missing:
+            reply = await self._users.GetUsers(
+                user_service_pb2.GetUsersRequest(user_ids=[str(user_id) for user_id in missing])
+            )
+            fetched = {user.id: user for user in reply.users}
+            for user_id in missing:
+                user = fetched.get(str(user_id))
+                author = Author(
+                    id=user_id,
+                    username=user.username if user is not None else None,
+                    display_name=(user.display_name or None) if user is not None else None,
+                )
+                self._authors.put(str(user_id), author, now)
+                found[user_id] = author
+        return found
+
+    async def viewer_state(
+        self, viewer_id: uuid.UUID | None, tweet_ids: list[uuid.UUID]
+    ) -> tuple[set[uuid.UUID], set[uuid.UUID]]:
+        """Which of the tweets the viewer liked and reposted: one query; nothing to ask anonymously."""
+        if viewer_id is None or not tweet_ids:
+            return set(), set()
+        async with raw_connection(self._pool) as connection:
+            return await viewer_state(connection, viewer_id, tweet_ids)

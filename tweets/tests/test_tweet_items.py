@@ -1,0 +1,199 @@
+"""Tweet objects served by tweets REST as items a client can draw: `author`, `liked_by_me`,
+`reposted_by_me` (false without a token) and `entities` on GET /tweet/{id}, user timelines, replies,
+likes and reposts; since_id, next_cursor and Link on user timelines; one batch of calls per page."""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import httpx
+import pytest
+
+from devtools.testing import Account, StartedService, assert_problem
+from fleet_proto import user_service_pb2_grpc
+from shared.grpc.channels import open_channel
+from shared.settings import Settings
+from tweets.items import TweetItems
+
+Post = Callable[..., Awaitable[dict[str, Any]]]
+AccountFactory = Callable[[], Awaitable[Account]]
+
+
+def author_of(account: Account) -> dict[str, Any]:
+    # A new account's display name is its username.
+    return {"id": str(account.id), "username": account.username, "display_name": account.username}
+
+
+async def get(client: httpx.AsyncClient, path: str, account: Account | None = None, **params: Any) -> Any:
+    response = await client.get(path, params=params, headers=account.headers if account else {})
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+async def test_a_tweet_carries_its_author_and_the_callers_state(
+    client: httpx.AsyncClient, alice: Account, bob: Account, post: Post
+) -> None:
+    tweet = await post(client, alice, "draw me #Art")
+    assert (await client.post(f"/tweet/like/{tweet['id']}", headers=bob.headers)).status_code == 201
+
+    as_bob = await get(client, f"/tweet/{tweet['id']}", bob)
+    anonymous = await get(client, f"/tweet/{tweet['id']}")
+    as_alice = await get(client, f"/tweet/{tweet['id']}", alice)
+
+    assert as_bob["author"] == author_of(alice)
+    assert as_bob["entities"] == {"hashtags": ["art"], "mentions": []}
+    assert (as_bob["liked_by_me"], as_bob["reposted_by_me"]) == (True, False)
+    assert (anonymous["liked_by_me"], anonymous["reposted_by_me"]) == (False, False)
+    assert (as_alice["liked_by_me"], as_alice["reposted_by_me"]) == (False, False)
+    # A token that is there is checked: a bad one is 401, not an anonymous read.
+    bad = await client.get(f"/tweet/{tweet['id']}", headers={"Authorization": "Bearer nope"})
+    assert_problem(bad, 401)
+
+
+async def test_user_timeline_items_show_the_callers_likes_and_reposts(
+    client: httpx.AsyncClient, alice: Account, bob: Account, post: Post
+) -> None:
+    liked, reposted, plain = [await post(client, alice, text) for text in ("liked", "reposted", "plain")]
+    await client.post(f"/tweet/like/{liked['id']}", headers=bob.headers)
+    await client.post(f"/tweet/repost/{reposted['id']}", headers=bob.headers)
+
+    page = await get(client, f"/tweet/user/{alice.id}", bob)
+    state = {item["id"]: (item["liked_by_me"], item["reposted_by_me"]) for item in page["tweets"]}
+
+    assert state == {liked["id"]: (True, False), reposted["id"]: (False, True), plain["id"]: (False, False)}
+    assert all(item["author"] == author_of(alice) for item in page["tweets"])
+    anonymous = await get(client, f"/tweet/user/{alice.id}")
+    assert {(item["liked_by_me"], item["reposted_by_me"]) for item in anonymous["tweets"]} == {(False, False)}
+
+
+async def test_replies_carry_author_and_entities(
+    client: httpx.AsyncClient, alice: Account, bob: Account, post: Post
+) -> None:
+    tweet = await post(client, alice, "question")
+    created = await client.post(
+        f"/tweet/reply/{tweet['id']}", json={"content": f"@{alice.username} see #Answer"}, headers=bob.headers
+    )
+    assert created.status_code == 201, created.text
+    mention = {"id": str(alice.id), "username": alice.username}
+    assert created.json()["entities"] == {"hashtags": ["answer"], "mentions": [mention]}
+
+    (reply,) = (await get(client, f"/tweet/reply/{tweet['id']}", alice))["replies"]
+
+    assert reply["author"] == author_of(bob)
+    assert reply["entities"] == {"hashtags": ["answer"], "mentions": [mention]}
+    assert (reply["liked_by_me"], reply["reposted_by_me"]) == (False, False)
+
+
+async def test_likes_and_reposts_lists_carry_items(
+    client: httpx.AsyncClient, alice: Account, bob: Account, post: Post
+) -> None:
+    both, liked_only = await post(client, alice, "both"), await post(client, alice, "liked only")
+    for path in (
+        f"/tweet/like/{both['id']}",
+        f"/tweet/repost/{both['id']}",
+        f"/tweet/like/{liked_only['id']}",
+    ):
+        assert (await client.post(path, headers=bob.headers)).status_code == 201
+
+    likes = (await get(client, "/tweet/like", bob))["likes"]
+    reposts = (await get(client, "/tweet/repost", bob))["reposts"]
+
+    liked_state = {
+        like["tweet_id"]: (like["tweet"]["liked_by_me"], like["tweet"]["reposted_by_me"]) for like in likes
+    }
+    assert liked_state == {both["id"]: (True, True), liked_only["id"]: (True, False)}
+    (repost,) = reposts
+    assert repost["tweet"]["author"] == author_of(alice)
+    assert (repost["tweet"]["liked_by_me"], repost["tweet"]["reposted_by_me"]) == (True, True)
+    assert repost["tweet"]["entities"] == {"hashtags": [], "mentions": []}
+
+
+async def test_user_timeline_since_id_next_cursor_and_link(
+    client: httpx.AsyncClient, alice: Account, post: Post
+) -> None:
+    first = [(await post(client, alice, f"t{i}"))["id"] for i in range(3)]
+
+    page = await client.get(f"/tweet/user/{alice.id}", params={"limit": 2})
+    body = page.json()
+    assert [t["id"] for t in body["tweets"]] == [first[2], first[1]]
+    assert body["next_cursor"] == first[1]
+    assert page.headers["link"] == f'</tweet/user/{alice.id}?limit=2&before={first[1]}>; rel="next"'
+    last = await client.get(f"/tweet/user/{alice.id}", params={"limit": 2, "before": body["next_cursor"]})
+    assert [t["id"] for t in last.json()["tweets"]] == [first[0]]
+    assert last.json()["next_cursor"] is None and "link" not in last.headers
+
+    newer = [(await post(client, alice, f"n{i}"))["id"] for i in range(3)]
+    since = await get(client, f"/tweet/user/{alice.id}", since_id=first[2], limit=2)
+    assert [t["id"] for t in since["tweets"]] == [newer[2], newer[1]]
+    assert (await get(client, f"/tweet/user/{alice.id}", since_id=newer[2]))["tweets"] == []
+    both = await client.get(f"/tweet/user/{alice.id}", params={"since_id": first[0], "before": newer[0]})
+    assert_problem(both, 422)
+
+
+class CountingUsers:
+    """A users stub that counts its calls."""
+
+    def __init__(self, stub: user_service_pb2_grpc.UserAsyncStub, calls: Counter[str]) -> None:
+        self._stub = stub
+        self._calls = calls
+
+    async def GetUsers(self, *args: Any, **kwargs: Any) -> Any:
+        self._calls["GetUsers"] += 1
+        return await self._stub.GetUsers(*args, **kwargs)
+
+
+class CountingItems(TweetItems):
+    """TweetItems counting its viewer-state queries (each one statement: repository.viewer_state)."""
+
+    def __init__(self, calls: Counter[str], *args: Any) -> None:
+        super().__init__(*args)
+        self._calls = calls
+
+    async def viewer_state(
+        self, viewer_id: uuid.UUID | None, tweet_ids: list[uuid.UUID]
+    ) -> tuple[set[uuid.UUID], set[uuid.UUID]]:
+        self._calls["viewer_state"] += 1
+        return await super().viewer_state(viewer_id, tweet_ids)
+
+
+@pytest.fixture
+async def counted(tweets_service: StartedService, settings: Settings) -> AsyncIterator[Counter[str]]:
+    """The running tweets app hydrates through counting collaborators for the test."""
+    calls: Counter[str] = Counter()
+    channel = open_channel(settings.userservice.grpc_target, "users", 5, settings.internal.service_token)
+    state = tweets_service.app.state
+    original = state.tweet_items
+    users: Any = CountingUsers(user_service_pb2_grpc.UserStub(channel), calls)
+    state.tweet_items = CountingItems(calls, users, original._pool)
+    yield calls
+    state.tweet_items = original
+    await channel.close(None)
+
+
+async def test_a_page_is_hydrated_in_one_batch_of_calls(
+    client: httpx.AsyncClient, accounts: AccountFactory, alice: Account, post: Post, counted: Counter[str]
+) -> None:
+    authors = [await accounts() for _ in range(3)]
+    for author in authors:
+        for text in ("one", "two"):
+            tweet = await post(client, author, text)
+            assert (await client.post(f"/tweet/like/{tweet['id']}", headers=alice.headers)).status_code == 201
+    counted.clear()
+
+    likes = (await get(client, "/tweet/like", alice, limit=20))["likes"]
+    assert len(likes) == 6
+    assert {like["tweet"]["author"]["id"] for like in likes} == {str(author.id) for author in authors}
+    assert counted == {"GetUsers": 1, "viewer_state": 1}
+
+    counted.clear()
+    await get(client, "/tweet/like", alice, limit=20)
+    # Warm: the authors come from this process's cache; the viewer state is always asked for.
+    assert counted == {"viewer_state": 1}
+
+    counted.clear()
+    await get(client, f"/tweet/user/{authors[0].id}", alice)
+    # A user timeline is one author, cached here: no users call at all.
+    assert counted == {"viewer_state": 1}
