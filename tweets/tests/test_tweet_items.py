@@ -16,6 +16,8 @@ from devtools.testing import Account, StartedService, assert_problem
 from fleet_proto import user_service_pb2_grpc
 from shared.grpc.channels import open_channel
 from shared.settings import Settings
+from shared.wiring import wiring_of
+from tweets.deps import TweetsWiring
 from tweets.items import TweetItems
 
 Post = Callable[..., Awaitable[dict[str, Any]]]
@@ -164,12 +166,12 @@ async def counted(tweets_service: StartedService, settings: Settings) -> AsyncIt
     """The running tweets app hydrates through counting collaborators for the test."""
     calls: Counter[str] = Counter()
     channel = open_channel(settings.userservice.grpc_target, "users", 5, settings.internal.service_token)
-    state = tweets_service.app.state
-    original = state.tweet_items
+    wiring = wiring_of(tweets_service.app, TweetsWiring)
+    original = wiring.items
     users: Any = CountingUsers(user_service_pb2_grpc.UserStub(channel), calls)
-    state.tweet_items = CountingItems(calls, users, original._pool)
+    wiring.items = CountingItems(calls, users, original._pool)
     yield calls
-    state.tweet_items = original
+    wiring.items = original
     await channel.close(None)
 
 
