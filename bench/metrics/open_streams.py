@@ -1,4 +1,4 @@
-"""9. Open connections: N idle Server-Sent Events streams (GET /stream, real tokens of N users) held
+"""Open connections: N idle Server-Sent Events streams (GET /stream, real tokens of N users) held
 by one notifications process; its resident memory, its CPU while they idle, and whether every
 stream's heartbeats still come on time.
 

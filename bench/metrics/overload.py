@@ -1,4 +1,4 @@
-"""8. Overload: the mixed workload (6.) offered at twice the rate the fleet sustains, beside the same
+"""Overload: the mixed workload (6.) offered at twice the rate the fleet sustains, beside the same
 workload at the sustainable rate, measured in the same run.
 
 Past saturation a fleet should shed what it cannot serve, quickly and honestly — 503 problem+json

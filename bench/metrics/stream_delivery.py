@@ -1,4 +1,4 @@
-"""10. Live delivery: from the 201 of POST /tweet (the celebrity posting) until the `update` event
+"""Live delivery: from the 201 of POST /tweet (the celebrity posting) until the `update` event
 has reached each of M of its followers' open SSE streams; p50 and p99 over every delivery, and
 the time until the last of the M had it.
 
