@@ -32,7 +32,12 @@ def outcome(status: int, headers: Mapping[str, str], body: bytes) -> str:
         return OK
     if status == 503 and "retry-after" in {name.lower() for name in headers} and b"overloaded" in body:
         return OVERLOADED
-    return str(status)
+    # Otherwise the problem's detail says what the service thought happened (e.g. "redis is unavailable").
+    try:
+        detail = str(orjson.loads(body).get("detail", ""))[:60]
+    except (orjson.JSONDecodeError, AttributeError):
+        detail = body[:60].decode(errors="replace")
+    return f"{status} {detail}".strip()
 
 
 def classified_mix(session: aiohttp.ClientSession, plan: Mapping[str, Any], outcomes: Counter[str]) -> Mix:

@@ -1,5 +1,5 @@
-"""Overload: the mixed workload (6.) offered at twice the rate the fleet sustains, beside the same
-workload at the sustainable rate, measured in the same run.
+"""Overload: the mixed workload (6.) offered at twice (and four times) the rate the fleet sustains,
+beside the same workload at the sustainable rate, measured in the same run.
 
 Past saturation a fleet should shed what it cannot serve, quickly and honestly — 503 problem+json
 "overloaded" with Retry-After — and keep serving the rest: goodput (2xx per second) should
@@ -19,9 +19,11 @@ from bench.metrics import mixed
 from bench.model import Figure, Metric, Target
 from bench.sweep import holds
 
-TITLE = "Overload: goodput of the mixed workload at 2x its sustainable rate"
+TITLE = "Overload: goodput of the mixed workload at 2x and 4x its sustainable rate"
 
-OVERLOAD_FACTOR = 2.0
+# 2x as the issue asks; 4x because on a shared machine the p99 target is often missed well before
+# throughput saturates (requests queue), and shedding only shows further out.
+OVERLOAD_FACTORS = (2.0, 4.0)
 WARMUP_SECONDS = 1.0
 
 
@@ -69,51 +71,62 @@ def _overloaded_percent(step: dict[str, Any]) -> float:
 async def run(ctx: Context) -> Metric:
     metric = Metric("overload", TITLE)
     baseline = "the same fleet and mix at its sustainable rate (p99 ≤ 100 ms), same run"
-    goodput = Figure(
-        f"goodput (2xx/s) offered {OVERLOAD_FACTOR:g}x the sustainable rate",
-        "req/s",
-        "higher",
-        target=Target("ratio", ">=", 0.9),
-        baseline_name=baseline,
-    )
-    ok_p99 = Figure("p99 of the 2xx answers", "ms", "lower", baseline_name=baseline)
-    shed = Figure("requests shed as 503 overloaded + Retry-After", "%", "lower", baseline_name=baseline)
-    other = Figure(
-        "requests failed otherwise (other statuses, timeouts, refused)",
-        "%",
-        "lower",
-        target=Target("absolute", "<=", 1.0),
-        baseline_name=baseline,
-    )
-    metric.figures = [goodput, ok_p99, shed, other]
+    goodput, shed, other = {}, {}, {}
+    for factor in OVERLOAD_FACTORS:
+        goodput[factor] = Figure(
+            f"goodput (2xx/s) offered {factor:g}x the sustainable rate",
+            "req/s",
+            "higher",
+            target=Target("ratio", ">=", 0.9),
+            baseline_name=baseline,
+        )
+        shed[factor] = Figure(
+            f"requests shed as 503 overloaded + Retry-After at {factor:g}x",
+            "%",
+            "lower",
+            baseline_name=baseline,
+        )
+        other[factor] = Figure(
+            f"requests failed otherwise at {factor:g}x (other statuses, timeouts, refused)",
+            "%",
+            "lower",
+            target=Target("absolute", "<=", 1.0),
+            baseline_name=baseline,
+        )
+    first = OVERLOAD_FACTORS[0]
+    ok_p99 = Figure(f"p99 of the 2xx answers at {first:g}x", "ms", "lower", baseline_name=baseline)
+    metric.figures = [*goodput.values(), ok_p99, *shed.values(), *other.values()]
     sustainable = await _sustainable_rate(ctx, metric)
-    offered = OVERLOAD_FACTOR * sustainable
     seconds = max(5.0, 2 * ctx.profile.mixed_step_seconds)
     runs = []
     for repetition in ctx.repetitions:
-        ctx.log(f"overload: repetition {repetition + 1}, {sustainable:.0f} and {offered:.0f} req/s offered")
-        if repetition % 2 == 0:
-            at_rate, over = await _step(ctx, sustainable, seconds), await _step(ctx, offered, seconds)
-        else:
-            over, at_rate = await _step(ctx, offered, seconds), await _step(ctx, sustainable, seconds)
-        goodput.add(over["goodput_rps"], at_rate["goodput_rps"])
-        ok_p99.add(over["latency_ms"].get("p99"), at_rate["latency_ms"].get("p99"))
-        shed.add(_overloaded_percent(over), _overloaded_percent(at_rate))
-        other.add(_failed_other_percent(over), _failed_other_percent(at_rate))
-        runs.append({"sustainable": at_rate, "overloaded": over})
-        if holds(over, mixed.P99_LIMIT_MS):
-            metric.notes.append(
-                f"repetition {repetition + 1}: {offered:.0f} req/s still held p99 ≤ {mixed.P99_LIMIT_MS:g} ms "
-                "(not past saturation: the sustainable rate was found on a busier machine)"
+        ctx.log(f"overload: repetition {repetition + 1}, sustainable rate {sustainable:.0f} req/s")
+        order = (1.0, *OVERLOAD_FACTORS)
+        steps = {}
+        for factor in order if repetition % 2 == 0 else reversed(order):
+            steps[factor] = await _step(ctx, factor * sustainable, seconds)
+        at_rate = steps[1.0]
+        for factor in OVERLOAD_FACTORS:
+            over = steps[factor]
+            goodput[factor].add(over["goodput_rps"], at_rate["goodput_rps"])
+            shed[factor].add(_overloaded_percent(over), _overloaded_percent(at_rate))
+            other[factor].add(_failed_other_percent(over), _failed_other_percent(at_rate))
+            ctx.log(
+                f"  offered {factor * sustainable:.0f} req/s ({factor:g}x): goodput {over['goodput_rps']:.0f}/s, "
+                f"p99 {over['latency_ms'].get('p99')} ms, {over['overloaded']} x 503 overloaded, "
+                f"{over['other_errors']} other errors {over['outcomes']}"
             )
-        ctx.log(
-            f"  offered {offered:.0f} req/s: goodput {over['goodput_rps']:.0f}/s, "
-            f"{over['overloaded']} x 503 overloaded, {over['other_errors']} other errors "
-            f"{over['outcomes']}; at {sustainable:.0f} req/s: goodput {at_rate['goodput_rps']:.0f}/s"
-        )
+        ok_p99.add(steps[first]["latency_ms"].get("p99"), at_rate["latency_ms"].get("p99"))
+        ctx.log(f"  at {sustainable:.0f} req/s: goodput {at_rate['goodput_rps']:.0f}/s")
+        runs.append({f"{factor:g}x": step for factor, step in steps.items()})
+        if holds(steps[first], mixed.P99_LIMIT_MS):
+            metric.notes.append(
+                f"repetition {repetition + 1}: {first:g}x ({first * sustainable:.0f} req/s) still held "
+                f"p99 ≤ {mixed.P99_LIMIT_MS:g} ms: not past saturation"
+            )
     metric.details |= {
         "sustainable_rps": sustainable,
-        "offered_rps": offered,
+        "factors": OVERLOAD_FACTORS,
         "step_seconds": seconds,
         "mix": mixed.MIX,
         "generator": "python (open loop)",
