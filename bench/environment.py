@@ -36,7 +36,7 @@ QUEUES = ("general_tweets", "feed_follows", "search_tweets")
 WORKERS = ("feed_worker", "search_worker")
 # The busiest services run one process per core, as docker-compose runs them.
 SERVICE_WORKERS = max(1, os.cpu_count() or 1)
-DATABASES = ("users", "tweets", "search")
+DATABASES = ("users", "tweets", "search", "notifications")
 
 
 async def _free_redis_db(base_url: str) -> str:

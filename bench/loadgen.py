@@ -27,12 +27,12 @@ def wrk_available() -> bool:
     return shutil.which("wrk") is not None
 
 
-async def run_agent(task: Mapping[str, Any]) -> dict[str, Any]:
-    """Run one agent task in a fresh process; its JSON result."""
+async def run_agent(task: Mapping[str, Any], module: str = "bench.agent") -> dict[str, Any]:
+    """Run one agent task in a fresh process (`python -m <module>`, JSON in and out); its JSON result."""
 
     def blocking() -> dict[str, Any]:
         completed = subprocess.run(
-            [sys.executable, "-m", "bench.agent"],
+            [sys.executable, "-m", module],
             input=orjson.dumps(task),
             capture_output=True,
             cwd=REPO_ROOT,

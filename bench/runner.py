@@ -24,7 +24,18 @@ from bench.context import Context
 from bench.dataset import generate
 from bench.environment import BenchFleet
 from bench.loadgen import REPO_ROOT, wrk_available
-from bench.metrics import compose, fanout, feed_reads, metrics_cost, mixed, search_lag, tweet_to_feed
+from bench.metrics import (
+    compose,
+    fanout,
+    feed_reads,
+    metrics_cost,
+    mixed,
+    open_streams,
+    overload,
+    search_lag,
+    stream_delivery,
+    tweet_to_feed,
+)
 from bench.model import Metric
 from devtools.fleet import unreachable_dependencies
 from devtools.testing import TEST_JWT_SECRET, TEST_SERVICE_TOKEN
@@ -46,9 +57,12 @@ METRICS: dict[str, MetricModule] = {
     "metrics_cost": metrics_cost,
     "fanout": fanout,
     "tweet_to_feed": tweet_to_feed,
+    "stream_delivery": stream_delivery,
+    "open_streams": open_streams,
     "search_lag": search_lag,
     "compose": compose,
     "mixed": mixed,
+    "overload": overload,
 }
 
 
