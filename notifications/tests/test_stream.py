@@ -18,6 +18,7 @@ import jwt
 import orjson
 import pytest
 import websockets
+from prometheus_client.parser import text_string_to_metric_families
 from redis.asyncio import Redis
 
 from devtools.tcp_proxy import TcpProxy, free_port
@@ -334,3 +335,35 @@ async def test_redis_down_closes_streams_and_refuses_new_ones_until_it_is_back(
                 assert (await stream.next()).type == "update"
     finally:
         await proxy.stop()
+
+
+async def _open_streams(client: httpx.AsyncClient) -> dict[str, float]:
+    text = (await client.get("/metrics")).text
+    return {
+        sample.labels["kind"]: sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == "open_streams"
+    }
+
+
+async def test_open_streams_are_counted_by_kind_while_they_are_open(
+    settings: Settings, processes: list[Process], clients: list[httpx.AsyncClient]
+) -> None:
+    alice = user(settings)
+    before = await _open_streams(clients[0])
+    async with (
+        open_stream(clients[0], headers=alice.headers),
+        websockets.connect(ws_url(processes[0]), subprotocols=[alice.token]),  # type: ignore[list-item]
+    ):
+
+        async def counted() -> bool:
+            now = await _open_streams(clients[0])
+            return all(now.get(kind, 0) == before.get(kind, 0) + 1 for kind in ("sse", "websocket"))
+
+        await wait_for(counted, timeout=10)
+
+    async def closed() -> bool:
+        return await _open_streams(clients[0]) == {kind: before.get(kind, 0) for kind in ("sse", "websocket")}
+
+    await wait_for(closed, timeout=10)

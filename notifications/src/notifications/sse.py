@@ -13,6 +13,7 @@ from starlette.types import Receive, Scope, Send
 from notifications.hub import Closing, LiveHub
 from notifications.live import LiveEvent
 from notifications.stream import Heartbeat, StreamSession
+from shared.metrics.streams import open_stream
 
 HEARTBEAT_FRAME = b": heartbeat\n\n"
 # Sent first: flushes the headers through proxies and tells the browser how soon to reconnect.
@@ -51,6 +52,10 @@ class EventStreamResponse(Response):
         self._hub = hub
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        with open_stream("sse"):
+            await self._serve(receive, send)
+
+    async def _serve(self, receive: Receive, send: Send) -> None:
         try:
             await send(
                 {"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers}

@@ -22,6 +22,7 @@ from notifications.tickets import MAX_TICKET_LENGTH
 from shared.auth import CurrentUser, TokenClaims, TokenCodec, current_claims
 from shared.errors import DomainError, Unauthorized
 from shared.http.problems import PROBLEM_RESPONSES, problem_responses
+from shared.metrics.streams import open_stream
 
 router = APIRouter(responses=PROBLEM_RESPONSES, tags=["stream"])
 _bearer = HTTPBearer(auto_error=False, description="JWT from POST /login")
@@ -125,7 +126,8 @@ async def stream_ws(websocket: WebSocket, wiring: Wired, revocations: Revocation
     except WebSocketDisconnect:
         return
     try:
-        await _serve_websocket(websocket, session)
+        with open_stream("websocket"):
+            await _serve_websocket(websocket, session)
     finally:
         wiring.hub.detach(session.connection)
 
