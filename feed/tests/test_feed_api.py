@@ -7,21 +7,11 @@ from typing import Any
 import pytest
 from redis.asyncio import Redis
 
+from devtools.fixtures import TWEET_FIELDS
 from devtools.testing import StartedService, wait_for
 from feed.feedstore import FeedStore
 from shared.ids import uuid7
 
-TWEET_FIELDS = {
-    "id",
-    "user_id",
-    "content",
-    "num_likes",
-    "num_replys",
-    "num_reposts",
-    "created_at",
-    "updated_at",
-    "entities",
-}
 ITEM_FIELDS = TWEET_FIELDS | {"author", "liked_by_me", "reposted_by_me", "reposted_by", "entities"}
 
 

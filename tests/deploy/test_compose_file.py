@@ -9,7 +9,6 @@ validates the compose file's syntax where Docker is installed."""
 
 from __future__ import annotations
 
-import os
 import re
 import secrets
 import tomllib
@@ -18,8 +17,8 @@ from typing import Any
 
 import pytest
 import yaml
-from pydantic import BaseModel
 
+from devtools.fixtures import container_settings, known_setting
 from shared.settings import ServiceSettings, Settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -76,34 +75,12 @@ def _environment(service: str) -> dict[str, str]:
     return {key: _interpolate(value) for key, value in FLEET[service]["environment"].items()}
 
 
-def _settings(environment: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Settings:
-    """Settings as the container builds them: config.toml (CONFIG_FILE in the Dockerfile), then the
-    environment, and no .env file (compose passes it as environment)."""
-    for key in list(os.environ):
-        if "__" in key or key in {"ENVIRONMENT", "LOG_LEVEL", "CONFIG_FILE"}:
-            monkeypatch.delenv(key)
-    monkeypatch.setenv("CONFIG_FILE", str(ROOT / "config.toml"))
-    for key, value in environment.items():
-        monkeypatch.setenv(key, value)
-    return Settings(_env_file=None)
-
-
-def _known(model: type[BaseModel], path: list[str]) -> bool:
-    field = model.model_fields.get(path[0].lower())
-    if field is None:
-        return False
-    if len(path) == 1:
-        return True
-    annotation = field.annotation
-    return isinstance(annotation, type) and issubclass(annotation, BaseModel) and _known(annotation, path[1:])
-
-
 @pytest.mark.parametrize("service", sorted(FLEET))
 def test_every_variable_compose_passes_is_a_setting_the_fleet_reads(service: str) -> None:
     unknown = [
         key
         for key in _environment(service)
-        if key not in NOT_SETTINGS and not _known(Settings, key.split("__"))
+        if key not in NOT_SETTINGS and not known_setting(Settings, key.split("__"))
     ]
     assert not unknown, f"{service}: not a setting (a typo is silently ignored): {unknown}"
 
@@ -120,7 +97,7 @@ def test_every_variable_of_env_example_is_a_setting_the_fleet_reads() -> None:
     unknown = [
         name
         for name in names
-        if name not in NOT_SETTINGS | COMPOSE_ONLY and not _known(Settings, name.split("__"))
+        if name not in NOT_SETTINGS | COMPOSE_ONLY and not known_setting(Settings, name.split("__"))
     ]
     assert not unknown, f"not settings: {unknown}"
 
@@ -136,7 +113,7 @@ def test_env_example_names_every_secret_and_holds_no_value_for_any() -> None:
 
 @pytest.mark.parametrize("service", sorted(FLEET))
 def test_the_container_settings_load_in_production(service: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    settings = _settings(_environment(service), monkeypatch)
+    settings = container_settings(_environment(service), monkeypatch)
     assert settings.environment == "production"
     assert settings.jwt.secret.get_secret_value() == REQUIRED["JWT__SECRET"]
     assert settings.internal.service_token.get_secret_value() == REQUIRED["INTERNAL__SERVICE_TOKEN"]
@@ -153,7 +130,7 @@ def test_published_and_probed_ports_are_the_ones_the_service_listens_on(
     service: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     environment = _environment(service)
-    section: ServiceSettings = getattr(_settings(environment, monkeypatch), SECTION_OF[service])
+    section: ServiceSettings = getattr(container_settings(environment, monkeypatch), SECTION_OF[service])
     published = {container for _, container in _published(FLEET[service])}
     assert published == {str(section.rest_port)}, "only the REST API is published"
     assert {str(port) for port in FLEET[service].get("expose", [])} == {str(section.grpc_port)}
@@ -161,7 +138,9 @@ def test_published_and_probed_ports_are_the_ones_the_service_listens_on(
     assert section.bind_host == "0.0.0.0" and section.host == service, "other containers could not reach it"
     # Every other container reaches this one at the same address.
     for other in FLEET:
-        target = getattr(_settings(_environment(other), monkeypatch), SECTION_OF[service]).grpc_target
+        target = getattr(
+            container_settings(_environment(other), monkeypatch), SECTION_OF[service]
+        ).grpc_target
         assert target == f"{service}:{section.grpc_port}", other
 
 

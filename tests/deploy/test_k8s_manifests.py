@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import copy
 import importlib
-import os
 import secrets
 import tomllib
 from pathlib import Path
@@ -21,8 +20,8 @@ from typing import Any
 import kubernetes_validate
 import pytest
 import yaml
-from pydantic import BaseModel
 
+from devtools.fixtures import container_settings, known_setting
 from shared.settings import ServiceSettings, Settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -72,26 +71,6 @@ def _environment(process: str) -> dict[str, str]:
     for entry in _container(process).get("env", []):
         environment[entry["name"]] = entry.get("value", FAKE_SECRETS.get(entry["name"], ""))
     return environment
-
-
-def _settings(environment: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Settings:
-    for key in list(os.environ):
-        if "__" in key or key in {"ENVIRONMENT", "LOG_LEVEL", "CONFIG_FILE"}:
-            monkeypatch.delenv(key)
-    monkeypatch.setenv("CONFIG_FILE", str(ROOT / "config.toml"))
-    for key, value in environment.items():
-        monkeypatch.setenv(key, value)
-    return Settings(_env_file=None)
-
-
-def _known(model: type[BaseModel], path: list[str]) -> bool:
-    field = model.model_fields.get(path[0].lower())
-    if field is None:
-        return False
-    if len(path) == 1:
-        return True
-    annotation = field.annotation
-    return isinstance(annotation, type) and issubclass(annotation, BaseModel) and _known(annotation, path[1:])
 
 
 @pytest.mark.parametrize("path", MANIFEST_FILES, ids=lambda path: path.name)
@@ -146,7 +125,7 @@ def test_every_variable_is_a_setting_and_every_secret_a_reference(
 ) -> None:
     _present(process)
     environment = _environment(process)
-    unknown = [key for key in environment if not _known(Settings, key.split("__"))]
+    unknown = [key for key in environment if not known_setting(Settings, key.split("__"))]
     assert not unknown, f"{process}: not settings (a typo is silently ignored): {unknown}"
     references = {
         entry["name"]: entry["valueFrom"]["secretKeyRef"]
@@ -156,7 +135,7 @@ def test_every_variable_is_a_setting_and_every_secret_a_reference(
     assert set(references) == SECRET_KEYS
     assert all(reference["name"] == "fleet-secrets" for reference in references.values())
     assert not SECRET_KEYS & set(_fleet_env()), "no secret in the ConfigMap"
-    settings = _settings(environment, monkeypatch)
+    settings = container_settings(environment, monkeypatch)
     assert settings.environment == "production"
     assert settings.redis.cluster and settings.rabbitmq.queue_type == "quorum"
 
@@ -167,7 +146,7 @@ def test_ports_and_probes_are_the_ones_the_service_serves(
 ) -> None:
     _present(process)
     section_name, folder = PROCESSES[process]
-    settings = _settings(_environment(process), monkeypatch)
+    settings = container_settings(_environment(process), monkeypatch)
     section: ServiceSettings = getattr(settings, str(section_name))
     container = _container(process)
     ports = {port["name"]: port["containerPort"] for port in container["ports"]}
@@ -188,7 +167,7 @@ def test_ports_and_probes_are_the_ones_the_service_serves(
     # Every other process reaches it at the Service's name and port.
     for other in DEPLOYMENTS:
         if (ROOT / PROCESSES[other][1]).is_dir():
-            other_settings = _settings(_environment(other), monkeypatch)
+            other_settings = container_settings(_environment(other), monkeypatch)
             assert getattr(other_settings, str(section_name)).grpc_target == f"{process}:{section.grpc_port}"
 
 

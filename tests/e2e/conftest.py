@@ -9,9 +9,9 @@ from collections.abc import AsyncIterator, Iterator
 import httpx
 import pytest
 
+from devtools.fixtures import running_fleet
 from devtools.fleet import Fleet
-from devtools.testing import delete_vhost, release_redis_db, settings_env, test_settings, vhost_of
-from shared.db.migrations import drop_database
+from devtools.testing import delete_vhost, release_redis_db, test_settings, vhost_of
 from shared.settings import Settings
 
 pytestmark = pytest.mark.e2e
@@ -27,17 +27,8 @@ def e2e_settings() -> Iterator[Settings]:
 
 @pytest.fixture(scope="session")
 async def fleet(e2e_settings: Settings) -> AsyncIterator[Fleet]:
-    running = Fleet(e2e_settings, env=settings_env(e2e_settings), log_prefix=True)
-    await running.migrate()
-    await running.start()
-    try:
-        await running.wait_ready(timeout=90)
+    async with running_fleet(e2e_settings) as running:
         yield running
-    finally:
-        await running.stop()
-        for section in (e2e_settings.userservice, e2e_settings.tweetservice, e2e_settings.searchservice):
-            with contextlib.suppress(Exception):
-                await drop_database(e2e_settings.database, section.database)
 
 
 @pytest.fixture(scope="session")

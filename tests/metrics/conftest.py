@@ -3,14 +3,13 @@ the sampled gauges refreshed every half second; helpers to scrape and read its m
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
+from devtools.fixtures import running_fleet
 from devtools.fleet import Fleet
-from devtools.testing import delete_vhost, release_redis_db, settings_env, test_settings, vhost_of
-from shared.db.migrations import drop_database
+from devtools.testing import delete_vhost, release_redis_db, test_settings, vhost_of
 from shared.settings import Settings
 
 
@@ -24,19 +23,5 @@ def metrics_settings() -> Iterator[Settings]:
 
 @pytest.fixture(scope="session")
 async def metrics_fleet(metrics_settings: Settings) -> AsyncIterator[Fleet]:
-    running = Fleet(metrics_settings, env=settings_env(metrics_settings), log_prefix=True)
-    await running.migrate()
-    await running.start()
-    try:
-        await running.wait_ready(timeout=90)
+    async with running_fleet(metrics_settings) as running:
         yield running
-    finally:
-        await running.stop()
-        for section in (
-            metrics_settings.userservice,
-            metrics_settings.tweetservice,
-            metrics_settings.searchservice,
-            metrics_settings.notificationservice,
-        ):
-            with contextlib.suppress(Exception):
-                await drop_database(metrics_settings.database, section.database)

@@ -13,24 +13,13 @@ import pytest
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 
-from devtools.fixtures import AccountFactory
+from devtools.fixtures import TWEET_FIELDS, AccountFactory
 from devtools.testing import Account, assert_problem, wait_for
 from fleet_proto import user_service_pb2 as users_pb
 from fleet_proto import user_service_pb2_grpc
 
 from .conftest import bare
 
-TWEET_FIELDS = {
-    "id",
-    "user_id",
-    "content",
-    "num_likes",
-    "num_replys",
-    "num_reposts",
-    "created_at",
-    "updated_at",
-    "entities",
-}
 Post = Callable[..., Awaitable[dict[str, Any]]]
 
 

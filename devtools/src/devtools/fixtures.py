@@ -6,15 +6,24 @@ The suites' conftests build their pytest fixtures from these (they differ in sco
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from pathlib import Path
 
 import aio_pika
+import pytest
+from pydantic import BaseModel
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from devtools.testing import Account, StartedService, register_and_login, wait_for
+from devtools.fleet import Fleet
+from devtools.testing import Account, StartedService, register_and_login, settings_env, wait_for
+from shared.db.migrations import drop_database
 from shared.messaging.topology import QUEUES, declare_topology
 from shared.settings import Settings
+
+# The repository checkout (the dev package is installed editable from it).
+REPO_ROOT = Path(__file__).resolve().parents[3]
 
 AccountFactory = Callable[[], Awaitable[Account]]
 
@@ -74,3 +83,68 @@ async def registered_accounts(users_service: StartedService) -> AsyncIterator[Ac
             await connection.execute(
                 text("DELETE FROM actors WHERE id = ANY(:ids)"), {"ids": [a.id for a in created]}
             )
+
+
+# The fields every tweet object carries (REST tweets, feed items); suites add their item fields.
+TWEET_FIELDS = frozenset(
+    {
+        "id",
+        "user_id",
+        "content",
+        "num_likes",
+        "num_replys",
+        "num_reposts",
+        "created_at",
+        "updated_at",
+        "entities",
+    }
+)
+
+
+@contextlib.asynccontextmanager
+async def running_fleet(settings: Settings) -> AsyncIterator[Fleet]:
+    """The whole fleet as real processes (make run's supervisor), migrated and ready; stopped and its
+    databases dropped afterwards."""
+    running = Fleet(settings, env=settings_env(settings), log_prefix=True)
+    await running.migrate()
+    await running.start()
+    try:
+        await running.wait_ready(timeout=90)
+        yield running
+    finally:
+        await running.stop()
+        for section in (
+            settings.userservice,
+            settings.tweetservice,
+            settings.searchservice,
+            settings.notificationservice,
+        ):
+            with contextlib.suppress(Exception):
+                await drop_database(settings.database, section.database)
+
+
+def container_settings(environment: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """Settings as a container builds them: config.toml (CONFIG_FILE), then its environment, and no
+    .env file (docker-compose and Kubernetes pass everything as environment)."""
+    for key in list(os.environ):
+        if "__" in key or key in {"ENVIRONMENT", "LOG_LEVEL", "CONFIG_FILE"}:
+            monkeypatch.delenv(key)
+    monkeypatch.setenv("CONFIG_FILE", str(REPO_ROOT / "config.toml"))
+    for key, value in environment.items():
+        monkeypatch.setenv(key, value)
+    return Settings(_env_file=None)
+
+
+def known_setting(model: type[BaseModel], path: list[str]) -> bool:
+    """Whether SECTION__KEY (split into `path`) names a field of the settings model."""
+    field = model.model_fields.get(path[0].lower())
+    if field is None:
+        return False
+    if len(path) == 1:
+        return True
+    annotation = field.annotation
+    return (
+        isinstance(annotation, type)
+        and issubclass(annotation, BaseModel)
+        and known_setting(annotation, path[1:])
+    )
