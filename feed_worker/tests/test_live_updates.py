@@ -10,7 +10,7 @@ import orjson
 from redis.asyncio import Redis
 
 from devtools.testing import wait_for
-from notifications.live import stream_key
+from notifications.live import LivePresence, stream_key
 from shared.auth import TokenCodec
 from shared.messaging.topology import TWEET_DELETE
 
@@ -28,6 +28,7 @@ async def test_fan_out_tells_each_feed_owner_live_and_a_delete_too(
     everyone = [author, *followers]
     for user_id in everyone:
         await redis.delete(stream_key(user_id))
+    await LivePresence(redis).mark(everyone)
     token = TokenCodec(kit.settings.jwt).issue(uuid.UUID(author), "someone")
     created = await tweets_service.client.post(
         "/tweet", json={"content": "live one"}, headers={"Authorization": f"Bearer {token}"}
@@ -57,3 +58,26 @@ async def test_fan_out_tells_each_feed_owner_live_and_a_delete_too(
         return True
 
     await wait_for(deleted, timeout=30)
+
+
+async def test_followers_without_a_recent_stream_are_not_published_to(
+    kit: Any, redis: Redis, tweets_service: Any
+) -> None:
+    author, live_follower, offline_follower = await kit.insert_users(3)
+    await kit.insert_follows(author, [live_follower, offline_follower])
+    for user_id in (author, live_follower, offline_follower):
+        await redis.delete(stream_key(user_id))
+    await LivePresence(redis).mark([live_follower])
+    token = TokenCodec(kit.settings.jwt).issue(uuid.UUID(author), "someone")
+    created = await tweets_service.client.post(
+        "/tweet", json={"content": "for the live ones"}, headers={"Authorization": f"Bearer {token}"}
+    )
+    assert created.status_code == 201, created.text
+
+    async def told() -> bool:
+        return [event for event, _ in await _live(redis, live_follower)] == ["update"]
+
+    await wait_for(told, timeout=30)
+    # Same fan-out, same page: the offline follower's feed was written, its stream was not.
+    assert await redis.exists(stream_key(offline_follower)) == 0
+    assert await redis.exists(stream_key(author)) == 0

@@ -18,7 +18,7 @@ import redis.exceptions
 
 from feed.rendering import tweet_json
 from fleet_proto import tweet_service_pb2
-from notifications.live import DELETE, UPDATE, LivePublisher
+from notifications.live import DELETE, UPDATE, LivePresence, LivePublisher
 from shared.errors import DomainError
 
 if TYPE_CHECKING:
@@ -30,14 +30,20 @@ _ITEMS_KEPT = 64
 
 
 class FeedLiveUpdates:
-    def __init__(self, publisher: LivePublisher, tweets: TweetAsyncStub) -> None:
+    """Only users live within the replay window (notifications.live.LivePresence) are told."""
+
+    def __init__(self, publisher: LivePublisher, tweets: TweetAsyncStub, presence: LivePresence) -> None:
         self._publisher = publisher
         self._tweets = tweets
+        self._presence = presence
         # tweet id -> its item, or None when tweets no longer has it (asked once per fan-out too).
         self._items: OrderedDict[str, str | None] = OrderedDict()
 
     async def tweet_added(self, tweet_id: str, user_ids: Sequence[str]) -> None:
         try:
+            user_ids = await self._presence.recent(user_ids)
+            if not user_ids:
+                return
             item = await self._item(tweet_id)
             if item is not None:
                 await self._publisher.publish(UPDATE, item, user_ids)
@@ -46,6 +52,7 @@ class FeedLiveUpdates:
 
     async def tweet_removed(self, tweet_id: str, user_ids: Sequence[str]) -> None:
         try:
+            user_ids = await self._presence.recent(user_ids)
             await self._publisher.publish(DELETE, orjson.dumps({"id": tweet_id}).decode(), user_ids)
         except (DomainError, redis.exceptions.RedisError, OSError) as exc:
             logger.warning("live delete of tweet %s not sent to %d users (%s)", tweet_id, len(user_ids), exc)

@@ -15,7 +15,7 @@ from feed_worker.fanout import FeedFanout
 from feed_worker.handlers import FeedHandlers
 from feed_worker.live_updates import FeedLiveUpdates
 from fleet_proto import tweet_service_pb2_grpc, user_service_pb2_grpc
-from notifications.live import LivePublisher
+from notifications.live import LivePresence, LivePublisher
 from shared.cli import load_settings_or_exit
 from shared.grpc.channels import open_channel
 from shared.lifecycle import redis_client
@@ -59,6 +59,7 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
                         redis, worker.redis_batch_size, live.replay_seconds, live.replay_max_events
                     ),
                     tweets,
+                    LivePresence(redis, live.replay_seconds),
                 ),
             )
             handlers = FeedHandlers(fanout, TweetCache(redis), ViewerCache(redis))

@@ -22,7 +22,7 @@ import redis.exceptions
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 
-from notifications.live import KEY_PREFIX, LiveEvent, stream_key
+from notifications.live import KEY_PREFIX, LiveEvent, LivePresence, stream_key
 from shared.errors import DependencyUnavailable
 
 logger = logging.getLogger(__name__)
@@ -30,6 +30,8 @@ logger = logging.getLogger(__name__)
 CONTROL_CHANNEL = f"{KEY_PREFIX}hub"
 SUBSCRIBE_TIMEOUT_SECONDS = 2.0
 RECONNECT_SECONDS = 1.0
+# How often the users with a stream open are marked live again (well inside the replay window).
+PRESENCE_REFRESH_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
@@ -77,8 +79,9 @@ class Connection:
 
 
 class LiveHub:
-    def __init__(self, redis: Redis, queue_capacity: int) -> None:
+    def __init__(self, redis: Redis, queue_capacity: int, presence: LivePresence | None = None) -> None:
         self._redis = redis
+        self._presence = presence
         self._capacity = queue_capacity
         self._connections: dict[str, set[Connection]] = defaultdict(set)
         self._subscribed: set[str] = set()
@@ -104,6 +107,8 @@ class LiveHub:
         except BaseException:
             self.detach(connection)
             raise
+        # Awaited: a fan-out that starts once the stream is open must already see the user live.
+        await self._mark_quietly([user_id])
         return connection
 
     def detach(self, connection: Connection) -> None:
@@ -111,6 +116,8 @@ class LiveHub:
         if connections is None:
             return
         connections.discard(connection)
+        # Closed now: the replay window (and fan-outs' publishing to it) runs from here.
+        self._spawn(self._mark_quietly([connection.user_id]))
         if not connections:
             del self._connections[connection.channel]
             self._spawn(self._sync_quietly(connection.channel))
@@ -150,9 +157,23 @@ class LiveHub:
         with contextlib.suppress(DependencyUnavailable, redis.exceptions.RedisError, OSError):
             await self._sync(channel)
 
+    async def _mark_quietly(self, user_ids: list[uuid.UUID]) -> None:
+        if self._presence is not None:
+            with contextlib.suppress(DependencyUnavailable, redis.exceptions.RedisError, OSError):
+                await self._presence.mark(user_ids)
+
+    async def _keep_marking(self, stop: asyncio.Event) -> None:
+        """Users with a stream open stay "live" for the fan-outs while the stream lasts."""
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), PRESENCE_REFRESH_SECONDS)
+            users = {connection.user_id for group in self._connections.values() for connection in group}
+            await self._mark_quietly(list(users))
+
     async def run(self, stop: asyncio.Event) -> None:
         """Read the pub/sub connection until `stop`; on a Redis failure close every stream and
         reconnect."""
+        self._spawn(self._keep_marking(stop))
         while not stop.is_set():
             try:
                 await self._connect()

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from itertools import islice
 from typing import Final, Literal, cast
@@ -120,6 +120,47 @@ class LivePublisher:
                         )
                     sent += len(await pipe.execute())
         return sent
+
+
+# user id -> when (ms) it last had a stream open: fan-outs publish only to users live within the
+# replay window (keep_seconds), so an offline follower costs one ZMSCORE slot, not a script call.
+# Publishing to every follower made fan-out 4x slower in the quick bench (95k -> 24k deliveries/s).
+PRESENCE_KEY: Final = "live:recent"
+
+
+class LivePresence:
+    """Who has (or had, within the replay window) a live stream open; one key, so cluster-safe."""
+
+    def __init__(self, redis: Redis, keep_seconds: int = DEFAULT_KEEP_SECONDS) -> None:
+        self._redis = redis
+        self._keep_ms = keep_seconds * 1000
+
+    async def mark(self, user_ids: Iterable[uuid.UUID | str]) -> None:
+        """Record these users as live now, and forget those gone for longer than the window."""
+        members = {str(user_id): _now_ms() for user_id in user_ids}
+        if not members:
+            return
+        async with redis_outage(), self._redis.pipeline(transaction=False) as pipe:
+            pipe.zadd(PRESENCE_KEY, members)
+            pipe.zremrangebyscore(PRESENCE_KEY, 0, _now_ms() - self._keep_ms)
+            await pipe.execute()
+
+    async def recent(self, user_ids: Sequence[str]) -> list[str]:
+        """The users among these that had a stream open within the window (one call)."""
+        if not user_ids:
+            return []
+        async with redis_outage():
+            scores = await self._redis.zmscore(PRESENCE_KEY, list(user_ids))
+        since = _now_ms() - self._keep_ms
+        return [
+            user_id
+            for user_id, score in zip(user_ids, scores, strict=True)
+            if score is not None and score >= since
+        ]
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
 
 
 class LiveStreams:

@@ -15,7 +15,7 @@ from notifications.api import router
 from notifications.deps import NotificationsWiring
 from notifications.grpc_servicer import SERVICE_NAME, NotificationServicer
 from notifications.hub import SHUTTING_DOWN, LiveHub
-from notifications.live import LiveStreams
+from notifications.live import LivePresence, LiveStreams
 from notifications.stream import StreamSettings
 from notifications.stream_api import router as stream_router
 from notifications.tickets import StreamTickets
@@ -51,7 +51,7 @@ def create_app(settings: Settings) -> FastAPI:
             stack.push_async_callback(users_channel.close, None)
             engine, sessions = await stack.enter_async_context(database(settings.database, section.database))
             redis = await stack.enter_async_context(redis_client(settings.redis))
-            hub = LiveHub(redis, section.stream_queue_size)
+            hub = LiveHub(redis, section.stream_queue_size, LivePresence(redis, section.replay_seconds))
             revocations = await stack.enter_async_context(
                 revocation_state(redis, settings.jwt.lifetime_seconds)
             )
