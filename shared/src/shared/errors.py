@@ -129,6 +129,11 @@ def from_grpc_error(code: grpc.StatusCode, details: str | None, service: str) ->
     """The domain error a failed gRPC call to `service` stands for."""
     if code == grpc.StatusCode.RESOURCE_EXHAUSTED:
         return Overloaded(f"{service} is overloaded", dependency=service)
+    if code == grpc.StatusCode.DEADLINE_EXCEEDED:
+        # It answers, too slowly: past saturation this is load, so the caller sheds the request
+        # with Retry-After (the bench's overload figure saw these as "unavailable" before). A peer
+        # that is down fails fast as UNAVAILABLE instead.
+        return Overloaded(f"{service} did not answer in time ({code.name})", dependency=service)
     if code in TRANSIENT_GRPC_CODES:
         return DependencyUnavailable(f"{service} is unavailable ({code.name})", dependency=service)
     error_cls = _BY_GRPC_CODE.get(code)
