@@ -10,6 +10,8 @@ from typing import Any, cast
 
 import redis.exceptions
 from redis.asyncio import BlockingConnectionPool, Redis, RedisCluster
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from shared.db.engine import build_engine, build_session_factory
@@ -96,6 +98,10 @@ async def redis_client(settings: RedisSettings) -> AsyncIterator[Redis]:
         socket_timeout=settings.socket_timeout,
         socket_connect_timeout=settings.socket_timeout,
         health_check_interval=15,
+        # A pooled connection the server (or a proxy) closed while idle fails its next command:
+        # reconnect and send it once more rather than answer 503 for a Redis that is up. Only on a
+        # connection error (not a timeout), and the fleet's Redis writes are idempotent scripts/SETs.
+        retry=Retry(NoBackoff(), 1, supported_errors=(redis.exceptions.ConnectionError,)),
         decode_responses=True,
     )
     client = Redis.from_pool(pool)  # closes the pool with the client
