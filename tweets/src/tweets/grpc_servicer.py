@@ -13,6 +13,7 @@ from fleet_proto import tweet_service_pb2_grpc as pb_grpc
 from shared.db.engine import transaction
 from shared.errors import InvalidInput
 from shared.grpc.fields import parse_uuid
+from tweets.items import TweetItems
 from tweets.service import TimelineReader, TweetService
 
 SERVICE_NAME = "tweet_service.Tweet"
@@ -65,10 +66,13 @@ def _valid_ids(values: list[str]) -> list[uuid.UUID]:
 
 
 class TweetServicer(pb_grpc.TweetServicer):
-    def __init__(self, read_sessions: async_sessionmaker[AsyncSession], timelines: TimelineReader) -> None:
+    def __init__(
+        self, read_sessions: async_sessionmaker[AsyncSession], timelines: TimelineReader, items: TweetItems
+    ) -> None:
         # Every RPC here is one read: autocommit sessions, no transaction needed.
         self._sessions = read_sessions
         self._timelines = timelines
+        self._items = items
 
     async def GetTweets(
         self, request: pb.GetTweetsRequest, context: grpc.aio.ServicerContext
@@ -125,8 +129,8 @@ class TweetServicer(pb_grpc.TweetServicer):
         if len(request.tweet_ids) > MAX_PAGE:
             raise InvalidInput(f"at most {MAX_PAGE} tweet ids per call")
         ids = list(set(_valid_ids(list(request.tweet_ids))))
-        async with transaction(self._sessions) as session:
-            liked, reposted = await TweetService(session).viewer_state(user_id, ids)
+        # The same one statement as REST's tweet items (tweets.repository.viewer_state).
+        liked, reposted = await self._items.viewer_state(user_id, ids)
         return pb.GetViewerStateReply(
             liked_ids=[str(i) for i in liked], reposted_ids=[str(i) for i in reposted]
         )

@@ -98,7 +98,7 @@ def create_app(settings: Settings) -> FastAPI:
 
             def register(server: grpc.aio.Server) -> None:
                 tweet_service_pb2_grpc.add_TweetServicer_to_server(
-                    TweetServicer(wiring.read_sessions, wiring.timelines), server
+                    TweetServicer(wiring.read_sessions, wiring.timelines, wiring.items), server
                 )
 
             await stack.enter_async_context(

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from shared.db.raw import statement_span
 from shared.messaging.events import Entities
 from shared.messaging.outbox import OutboxMessage, message_params, with_messages
-from tweets.models import ReplyTweet, Tweet, TweetLike, TweetMark, TweetRepost, entities_of
+from tweets.models import ReplyTweet, Tweet, TweetMark, TweetRepost, entities_of
 
 Counter = Literal["num_likes", "num_replys", "num_reposts"]
 
@@ -341,25 +341,3 @@ class TweetRepository:
             query = query.where(TweetRepost.id < before)
         rows = await self.session.execute(query.order_by(TweetRepost.id.desc()).limit(limit))
         return list(rows.scalars())
-
-    async def viewer_state(
-        self, user_id: uuid.UUID, tweet_ids: Sequence[uuid.UUID]
-    ) -> tuple[set[uuid.UUID], set[uuid.UUID]]:
-        """Which of `tweet_ids` the user liked, and which it reposted: one query (two primary-key
-        probes per id)."""
-        if not tweet_ids:
-            return set(), set()
-        query = (
-            select(TweetLike.tweet_id, text("'like'"))
-            .where(TweetLike.user_id == user_id, TweetLike.tweet_id.in_(tweet_ids))
-            .union_all(
-                select(TweetRepost.tweet_id, text("'repost'")).where(
-                    TweetRepost.user_id == user_id, TweetRepost.tweet_id.in_(tweet_ids)
-                )
-            )
-        )
-        liked: set[uuid.UUID] = set()
-        reposted: set[uuid.UUID] = set()
-        for tweet_id, kind in (await self.session.execute(query)).tuples():
-            (liked if kind == "like" else reposted).add(tweet_id)
-        return liked, reposted

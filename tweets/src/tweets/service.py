@@ -213,12 +213,6 @@ class TweetService:
         """A keyset page of a user's reposts, newest first (gRPC GetUserReposts, the feed's backfill)."""
         return await self.tweets.user_reposts_before(user_id, before, limit)
 
-    async def viewer_state(
-        self, user_id: uuid.UUID, tweet_ids: Sequence[uuid.UUID]
-    ) -> tuple[set[uuid.UUID], set[uuid.UUID]]:
-        """Which of `tweet_ids` the user liked, and which they reposted."""
-        return await self.tweets.viewer_state(user_id, tweet_ids)
-
     async def update(self, caller_id: uuid.UUID, tweet_id: uuid.UUID, content: str) -> Tweet:
         assert self.mentions is not None, "updates parse mentions"
         # Parsed before the row is locked: the users call must not hold the lock.
