@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 import orjson
 
+from feed import items
 from feed.items import Author, item_json
 from feed.rendering import render_page, to_proto, tweet_json
 from feed.schemas import FeedResponse, FeedTweet
@@ -62,3 +63,15 @@ def test_an_empty_page_is_valid_json() -> None:
         "has_more": False,
         "next_cursor": None,
     }
+
+
+def test_the_author_of_a_cached_tweet_is_read_at_its_fixed_place() -> None:
+    """items.author_of slices the author id out of the cached JSON without parsing it; the JSON
+    fallback must stay a fallback (measured: parsing every tweet cost ~4% of a feed read's CPU)."""
+    reply = _reply()
+    cached = tweet_json(reply)
+    assert cached[items._USER_ID_KEY] == '"user_id"'
+    assert cached[items._USER_ID] == reply.user_id == items.author_of(cached)
+    # Another layout (a key order not written by tweet_json) is still read right, by parsing.
+    reordered = orjson.dumps({"user_id": reply.user_id, "id": reply.id}).decode()
+    assert items.author_of(reordered) == reply.user_id

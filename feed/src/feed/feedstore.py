@@ -43,9 +43,11 @@ ID_LENGTH = 36
 # How long a deleted tweet is refused by fan-out: far longer than any redelivery or retry lasts.
 TOMBSTONE_SECONDS = 24 * 3600
 T = TypeVar("T")
+# A reader's hidden-set and like/repost-state keys (feed.viewers), read with a page; None: not read.
+ViewerKeys = tuple[str, str] | None
 
 # The scripts live in lua/ (one file each, read once at import); their headers say what KEYS and
-# ARGV hold. Page scripts are prefixed with cached.lua, their shared helper.
+# ARGV hold. Page scripts are prefixed with cached.lua and viewer.lua, their shared helpers.
 _LUA = Path(__file__).parent / "lua"
 
 
@@ -55,9 +57,9 @@ def _script(*names: str) -> str:
 
 _INSERT = _script("fan_out")
 _MERGE = _script("merge")
-_PAGE = _script("cached", "page")
-_PAGE_BEFORE = _script("cached", "page_before")
-_PAGE_SINCE = _script("cached", "page_since")
+_PAGE = _script("cached", "viewer", "page")
+_PAGE_BEFORE = _script("cached", "viewer", "page_before")
+_PAGE_SINCE = _script("cached", "viewer", "page_since")
 _REPOST = _script("repost")
 _REMOVE_REPOSTS_BY = _script("remove_reposts_by")
 
@@ -119,6 +121,9 @@ class FeedSlice:
     cached: list[str | None] = field(default_factory=list)
     # Set where the position does not tell (a merged page, feed.merged): whether entries follow.
     more: bool | None = None
+    # With viewer keys, on one Redis server: the reader's side of the page as viewer.lua read it
+    # (parsed by feed.viewers.ViewerCache.parse); None where it was not read with the page.
+    viewer: list[object] | None = None
 
     @property
     def has_more(self) -> bool:
@@ -134,12 +139,13 @@ def _batches(items: Iterable[T], size: int) -> Iterable[list[T]]:
 
 
 def _slice(reply: list[object]) -> FeedSlice:
-    total, offset, ids, cached = reply
+    total, offset, ids, cached, viewer = reply
     return FeedSlice(
         ids=list(cast(list[str], ids)),
         total=int(cast(int, total)),
         offset=int(cast(int, offset)),
         cached=list(cast(list[str | None], cached)),
+        viewer=cast(list[object], viewer) or None,
     )
 
 
@@ -313,29 +319,44 @@ class FeedStore:
         return removed
 
     async def page(
-        self, user_id: uuid.UUID | str, limit: int, offset: int, cache_prefix: str = ""
+        self,
+        user_id: uuid.UUID | str,
+        limit: int,
+        offset: int,
+        cache_prefix: str = "",
+        viewer_keys: ViewerKeys = None,
     ) -> FeedSlice:
         """`limit` ids from position `offset`, the feed's length and (with `cache_prefix`) the cached
-        copies of those tweets, read in one round trip."""
+        copies of those tweets and (with `viewer_keys`) the reader's side of them, in one round trip."""
         async with redis_outage():
             reply = await self._page(
-                keys=[feed_key(user_id)], args=[offset, limit, self._in_script(cache_prefix)]
+                keys=[feed_key(user_id)], args=[offset, limit, *self._in_script(cache_prefix, viewer_keys)]
             )
             return await self._hydrated(_slice(reply), cache_prefix)
 
     async def page_before(
-        self, user_id: uuid.UUID | str, before: uuid.UUID | str, limit: int, cache_prefix: str = ""
+        self,
+        user_id: uuid.UUID | str,
+        before: uuid.UUID | str,
+        limit: int,
+        cache_prefix: str = "",
+        viewer_keys: ViewerKeys = None,
     ) -> FeedSlice:
         """Up to `limit` ids strictly older than `before`: stable paging while new tweets arrive."""
         async with redis_outage():
             reply = await self._page_before(
-                keys=[feed_key(user_id)], args=[canonical_id(before), limit, self._in_script(cache_prefix)]
+                keys=[feed_key(user_id)],
+                args=[canonical_id(before), limit, *self._in_script(cache_prefix, viewer_keys)],
             )
             return await self._hydrated(_slice(reply), cache_prefix)
 
-    def _in_script(self, cache_prefix: str) -> str:
-        # The page scripts read the cached copies only where they need not declare them (one server).
-        return "" if self._cluster else cache_prefix
+    def _in_script(self, cache_prefix: str, viewer_keys: ViewerKeys) -> tuple[str, str, str]:
+        # The page scripts read the cached copies and the reader's side only where they need not
+        # declare those keys (one server).
+        if self._cluster:
+            return "", "", ""
+        hidden, state = viewer_keys or ("", "")
+        return cache_prefix, hidden, state
 
     async def _hydrated(self, page: FeedSlice, cache_prefix: str) -> FeedSlice:
         """On a Redis Cluster, the cached copies read per key after the script."""
@@ -346,12 +367,18 @@ class FeedStore:
         return FeedSlice(ids=page.ids, total=page.total, offset=page.offset, cached=cached)
 
     async def page_since(
-        self, user_id: uuid.UUID | str, since: uuid.UUID | str, limit: int, cache_prefix: str = ""
+        self,
+        user_id: uuid.UUID | str,
+        since: uuid.UUID | str,
+        limit: int,
+        cache_prefix: str = "",
+        viewer_keys: ViewerKeys = None,
     ) -> FeedSlice:
         """The newest entries strictly newer than `since` (at most `limit`), newest first."""
         async with redis_outage():
             reply = await self._page_since(
-                keys=[feed_key(user_id)], args=[canonical_id(since), limit, self._in_script(cache_prefix)]
+                keys=[feed_key(user_id)],
+                args=[canonical_id(since), limit, *self._in_script(cache_prefix, viewer_keys)],
             )
             return await self._hydrated(_slice(reply), cache_prefix)
 

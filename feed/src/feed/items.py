@@ -23,8 +23,8 @@ from typing import TYPE_CHECKING, TypeVar
 
 import orjson
 
-from feed.feedstore import entry_parts
-from feed.viewers import MAX_STATE_TWEETS, ViewerCache
+from feed.feedstore import ViewerKeys, entry_parts
+from feed.viewers import MAX_STATE_TWEETS, ViewerCache, ViewerSnapshot, viewer_keys
 from fleet_proto import tweet_service_pb2, user_service_pb2
 from shared.errors import DomainError
 from shared.ttlcache import TtlCache
@@ -44,7 +44,7 @@ AUTHOR_REFRESH_SECONDS = 1.0
 MAX_AUTHORS_PER_CALL = 1000
 # The cached tweet JSON starts `{"id":"<36>","user_id":"<36>"` (rendering.tweet_json writes it).
 _USER_ID = slice(56, 92)
-_USER_ID_KEY = slice(44, 53)
+_USER_ID_KEY = slice(45, 54)
 _NO_ENTITIES = ',"entities":{"hashtags":[],"mentions":[]}'
 
 
@@ -86,9 +86,17 @@ class FeedItems:
         # Without the Redis cache only.
         self._hidden: TtlCache[frozenset[str]] = TtlCache(HIDDEN_TTL_SECONDS)
 
-    async def render(self, viewer_id: str, entries: list[tuple[str, str]]) -> list[str]:
+    def viewer_keys(self, viewer_id: str) -> ViewerKeys:
+        """The keys of the viewer's cached side, for a page script to read with the page (None
+        without the Redis cache)."""
+        return None if self._viewers is None else viewer_keys(viewer_id)
+
+    async def render(
+        self, viewer_id: str, entries: list[tuple[str, str]], snapshot: ViewerSnapshot | None = None
+    ) -> list[str]:
         """The items of a page of (feed entry, cached tweet JSON), in order; those the viewer may
-        not see (its blocks and mutes, either as author or as reposter) left out."""
+        not see (its blocks and mutes, either as author or as reposter) left out. `snapshot`: the
+        viewer's cached side as read with the page (else read here)."""
         if not entries:
             return []
         parts = [(*entry_parts(entry), body, author_of(body)) for entry, body in entries]
@@ -97,7 +105,7 @@ class FeedItems:
         # Awaited in turn, not gathered: warm, neither waits on anything but the one Redis round
         # trip, and tasks would cost more than they save.
         authors = await self.authors(people)
-        hidden, (liked, reposted) = await self.viewer(viewer_id, tweet_ids)
+        hidden, (liked, reposted) = await self.viewer(viewer_id, tweet_ids, snapshot)
         items = []
         for tweet_id, reposter, body, author in parts:
             if author in hidden or (reposter is not None and reposter in hidden):
@@ -157,13 +165,16 @@ class FeedItems:
         return found
 
     async def viewer(
-        self, viewer_id: str, tweet_ids: list[str]
+        self, viewer_id: str, tweet_ids: list[str], snapshot: ViewerSnapshot | None = None
     ) -> tuple[frozenset[str], tuple[set[str], set[str]]]:
         """The viewer's hidden set, and which of the tweets it liked and reposted: from the Redis
-        cache, with one call each for what it misses (made together), stored back for the next read."""
+        cache (`snapshot` when already read), with one call each for what it misses (made together),
+        stored back for the next read."""
         if self._viewers is None:
             return await asyncio.gather(self.hidden(viewer_id), self._ask_state(viewer_id, tweet_ids))
-        cached_hidden, known, stored = await self._viewers.read(viewer_id, tweet_ids)
+        if snapshot is None:
+            snapshot = await self._viewers.read(viewer_id, tweet_ids)
+        cached_hidden, known, stored = snapshot
         missing = [tweet_id for tweet_id in tweet_ids if tweet_id not in known]
         if cached_hidden is not None and not missing:
             return cached_hidden, _flagged(known, tweet_ids)

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, cast
 
 from prometheus_client import Counter
 
-from feed import tweetcache
+from feed import tweetcache, viewers
 from feed.bigfollows import FollowedBigAuthors
 from feed.feedstore import FEED_LENGTH, FeedSlice, FeedStore, entry_cursor, entry_parts
 from feed.items import FeedItems
@@ -93,6 +93,8 @@ class FeedService:
         """
         check_page(limit, offset, before, since)
         ids: FeedSlice
+        # The reader's side of the items comes with the page (one round trip on one Redis server).
+        viewer = self._items.viewer_keys(str(user_id)) if self._items is not None else None
         authors = await self._hybrid.big_authors.of(str(user_id)) if self._hybrid is not None else []
         if self._hybrid is not None and authors:
             ids = await self._hybrid.merged.page(
@@ -105,14 +107,17 @@ class FeedService:
                 tweetcache.KEY_PREFIX,
             )
         elif before is not None:
-            ids = await self._store.page_before(user_id, before, limit, tweetcache.KEY_PREFIX)
+            ids = await self._store.page_before(user_id, before, limit, tweetcache.KEY_PREFIX, viewer)
         elif since is not None:
-            ids = await self._store.page_since(user_id, since, limit, tweetcache.KEY_PREFIX)
+            ids = await self._store.page_since(user_id, since, limit, tweetcache.KEY_PREFIX, viewer)
         else:
-            ids = await self._store.page(user_id, limit, offset, tweetcache.KEY_PREFIX)
+            ids = await self._store.page(user_id, limit, offset, tweetcache.KEY_PREFIX, viewer)
         entries = await self._hydrate(ids.ids, ids.cached)
         if self._items is not None:
-            tweets = await self._items.render(str(user_id), entries)
+            snapshot = None
+            if ids.viewer is not None:
+                snapshot = viewers.parse(ids.viewer, [entry_parts(entry)[0] for entry in ids.ids])
+            tweets = await self._items.render(str(user_id), entries, snapshot)
         else:
             tweets = [body for _, body in entries]
         return FeedPage(

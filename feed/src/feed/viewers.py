@@ -16,6 +16,7 @@ import asyncio
 import logging
 import uuid
 from collections.abc import Iterable, Sequence
+from typing import cast
 
 import redis.exceptions
 from redis.asyncio import Redis
@@ -42,27 +43,40 @@ def state_key(user_id: uuid.UUID | str) -> str:
     return f"viewer:{{{user_id}}}:state"
 
 
+# The hidden set (None: not cached), the known states of a page's tweets, how many states are stored.
+ViewerSnapshot = tuple[frozenset[str] | None, dict[str, tuple[bool, bool]], int]
+
+
+def viewer_keys(user_id: uuid.UUID | str) -> tuple[str, str]:
+    """The keys a page script reads the reader's side from (feed.feedstore, lua/viewer.lua)."""
+    return hidden_key(user_id), state_key(user_id)
+
+
+def parse(reply: Sequence[object], tweet_ids: Sequence[str]) -> ViewerSnapshot:
+    """The snapshot in a reply of GET hidden, HMGET state <tweet_ids>, HLEN state."""
+    hidden, states, stored = reply
+    known = {
+        tweet_id: _FLAGS[flags]
+        for tweet_id, flags in zip(tweet_ids, cast(list[str | None], states), strict=True)
+        if flags in _FLAGS
+    }
+    hidden_set = None if hidden is None else frozenset(filter(None, cast(str, hidden).split(",")))
+    return hidden_set, known, int(cast(int, stored))
+
+
 class ViewerCache:
     def __init__(self, redis: Redis) -> None:
         self._redis = redis
         self._pending: set[asyncio.Task[None]] = set()
 
-    async def read(
-        self, user_id: str, tweet_ids: Sequence[str]
-    ) -> tuple[frozenset[str] | None, dict[str, tuple[bool, bool]], int]:
+    async def read(self, user_id: str, tweet_ids: Sequence[str]) -> ViewerSnapshot:
         """(the hidden set or None if not cached, the known states among `tweet_ids`, how many
         states are stored): one round trip."""
         async with redis_outage(), self._redis.pipeline(transaction=False) as pipe:
             pipe.get(hidden_key(user_id))
             pipe.hmget(state_key(user_id), list(tweet_ids))
             pipe.hlen(state_key(user_id))
-            hidden, states, stored = await pipe.execute()
-        known = {
-            tweet_id: _FLAGS[flags]
-            for tweet_id, flags in zip(tweet_ids, states, strict=True)
-            if flags in _FLAGS
-        }
-        return (None if hidden is None else frozenset(filter(None, hidden.split(",")))), known, int(stored)
+            return parse(await pipe.execute(), tweet_ids)
 
     async def store(
         self,
