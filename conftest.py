@@ -19,6 +19,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from redis.asyncio import Redis
 
+from devtools.fixtures import drop_service_databases
 from devtools.redis_cluster import missing_tools, on_cluster, redis_cluster, settings_for
 from devtools.tcp_proxy import free_port
 from devtools.testing import (
@@ -29,7 +30,6 @@ from devtools.testing import (
     test_settings,
     vhost_of,
 )
-from shared.db.migrations import drop_database
 from shared.lifecycle import is_cluster, redis_client
 from shared.settings import Settings
 from shared.telemetry import setup_tracing
@@ -91,14 +91,7 @@ async def _service_stack(settings: Settings) -> AsyncIterator[contextlib.AsyncEx
     async with contextlib.AsyncExitStack() as stack:
         stack.started = {}  # type: ignore[attr-defined]
         yield stack
-    for section in (
-        settings.userservice,
-        settings.tweetservice,
-        settings.searchservice,
-        settings.notificationservice,
-    ):
-        with contextlib.suppress(Exception):
-            await drop_database(settings.database, section.database)
+    await drop_service_databases(settings)
 
 
 async def _start(stack: contextlib.AsyncExitStack, name: str, settings: Settings) -> StartedService:

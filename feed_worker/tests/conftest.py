@@ -8,7 +8,6 @@ import contextlib
 import subprocess
 import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 from typing import Any
 
 import aio_pika
@@ -19,13 +18,14 @@ from redis.asyncio import Redis
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from devtools.fixtures import amqp_channel, tweet_event, worker_running
 from devtools.redis_cluster import settings_for
 from devtools.testing import StartedService, delete_feed_keys, vhost_of, wait_for
 from feed.feedstore import FeedStore
 from feed_worker.main import run
 from shared.ids import uuid7
 from shared.messaging.events import TweetEvent, UserFollowEvent
-from shared.messaging.topology import QUEUES, TWEET_EVENTS, USER_EVENTS, declare_topology
+from shared.messaging.topology import QUEUES, TWEET_EVENTS, USER_EVENTS
 from shared.settings import Settings
 from shared.telemetry import inject_context
 
@@ -44,11 +44,8 @@ def store(redis: Redis) -> FeedStore:
 
 @pytest.fixture(scope="module")
 async def amqp(settings: Settings) -> AsyncIterator[AbstractChannel]:
-    connection = await aio_pika.connect_robust(settings.rabbitmq.url.get_secret_value())
-    channel = await connection.channel(publisher_confirms=True)
-    await declare_topology(channel)
-    yield channel
-    await connection.close()
+    async with amqp_channel(settings) as channel:
+        yield channel
 
 
 def worker_settings(settings: Settings) -> Settings:
@@ -66,15 +63,8 @@ def start_worker() -> Any:
     return running_worker
 
 
-@contextlib.asynccontextmanager
-async def running_worker(settings: Settings) -> AsyncIterator[None]:
-    stop = asyncio.Event()
-    task = asyncio.create_task(run(settings, stop), name="feed-worker")
-    try:
-        yield
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, timeout=15)
+def running_worker(settings: Settings) -> contextlib.AbstractAsyncContextManager[asyncio.Task[None]]:
+    return worker_running(run, settings, "feed-worker")
 
 
 class FeedKit:
@@ -209,18 +199,6 @@ class FeedKit:
                 text("INSERT INTO follows (follower_id, following_id) VALUES (:follower, :followed_user)"),
                 rows,
             )
-
-
-def tweet_event(event_type: str, tweet_id: str, user_id: str) -> TweetEvent:
-    now = datetime.now(UTC)
-    return TweetEvent(
-        event_type=event_type,  # type: ignore[arg-type]
-        tweet_id=uuid.UUID(tweet_id),
-        user_id=uuid.UUID(user_id),
-        content="hello",
-        created_at=now,
-        updated_at=now,
-    )
 
 
 @pytest.fixture(scope="module")

@@ -8,6 +8,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 
+from devtools.fixtures import consumer_retries, retried
 from devtools.testing import free_port, started_service, wait_for
 from feed.feedstore import feed_key
 from shared.ids import uuid7
@@ -25,11 +26,12 @@ async def test_fan_out_waits_out_a_users_outage_and_completes(
     settings = idle_kit.settings.model_copy(update={"userservice": users_down})
     tweet = str(uuid7())
 
+    retries = consumer_retries("general_tweets")
     async with start_worker(settings):
         await idle_kit.publish_tweet(TWEET_CREATE, tweet, author)
         # The author's feed is written before the followers are asked for.
         await wait_for(lambda: _equals(redis.lrange(feed_key(author), 0, -1), [tweet]), timeout=30)
-        await asyncio.sleep(1.0)  # several retries at the test settings' backoff
+        await retried("general_tweets", 2, since=retries)  # the worker met the outage, twice
         depths = await asyncio.to_thread(idle_kit.queue_depths)
         assert (depths["general_tweets"], depths["general_tweets.dlq"]) == (1, 0)
         assert await redis.lrange(feed_key(follower), 0, -1) == []

@@ -17,10 +17,11 @@ from aio_pika.abc import AbstractChannel
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from devtools.fixtures import amqp_channel, worker_running
 from devtools.testing import Account, StartedService, register_and_login, truncate_all, wait_for
 from notification_worker.main import run
 from shared.ids import uuid7
-from shared.messaging.topology import NOTIFICATIONS_QUEUE, QUEUES, TWEET_EVENTS, USER_EVENTS, declare_topology
+from shared.messaging.topology import NOTIFICATIONS_QUEUE, QUEUES, TWEET_EVENTS, USER_EVENTS
 from shared.settings import Settings
 
 
@@ -147,23 +148,16 @@ class NotificationKit:
 
 @pytest.fixture(scope="module")
 async def amqp(settings: Settings) -> AsyncIterator[AbstractChannel]:
-    # Not robust: passive declares must report current counts, not a cache.
-    connection = await aio_pika.connect(settings.rabbitmq.url.get_secret_value())
-    channel = await connection.channel(publisher_confirms=True)
-    await declare_topology(channel)
-    yield channel
-    await connection.close()
+    async with amqp_channel(settings) as channel:
+        yield channel
 
 
 @pytest.fixture(scope="module")
 async def running_worker(
     settings: Settings, notifications_service: StartedService, amqp: AbstractChannel
 ) -> AsyncIterator[None]:
-    stop = asyncio.Event()
-    task = asyncio.create_task(run(settings, stop))
-    yield
-    stop.set()
-    await asyncio.wait_for(task, 30)
+    async with worker_running(run, settings, "notification-worker"):
+        yield
 
 
 @pytest.fixture

@@ -7,8 +7,8 @@ and RabbitMQ vhost. Each test gets an empty index; `worker` runs the search work
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
+import functools
 import os
 import secrets
 import urllib.parse
@@ -26,6 +26,8 @@ from aio_pika.abc import AbstractChannel, AbstractConnection
 from elasticsearch import AsyncElasticsearch
 from pydantic import SecretStr
 
+from devtools.fixtures import tweet_event as devtools_tweet_event
+from devtools.fixtures import worker_running
 from devtools.testing import StartedService, create_vhost, delete_vhost, free_port, started_service, wait_for
 from search.backends import IndexDocument, SearchBackend, create_backend, microseconds
 from search.backends.elasticsearch import ElasticsearchBackend
@@ -220,21 +222,16 @@ async def worker(index: SearchStack) -> AsyncIterator[SearchStack]:
 @contextlib.asynccontextmanager
 async def running_worker(settings: Settings, broker: Broker) -> AsyncIterator[None]:
     await broker.purge_search_queues()
-    stop = asyncio.Event()
-    task = asyncio.create_task(run(settings, stop), name="search-worker-under-test")
+    async with worker_running(run, settings, "search-worker-under-test") as task:
 
-    async def consuming() -> bool:
-        if task.done():
-            task.result()  # surface a crash at start-up
-        return (await broker.queue_state(SEARCH_QUEUE))[1] > 0
+        async def consuming() -> bool:
+            if task.done():
+                task.result()  # surface a crash at start-up
+            return (await broker.queue_state(SEARCH_QUEUE))[1] > 0
 
-    try:
         await wait_for(consuming, timeout=15)
         yield
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, timeout=20)
-        await broker.purge_search_queues()
+    await broker.purge_search_queues()
 
 
 _clock = datetime(2026, 1, 1, tzinfo=UTC)
@@ -261,22 +258,5 @@ def document(
     )
 
 
-def tweet_event(
-    event_type: str,
-    content: str,
-    *,
-    tweet_id: uuid.UUID,
-    user_id: uuid.UUID,
-    created_at: datetime = _clock,
-    edited_after: timedelta = timedelta(0),
-) -> TweetEvent:
-    return TweetEvent.model_validate(
-        {
-            "event_type": event_type,
-            "tweet_id": tweet_id,
-            "user_id": user_id,
-            "content": content,
-            "created_at": created_at,
-            "updated_at": created_at + edited_after,
-        }
-    )
+# Events of a fixed clock: a test's create, edit and delete differ only by `edited_after`.
+tweet_event = functools.partial(devtools_tweet_event, created_at=_clock)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from datetime import timedelta
 from typing import Any
@@ -10,6 +9,7 @@ from typing import Any
 import httpx
 from sqlalchemy import text
 
+from devtools.fixtures import consumer_retries, engine_of, outbox_drained, retried
 from devtools.tcp_proxy import TcpProxy
 from devtools.testing import StartedService, register_and_login, wait_for
 from search.backends import UserDocument
@@ -29,17 +29,17 @@ async def shows(stack: SearchStack, q: str, expected: list[str]) -> bool:
 async def test_tweet_events_from_the_broker_become_searchable(worker: SearchStack) -> None:
     ids = {"tweet_id": uuid.uuid4(), "user_id": uuid.uuid4()}
 
-    await worker.broker.publish(tweet_event("tweet.create", "launching rockets today", **ids))
+    await worker.broker.publish(tweet_event("tweet.create", content="launching rockets today", **ids))
     await wait_for(lambda: shows(worker, "rockets", [str(ids["tweet_id"])]))
 
     await worker.broker.publish(
-        tweet_event("tweet.update", "landing boosters", edited_after=timedelta(minutes=1), **ids)
+        tweet_event("tweet.update", content="landing boosters", edited_after=timedelta(minutes=1), **ids)
     )
     await wait_for(lambda: shows(worker, "boosters", [str(ids["tweet_id"])]))
     assert await worker.found_ids("rockets") == []
 
     await worker.broker.publish(
-        tweet_event("tweet.delete", "landing boosters", edited_after=timedelta(minutes=2), **ids)
+        tweet_event("tweet.delete", content="landing boosters", edited_after=timedelta(minutes=2), **ids)
     )
     await wait_for(lambda: shows(worker, "boosters", []))
 
@@ -47,7 +47,9 @@ async def test_tweet_events_from_the_broker_become_searchable(worker: SearchStac
 async def test_a_burst_of_events_is_indexed_completely(worker: SearchStack) -> None:
     for n in range(60):
         await worker.broker.publish(
-            tweet_event("tweet.create", f"burst message {n}", tweet_id=uuid.uuid4(), user_id=uuid.uuid4())
+            tweet_event(
+                "tweet.create", content=f"burst message {n}", tweet_id=uuid.uuid4(), user_id=uuid.uuid4()
+            )
         )
 
     async def all_indexed() -> bool:
@@ -61,11 +63,11 @@ async def test_late_create_after_delete_through_the_queue_stays_deleted(worker: 
     sentinel = uuid.uuid4()
 
     await worker.broker.publish(
-        tweet_event("tweet.delete", "ghost story", edited_after=timedelta(minutes=1), **ids)
+        tweet_event("tweet.delete", content="ghost story", edited_after=timedelta(minutes=1), **ids)
     )
-    await worker.broker.publish(tweet_event("tweet.create", "ghost story", **ids))
+    await worker.broker.publish(tweet_event("tweet.create", content="ghost story", **ids))
     await worker.broker.publish(
-        tweet_event("tweet.create", "sentinel ghost", tweet_id=sentinel, user_id=uuid.uuid4())
+        tweet_event("tweet.create", content="sentinel ghost", tweet_id=sentinel, user_id=uuid.uuid4())
     )
 
     # Messages are indexed in delivery order: once the last one shows, the first two were applied.
@@ -79,13 +81,15 @@ async def test_malformed_messages_are_dead_lettered_and_the_worker_goes_on(worke
         b"not json at all",
         b"[1, 2, 3]",
         {"event_type": "tweet.create", "tweet_id": str(uuid.uuid4())},
-        tweet_event("tweet.create", "x", tweet_id=uuid.uuid4(), user_id=uuid.uuid4()).model_dump(mode="json")
+        tweet_event("tweet.create", content="x", tweet_id=uuid.uuid4(), user_id=uuid.uuid4()).model_dump(
+            mode="json"
+        )
         | {"event_type": "tweet.explode"},
     ]
     for body in malformed:
         await worker.broker.publish(body)
     await worker.broker.publish(
-        tweet_event("tweet.create", "still indexing fine", tweet_id=valid, user_id=uuid.uuid4())
+        tweet_event("tweet.create", content="still indexing fine", tweet_id=valid, user_id=uuid.uuid4())
     )
 
     async def dead_lettered() -> bool:
@@ -115,11 +119,12 @@ def _backend_address(stack: SearchStack) -> tuple[str, int]:
 async def test_index_outage_keeps_messages_until_the_index_is_back(index: SearchStack) -> None:
     proxy = TcpProxy(*_backend_address(index))  # not started yet: the index is "down"
     tweet_id = uuid.uuid4()
+    retries = consumer_retries(SEARCH_QUEUE)
     async with running_worker(_through(proxy, index), index.broker):
         await index.broker.publish(
-            tweet_event("tweet.create", "patience pays off", tweet_id=tweet_id, user_id=uuid.uuid4())
+            tweet_event("tweet.create", content="patience pays off", tweet_id=tweet_id, user_id=uuid.uuid4())
         )
-        await asyncio.sleep(1.5)
+        await retried(SEARCH_QUEUE, 2, since=retries)  # the worker met the outage, twice
         assert await index.found_ids("patience") == []
         assert (await index.broker.queue_state(DLQ))[0] == 0
 
@@ -185,9 +190,11 @@ async def _forget(
         assert service.engine is not None
         async with service.engine.begin() as connection:
             await connection.execute(text(statement), {"id": user_id})
+    # This test's events are published before the purge, so none reaches the next test.
+    for service in (tweets, users):
+        await outbox_drained(engine_of(service))
     broker = await Broker.connect(settings)
     try:
-        await asyncio.sleep(0.5)  # let the outbox relay publish this test's events first
         await broker.purge_search_queues()
     finally:
         await broker.close()

@@ -195,6 +195,12 @@ class FaultyFleet:
         """Every line the processes printed (since a mark), each prefixed with the process name."""
         return "\n".join(self.processes.lines[since:])
 
+    async def retried(self, queue: str, since: int, times: int = 2) -> None:
+        """Wait until a worker logged `times` retries of `queue` for a dependency down (since a
+        mark): proof that it met the outage, where a sleep could only hope it did."""
+        needle = f"{queue}: dependency unavailable"
+        await wait_for(lambda: self.output(since=since).count(needle) >= times, timeout=30, interval=0.1)
+
 
 def _proxied_settings(proxies: dict[str, TcpProxy], run_id: str) -> tuple[Settings, str, str]:
     """Settings that reach every dependency through its proxy; plus the direct Redis and AMQP URLs."""

@@ -3,7 +3,6 @@ the missing dependency is retried, and everything recovers without restarting th
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from typing import TYPE_CHECKING
 
@@ -23,8 +22,9 @@ async def test_fanout_waits_for_users_and_completes_when_it_returns(fleet: Fault
     callers = {name: fleet.pid(name) for name in ("tweets", "feed_worker")}
 
     await fleet.kill("users")
+    mark = fleet.log_mark()
     tweet = await fleet.post(author, "posted while users is down")
-    await asyncio.sleep(2)  # the worker cannot page the followers meanwhile
+    await fleet.retried("general_tweets", since=mark)  # the worker cannot page the followers
     assert tweet["id"] not in await fleet.feed(reader.id)
 
     await fleet.restart("users")

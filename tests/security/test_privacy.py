@@ -3,14 +3,14 @@ even with every logger of the in-process services at DEBUG."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
 import httpx
 import pytest
 
-from devtools.testing import TEST_JWT_SECRET, TEST_PASSWORD, Account
+from devtools.fixtures import engine_of, outbox_drained
+from devtools.testing import TEST_JWT_SECRET, TEST_PASSWORD, Account, StartedService
 
 
 async def test_email_is_visible_to_its_owner_only(
@@ -58,6 +58,8 @@ async def test_no_password_secret_or_token_in_debug_logs(
     tweets: httpx.AsyncClient,
     feed: httpx.AsyncClient,
     new_account: Callable[[], Awaitable[Account]],
+    users_service: StartedService,
+    tweets_service: StartedService,
 ) -> None:
     caplog.set_level(logging.DEBUG)
     account = await new_account()
@@ -79,7 +81,9 @@ async def test_no_password_secret_or_token_in_debug_logs(
     assert (
         await feed.get("/feed", headers={"Authorization": "Bearer " + account.token[:-2]})
     ).status_code == 401
-    await asyncio.sleep(0.5)  # the outbox relays publish meanwhile: their log lines count too
+    # The outbox relays' log lines of these writes count too.
+    for service in (users_service, tweets_service):
+        await outbox_drained(engine_of(service))
 
     logged = caplog.text
     assert len(caplog.records) > 0

@@ -4,7 +4,6 @@ dependencies (users, RabbitMQ, Redis) sit behind proxies a test can cut."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import urllib.parse
 import uuid
@@ -12,7 +11,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-import aio_pika
 import grpc
 import httpx
 import orjson
@@ -23,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from devtools.fixtures import (
     AccountFactory,
+    amqp_channel,
     engine_of,
     outbox_drained,
     purge_queues,
@@ -39,7 +38,7 @@ from devtools.testing import (
 from fleet_proto import tweet_service_pb2_grpc, user_service_pb2_grpc
 from shared.db.migrations import drop_database
 from shared.grpc.auth import ServiceTokenClientInterceptor
-from shared.messaging.topology import FEED_TWEETS_QUEUE, SEARCH_QUEUE, TWEET_EVENTS, declare_topology
+from shared.messaging.topology import FEED_TWEETS_QUEUE, SEARCH_QUEUE, TWEET_EVENTS
 from shared.settings import Settings
 from tweets.main import SPEC
 
@@ -109,10 +108,8 @@ class EventTap:
     def __init__(self, queue: AbstractQueue) -> None:
         self.queue = queue
 
-    async def take(
-        self, expected: int, timeout: float = 20.0, settle: float = 0.5
-    ) -> list[AbstractIncomingMessage]:
-        """Wait for `expected` messages, then a moment longer: any beyond them would be duplicates."""
+    async def take(self, expected: int, timeout: float = 20.0) -> list[AbstractIncomingMessage]:
+        """Wait for `expected` messages (and return any more that came with them)."""
         received: list[AbstractIncomingMessage] = []
 
         async def enough() -> bool:
@@ -121,13 +118,28 @@ class EventTap:
             return len(received) >= expected
 
         await wait_for(enough, timeout=timeout)
-        await asyncio.sleep(settle)
-        await enough()
         return received
 
-    async def nothing_within(self, seconds: float) -> bool:
-        await asyncio.sleep(seconds)
-        return await self.queue.get(fail=False, no_ack=True) is None
+    async def until_sentinel(
+        self, client: httpx.AsyncClient, author: Account, timeout: float = 30.0
+    ) -> list[AbstractIncomingMessage]:
+        """Every message before the tweet.create of a sentinel tweet posted now: the relay publishes
+        in outbox order, so anything written earlier (a duplicate, a leak) arrives before it. The
+        proof that nothing else came, where waiting a while could only hope so."""
+        posted = await client.post("/tweet", json={"content": "sentinel"}, headers=author.headers)
+        assert posted.status_code == 201, posted.text
+        sentinel = posted.json()["id"]
+        received: list[AbstractIncomingMessage] = []
+
+        async def seen() -> bool:
+            while (message := await self.queue.get(fail=False, no_ack=True)) is not None:
+                if message.routing_key == "tweet.create" and self.body(message)["tweet_id"] == sentinel:
+                    return True
+                received.append(message)
+            return False
+
+        await wait_for(seen, timeout=timeout)
+        return received
 
     @staticmethod
     def body(message: AbstractIncomingMessage) -> dict[str, Any]:
@@ -137,11 +149,8 @@ class EventTap:
 
 @pytest.fixture
 async def amqp(settings: Settings) -> AsyncIterator[AbstractChannel]:
-    connection = await aio_pika.connect(settings.rabbitmq.url.get_secret_value())
-    channel = await connection.channel()
-    await declare_topology(channel)
-    yield channel
-    await connection.close()
+    async with amqp_channel(settings) as channel:
+        yield channel
 
 
 @pytest.fixture

@@ -1,17 +1,24 @@
-"""What every test suite needs, defined once: accounts, "the outbox is drained", queue purges.
+"""What every test suite needs, defined once: accounts, "the outbox is drained", queue purges, a
+broker channel, a worker running in-process, the tweet events the workers consume.
 
 The suites' conftests build their pytest fixtures from these (they differ in scope only).
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import aio_pika
 import pytest
+from aio_pika.abc import AbstractChannel
+from prometheus_client import REGISTRY
 from pydantic import BaseModel
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -19,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from devtools.fleet import Fleet
 from devtools.testing import Account, StartedService, register_and_login, settings_env, wait_for
 from shared.db.migrations import drop_database
+from shared.messaging.events import TweetEvent
 from shared.messaging.topology import QUEUES, declare_topology
 from shared.settings import Settings
 
@@ -26,6 +34,9 @@ from shared.settings import Settings
 REPO_ROOT = Path(__file__).resolve().parents[3]
 
 AccountFactory = Callable[[], Awaitable[Account]]
+# A worker's entry coroutine: runs until the event is set (feed_worker, search_worker and
+# notification_worker's `run`).
+WorkerMain = Callable[[Settings, asyncio.Event], Coroutine[Any, Any, None]]
 
 
 def engine_of(service: StartedService) -> AsyncEngine:
@@ -113,14 +124,83 @@ async def running_fleet(settings: Settings) -> AsyncIterator[Fleet]:
         yield running
     finally:
         await running.stop()
-        for section in (
-            settings.userservice,
-            settings.tweetservice,
-            settings.searchservice,
-            settings.notificationservice,
-        ):
-            with contextlib.suppress(Exception):
-                await drop_database(settings.database, section.database)
+        await drop_service_databases(settings)
+
+
+async def drop_service_databases(settings: Settings) -> None:
+    """Drop the databases the services of these settings made (best effort: a test run's own names)."""
+    for section in (
+        settings.userservice,
+        settings.tweetservice,
+        settings.searchservice,
+        settings.notificationservice,
+    ):
+        with contextlib.suppress(Exception):
+            await drop_database(settings.database, section.database)
+
+
+@contextlib.asynccontextmanager
+async def amqp_channel(settings: Settings) -> AsyncIterator[AbstractChannel]:
+    """A channel with publisher confirms on the run's vhost, the topology declared. Not a robust
+    connection: its channels answer passive declares from a cache (stale queue counts)."""
+    connection = await aio_pika.connect(settings.rabbitmq.url.get_secret_value())
+    try:
+        channel = await connection.channel(publisher_confirms=True)
+        await declare_topology(channel)
+        yield channel
+    finally:
+        await connection.close()
+
+
+@contextlib.asynccontextmanager
+async def worker_running(
+    main: WorkerMain, settings: Settings, name: str
+) -> AsyncIterator[asyncio.Task[None]]:
+    """A worker running in-process for the block; stopped (and its failure raised) at the end."""
+    stop = asyncio.Event()
+    task = asyncio.create_task(main(settings, stop), name=name)
+    try:
+        yield task
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, timeout=20)
+
+
+def consumer_retries(queue: str) -> float:
+    """Failed handling attempts this process's consumers will try again on `queue` (workers run
+    in-process): proof that a worker met an outage, where a sleep could only hope it did."""
+    return sum(
+        REGISTRY.get_sample_value("consumer_retries_total", {"queue": queue, "cause": cause}) or 0.0
+        for cause in ("dependency", "timeout", "error")
+    )
+
+
+async def retried(queue: str, times: int, since: float = 0.0, timeout: float = 30.0) -> None:
+    """Wait until `queue`'s consumer retried `times` more attempts than `since` (consumer_retries)."""
+    await wait_for(lambda: consumer_retries(queue) >= since + times, timeout=timeout)
+
+
+def tweet_event(
+    event_type: str,
+    tweet_id: uuid.UUID | str,
+    user_id: uuid.UUID | str,
+    content: str = "hello",
+    *,
+    created_at: datetime | None = None,
+    edited_after: timedelta = timedelta(0),
+) -> TweetEvent:
+    """A tweet event as tweets publishes it (`edited_after`: updated_at past created_at)."""
+    created = created_at or datetime.now(UTC)
+    return TweetEvent.model_validate(
+        {
+            "event_type": event_type,
+            "tweet_id": tweet_id,
+            "user_id": user_id,
+            "content": content,
+            "created_at": created,
+            "updated_at": created + edited_after,
+        }
+    )
 
 
 def container_settings(environment: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Settings:

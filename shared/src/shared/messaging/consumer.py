@@ -28,7 +28,7 @@ from tenacity import AsyncRetrying, RetryCallState
 from shared.errors import is_transient
 from shared.messaging.topology import QUEUES, QueueType, declare_dlq, declare_exchanges, declare_queue
 from shared.metrics import registry as metrics
-from shared.metrics.messaging import CONSUMED, HANDLING, REDELIVERED, sample_queues
+from shared.metrics.messaging import CONSUMED, HANDLING, REDELIVERED, RETRIED, sample_queues
 from shared.metrics.server import serving_metrics
 from shared.retry import Stopped, retrying
 from shared.settings import WorkerSettings
@@ -204,6 +204,14 @@ class EventConsumer:
                     if is_transient(exc)
                     else f"attempt {failures} failed ({exc!r})"
                 )
+                cause = (
+                    "timeout"
+                    if isinstance(exc, TimeoutError)
+                    else "dependency"
+                    if is_transient(exc)
+                    else "error"
+                )
+                RETRIED.labels(subscription.queue, cause).inc()
                 trace.get_current_span().record_exception(exc)
                 logger.warning("%s: %s; retrying in %.2fs", subscription.queue, why, state.upcoming_sleep)
 

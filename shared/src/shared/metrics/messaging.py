@@ -56,6 +56,11 @@ CONSUMED = Counter(
     ["queue", "outcome"],
 )
 REDELIVERED = Counter("consumer_redeliveries", "Messages the broker delivered again", ["queue"])
+RETRIED = Counter(
+    "consumer_retries",
+    "Handling attempts that failed and will be tried again, by cause (dependency down, timeout, error)",
+    ["queue", "cause"],
+)
 HANDLING = Histogram(
     "consumer_handling_seconds",
     "Time from a message's delivery to its ack or dead-lettering",
