@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import TypeVar, cast
 
 from redis.asyncio import Redis
+from redis.commands.core import AsyncScript
 
 from feed.slots import ClusterScript, NodePipelines, by_slot, get_many
 from shared.lifecycle import is_cluster, redis_outage
@@ -328,11 +329,7 @@ class FeedStore:
     ) -> FeedSlice:
         """`limit` ids from position `offset`, the feed's length and (with `cache_prefix`) the cached
         copies of those tweets and (with `viewer_keys`) the reader's side of them, in one round trip."""
-        async with redis_outage():
-            reply = await self._page(
-                keys=[feed_key(user_id)], args=[offset, limit, *self._in_script(cache_prefix, viewer_keys)]
-            )
-            return await self._hydrated(_slice(reply), cache_prefix)
+        return await self._read_page(self._page, user_id, offset, limit, cache_prefix, viewer_keys)
 
     async def page_before(
         self,
@@ -343,20 +340,26 @@ class FeedStore:
         viewer_keys: ViewerKeys = None,
     ) -> FeedSlice:
         """Up to `limit` ids strictly older than `before`: stable paging while new tweets arrive."""
-        async with redis_outage():
-            reply = await self._page_before(
-                keys=[feed_key(user_id)],
-                args=[canonical_id(before), limit, *self._in_script(cache_prefix, viewer_keys)],
-            )
-            return await self._hydrated(_slice(reply), cache_prefix)
+        return await self._read_page(
+            self._page_before, user_id, canonical_id(before), limit, cache_prefix, viewer_keys
+        )
 
-    def _in_script(self, cache_prefix: str, viewer_keys: ViewerKeys) -> tuple[str, str, str]:
-        # The page scripts read the cached copies and the reader's side only where they need not
-        # declare those keys (one server).
-        if self._cluster:
-            return "", "", ""
+    async def _read_page(
+        self,
+        script: AsyncScript,
+        user_id: uuid.UUID | str,
+        start: int | str,
+        limit: int,
+        cache_prefix: str,
+        viewer_keys: ViewerKeys,
+    ) -> FeedSlice:
+        """One page script's call: the scripts read the cached copies and the reader's side only
+        where they need not declare those keys (one server); on a cluster the copies come after."""
         hidden, state = viewer_keys or ("", "")
-        return cache_prefix, hidden, state
+        extras = ("", "", "") if self._cluster else (cache_prefix, hidden, state)
+        async with redis_outage():
+            reply = await script(keys=[feed_key(user_id)], args=[start, limit, *extras])
+            return await self._hydrated(_slice(reply), cache_prefix)
 
     async def _hydrated(self, page: FeedSlice, cache_prefix: str) -> FeedSlice:
         """On a Redis Cluster, the cached copies read per key after the script."""
@@ -375,12 +378,9 @@ class FeedStore:
         viewer_keys: ViewerKeys = None,
     ) -> FeedSlice:
         """The newest entries strictly newer than `since` (at most `limit`), newest first."""
-        async with redis_outage():
-            reply = await self._page_since(
-                keys=[feed_key(user_id)],
-                args=[canonical_id(since), limit, *self._in_script(cache_prefix, viewer_keys)],
-            )
-            return await self._hydrated(_slice(reply), cache_prefix)
+        return await self._read_page(
+            self._page_since, user_id, canonical_id(since), limit, cache_prefix, viewer_keys
+        )
 
     async def ids(self, user_id: uuid.UUID | str) -> list[str]:
         """The whole feed, newest first."""
