@@ -91,5 +91,9 @@ class Activity:
             if value is not None and self._is_inactive(float(value), now)
         }
 
+    def inactive_before(self, now: float) -> float | None:
+        """Accounts last seen at or before this time are inactive now; None when skipping is off."""
+        return now - self._inactive_after if self.enabled else None
+
     def _is_inactive(self, seen_at: float, now: float) -> bool:
         return self.enabled and now - seen_at >= self._inactive_after

@@ -133,6 +133,37 @@ class FeedSlice:
         return self.offset + len(self.ids) < self.total
 
 
+@dataclass(frozen=True)
+class Audience:
+    """Which feeds of a fan-out page are left out and whose owners are live, asked inside the insert
+    script (one Redis server): accounts last seen (`<last_seen_prefix><id>`, Unix s) at or before
+    `inactive_before` are skipped; owners scored at least `live_since_ms` in `presence_key` are live.
+    None turns either check off."""
+
+    last_seen_prefix: str
+    inactive_before: float | None
+    presence_key: str
+    live_since_ms: int | None
+
+    def args(self) -> list[str]:
+        return [
+            self.last_seen_prefix,
+            "" if self.inactive_before is None else str(int(self.inactive_before)),
+            self.presence_key,
+            "" if self.live_since_ms is None else str(self.live_since_ms),
+        ]
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """What one fan-out with an audience did: feeds changed, feeds skipped (inactive owners), and
+    the owners live among those written."""
+
+    changed: int
+    skipped: int
+    live: list[str]
+
+
 def _batches(items: Iterable[T], size: int) -> Iterable[list[T]]:
     iterator = iter(items)
     while batch := list(islice(iterator, size)):
@@ -203,6 +234,33 @@ class FeedStore:
                     await self.remove([tweet], [key.removeprefix(KEY_PREFIX) for key in batch])
                     return 0
         return changed
+
+    @property
+    def checks_audience(self) -> bool:
+        """Whether `deliver` is available (one Redis server; the script builds the other keys)."""
+        return not self._cluster
+
+    async def deliver(
+        self, tweet_id: uuid.UUID | str, user_ids: Iterable[uuid.UUID | str], audience: Audience
+    ) -> Delivery:
+        """`fan_out` with the audience checked by the same script call (one Redis server only)."""
+        if self._cluster:
+            raise RuntimeError("deliver needs one Redis server: on a cluster use fan_out and ask apart")
+        tweet = canonical_id(tweet_id)
+        extra = audience.args()
+        async with redis_outage(), self._redis.pipeline(transaction=False) as pipe:
+            for batch in _batches(map(str, user_ids), self._batch_size):
+                await self._insert(
+                    keys=[tombstone_key(tweet)],
+                    args=[tweet, self._max_length, KEY_PREFIX, " ".join(batch), *extra],
+                    client=pipe,
+                )
+            replies = cast(list[list[object]], await pipe.execute())
+        return Delivery(
+            changed=sum(int(cast(int, reply[0])) for reply in replies),
+            skipped=sum(int(cast(int, reply[1])) for reply in replies),
+            live=[cast(str, user) for reply in replies for user in reply[2:]],
+        )
 
     async def fan_out_repost(self, entry: str, user_ids: Iterable[uuid.UUID | str]) -> int:
         """Insert a repost entry into many feeds by repost time, except where the tweet is shown

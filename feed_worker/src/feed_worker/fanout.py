@@ -10,12 +10,13 @@ from contextlib import asynccontextmanager
 from opentelemetry import trace
 from prometheus_client import Counter, Histogram
 
-from feed.activity import Activity
+from feed.activity import LAST_SEEN_PREFIX, Activity
 from feed.authorfeeds import AuthorFeeds
-from feed.feedstore import FEED_LENGTH, FeedStore, entry_parts
+from feed.feedstore import FEED_LENGTH, Audience, FeedStore, entry_parts
 from feed.sources import FollowGraph, TweetSource
 from feed_worker.live_updates import FeedLiveUpdates
 from feed_worker.modes import AuthorModes
+from notifications.live import PRESENCE_KEY
 from shared.settings import FeedWorkerSettings
 
 _tracer = trace.get_tracer("feed_worker")
@@ -95,6 +96,26 @@ class FeedFanout:
         await self._authors.push(author_id, entry)
         return await self._authors.is_big(author_id)
 
+    async def _deliver(self, tweet_id: str, page: list[str]) -> None:
+        """Write the tweet into the feeds of the page's active accounts and tell the live ones."""
+        if not self._store.checks_audience:  # a Redis Cluster: activity and presence asked apart
+            active = await self._active(page)
+            await self._store.fan_out(tweet_id, active)
+            await self._tell_added(tweet_id, active)
+            return
+        now = time.time()
+        audience = Audience(
+            last_seen_prefix=LAST_SEEN_PREFIX,
+            inactive_before=None if self._activity is None else self._activity.inactive_before(now),
+            presence_key=PRESENCE_KEY,
+            live_since_ms=None if self._live is None else self._live.live_since_ms(),
+        )
+        delivery = await self._store.deliver(tweet_id, page, audience)
+        if delivery.skipped:
+            FANOUT_SKIPPED.inc(delivery.skipped)
+        if self._live is not None:
+            await self._live.tweet_added_live(tweet_id, delivery.live)
+
     async def _active(self, page: list[str]) -> list[str]:
         """The page without inactive accounts (their feed is rebuilt when they return)."""
         if self._activity is None:
@@ -122,9 +143,7 @@ class FeedFanout:
                     FANOUT_DURATION.labels("tweet.create").observe(time.perf_counter() - started)
                     return 0
                 async for page in self._graph.follower_pages(author_id):
-                    active = await self._active(page)
-                    await self._store.fan_out(tweet_id, active)
-                    await self._tell_added(tweet_id, active)
+                    await self._deliver(tweet_id, page)
                     followers += len(page)
                 span.set_attribute("feed.followers", followers)
                 FANOUT_DELIVERIES.labels("tweet.create").inc(followers + 1)

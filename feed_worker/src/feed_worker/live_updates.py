@@ -39,16 +39,28 @@ class FeedLiveUpdates:
         # tweet id -> its item, or None when tweets no longer has it (asked once per fan-out too).
         self._items: OrderedDict[str, str | None] = OrderedDict()
 
+    def live_since_ms(self) -> int:
+        """Users present since this time (ms) are live: for a fan-out that asks Redis itself."""
+        return self._presence.since_ms()
+
     async def tweet_added(self, tweet_id: str, user_ids: Sequence[str]) -> None:
         try:
-            user_ids = await self._presence.recent(user_ids)
-            if not user_ids:
-                return
-            item = await self._item(tweet_id)
-            if item is not None:
-                await self._publisher.publish(UPDATE, item, user_ids)
+            live = await self._presence.recent(user_ids)
         except (DomainError, redis.exceptions.RedisError, OSError) as exc:
             logger.warning("live update of tweet %s not sent to %d users (%s)", tweet_id, len(user_ids), exc)
+            return
+        await self.tweet_added_live(tweet_id, live)
+
+    async def tweet_added_live(self, tweet_id: str, live: Sequence[str]) -> None:
+        """`tweet_added` for users already known to be live."""
+        if not live:
+            return
+        try:
+            item = await self._item(tweet_id)
+            if item is not None:
+                await self._publisher.publish(UPDATE, item, live)
+        except (DomainError, redis.exceptions.RedisError, OSError) as exc:
+            logger.warning("live update of tweet %s not sent to %d users (%s)", tweet_id, len(live), exc)
 
     async def tweet_removed(self, tweet_id: str, user_ids: Sequence[str]) -> None:
         try:

@@ -145,13 +145,17 @@ class LivePresence:
             pipe.zremrangebyscore(PRESENCE_KEY, 0, _now_ms() - self._keep_ms)
             await pipe.execute()
 
+    def since_ms(self) -> int:
+        """A presence scored at least this (ms) is within the window now."""
+        return _now_ms() - self._keep_ms
+
     async def recent(self, user_ids: Sequence[str]) -> list[str]:
         """The users among these that had a stream open within the window (one call)."""
         if not user_ids:
             return []
         async with redis_outage():
             scores = await self._redis.zmscore(PRESENCE_KEY, list(user_ids))
-        since = _now_ms() - self._keep_ms
+        since = self.since_ms()
         return [
             user_id
             for user_id, score in zip(user_ids, scores, strict=True)

@@ -3,20 +3,38 @@
 -- feeds' user ids, space-separated. A deleted tweet (tombstone set) is never inserted again. The feed
 -- keys are built here rather than declared in KEYS: packing 1000 separate arguments per call cost the
 -- worker more CPU than Redis spends running the script.
+-- The audience (one Redis server, ARGV[5] to ARGV[8] given): a feed whose owner's `ARGV[5]<id>`
+-- (last seen, Unix s) is at or before ARGV[6] is skipped (inactive; '' skips none), and the owners
+-- of the feeds written whose score in the sorted set ARGV[7] is at least ARGV[8] (ms) are live
+-- ('' reports none). The reply is then {changed, skipped, live user ids...}. Asking Redis here
+-- instead of an MGET and a ZMSCORE of the page from the worker: worker + users CPU per 1000
+-- deliveries 9.3 -> 7.3 ms (quick bench; Redis spends ~0.7 ms more).
 -- Redis Cluster (ARGV[4] empty): every KEYS entry is a feed, all in one hash slot, so every key is
 -- declared; the caller checks the tombstone around the call instead (FeedStore._fan_out_cluster).
 local WINDOW = 64
 local id = ARGV[1]
 local max = tonumber(ARGV[2])
 local changed = 0
+local audience = ARGV[5] ~= nil
+local seen_prefix, inactive_before = ARGV[5], tonumber(ARGV[6] or '')
+local presence, live_since = ARGV[7], tonumber(ARGV[8] or '')
+local skipped = 0
 local feeds = KEYS
+local owners = {}
 if ARGV[4] ~= '' then
   if redis.call('EXISTS', KEYS[1]) == 1 then
+    if audience then return {0, 0} end
     return 0
   end
   feeds = {}
   for user in string.gmatch(ARGV[4], '%S+') do
-    feeds[#feeds + 1] = ARGV[3] .. user
+    local seen = inactive_before and redis.call('GET', seen_prefix .. user)
+    if seen and tonumber(seen) <= inactive_before then
+      skipped = skipped + 1
+    else
+      feeds[#feeds + 1] = ARGV[3] .. user
+      owners[#feeds] = user
+    end
   end
 end
 for _, key in ipairs(feeds) do
@@ -67,4 +85,16 @@ for _, key in ipairs(feeds) do
     end
   end
 end
-return changed
+if not audience then
+  return changed
+end
+local reply = {changed, skipped}
+if live_since then
+  for _, user in ipairs(owners) do
+    local score = redis.call('ZSCORE', presence, user)
+    if score and tonumber(score) >= live_since then
+      reply[#reply + 1] = user
+    end
+  end
+end
+return reply
