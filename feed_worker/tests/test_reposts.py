@@ -164,3 +164,19 @@ async def test_an_original_handled_after_its_repost_makes_no_second_entry(redis:
     await store.fan_out_repost(entry, [reader])
     await store.fan_out(tweet, [reader])  # the create event arrives late
     assert await store.ids(reader) == [entry]
+
+
+async def test_a_repost_of_a_tweet_deeper_than_the_first_64_entries_finds_it(redis: Redis) -> None:
+    # The script reads the newest 64 entries first and the whole feed only when none is older than
+    # the tweet: a tweet with 100 newer entries above it is still found (no second entry), and a
+    # tweet absent from such a feed gets its repost entry at the head.
+    store = FeedStore(redis)
+    reader, reposter = str(uuid7()), str(uuid7())
+    shown, absent = str(uuid7()), str(uuid7())
+    newer = [str(uuid7()) for _ in range(100)]
+    for tweet in (shown, *newer):
+        await store.fan_out(tweet, [reader])
+    assert await store.fan_out_repost(repost_entry(uuid7(), shown, reposter), [reader]) == 0
+    entry = repost_entry(uuid7(), absent, reposter)
+    assert await store.fan_out_repost(entry, [reader]) == 1
+    assert await store.ids(reader) == [entry, *reversed(newer), shown]

@@ -8,13 +8,19 @@
 if redis.call('EXISTS', KEYS[1]) == 1 or redis.call('EXISTS', KEYS[2]) == 1 then
   return 0
 end
+local WINDOW = 64
 local entry = ARGV[1]
 local tweet = ARGV[2]
 local max = tonumber(ARGV[3])
 local changed = 0
 for user in string.gmatch(ARGV[5], '%S+') do
   local key = ARGV[4] .. user
-  local items = redis.call('LRANGE', key, 0, -1)
+  -- The newest WINDOW entries first: the scan ends at the first entry older than the tweet, and a
+  -- reposted tweet is mostly recent; the whole list only when the window holds none older.
+  local items = redis.call('LRANGE', key, 0, WINDOW - 1)
+  if #items == WINDOW and string.sub(items[WINDOW], 1, 36) >= tweet then
+    items = redis.call('LRANGE', key, 0, -1)
+  end
   local pivot = false
   local present = false
   for _, item in ipairs(items) do
