@@ -166,7 +166,9 @@ async def test_an_original_handled_after_its_repost_makes_no_second_entry(redis:
     assert await store.ids(reader) == [entry]
 
 
-async def test_a_repost_of_a_tweet_deeper_than_the_first_64_entries_finds_it(redis: Redis) -> None:
+async def test_a_repost_finds_its_tweet_past_the_first_64_entries_and_a_fresh_one_goes_first(
+    redis: Redis,
+) -> None:
     # The script reads the newest 64 entries first and the whole feed only when none is older than
     # the tweet: a tweet with 100 newer entries above it is still found (no second entry), and a
     # tweet absent from such a feed gets its repost entry at the head.
@@ -180,3 +182,7 @@ async def test_a_repost_of_a_tweet_deeper_than_the_first_64_entries_finds_it(red
     entry = repost_entry(uuid7(), absent, reposter)
     assert await store.fan_out_repost(entry, [reader]) == 1
     assert await store.ids(reader) == [entry, *reversed(newer), shown]
+    # A tweet newer than every entry: the repost entry goes first without reading the feed.
+    fresh = repost_entry(uuid7(), uuid7(), reposter)
+    assert await store.fan_out_repost(fresh, [reader]) == 1
+    assert await store.ids(reader) == [fresh, entry, *reversed(newer), shown]

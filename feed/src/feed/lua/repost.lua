@@ -15,37 +15,50 @@ local max = tonumber(ARGV[3])
 local changed = 0
 for user in string.gmatch(ARGV[5], '%S+') do
   local key = ARGV[4] .. user
-  -- The newest WINDOW entries first: the scan ends at the first entry older than the tweet, and a
-  -- reposted tweet is mostly recent; the whole list only when the window holds none older.
-  local items = redis.call('LRANGE', key, 0, WINDOW - 1)
-  if #items == WINDOW and string.sub(items[WINDOW], 1, 36) >= tweet then
-    items = redis.call('LRANGE', key, 0, -1)
-  end
-  local pivot = false
-  local present = false
-  for _, item in ipairs(items) do
-    local sort = string.sub(item, 1, 36)
-    if item == tweet or (#item > 36 and string.sub(item, 38, 73) == tweet) then
-      present = true
-      break
+  local head = redis.call('LINDEX', key, 0)
+  if not head or string.sub(head, 1, 36) < tweet then
+    -- Every entry is older than the tweet (a fresh tweet reposted): it is not shown, and the entry
+    -- goes first. Most reposts take this path: one LINDEX instead of reading a window.
+    local length = redis.call('LPUSH', key, entry)
+    if length == max + 1 then
+      redis.call('RPOP', key)
+    elseif length > max then
+      redis.call('LTRIM', key, 0, max - 1)
     end
-    if not pivot and item < entry then
-      pivot = item
+    changed = changed + 1
+  else
+    -- The newest WINDOW entries first: the scan ends at the first entry older than the tweet; the
+    -- whole list only when the window holds none older.
+    local items = redis.call('LRANGE', key, 0, WINDOW - 1)
+    if #items == WINDOW and string.sub(items[WINDOW], 1, 36) >= tweet then
+      items = redis.call('LRANGE', key, 0, -1)
     end
-    if sort < tweet then
-      break
+    local pivot = false
+    local present = false
+    for _, item in ipairs(items) do
+      local sort = string.sub(item, 1, 36)
+      if item == tweet or (#item > 36 and string.sub(item, 38, 73) == tweet) then
+        present = true
+        break
+      end
+      if not pivot and item < entry then
+        pivot = item
+      end
+      if sort < tweet then
+        break
+      end
     end
-  end
-  if not present then
-    if not pivot then
-      if #items < max then
-        redis.call('RPUSH', key, entry)
+    if not present then
+      if not pivot then
+        if #items < max then
+          redis.call('RPUSH', key, entry)
+          changed = changed + 1
+        end
+      else
+        redis.call('LINSERT', key, 'BEFORE', pivot, entry)
+        redis.call('LTRIM', key, 0, max - 1)
         changed = changed + 1
       end
-    else
-      redis.call('LINSERT', key, 'BEFORE', pivot, entry)
-      redis.call('LTRIM', key, 0, max - 1)
-      changed = changed + 1
     end
   end
 end
