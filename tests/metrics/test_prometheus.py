@@ -8,7 +8,9 @@ import asyncio
 import contextlib
 import shutil
 import subprocess
+import time
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +25,12 @@ from devtools.testing import wait_for
 
 pytestmark = pytest.mark.e2e
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy" / "prometheus"
+
+
+def _unix(rfc3339: str) -> float:
+    """Prometheus' timestamps carry nanoseconds, which datetime does not parse: the fraction apart."""
+    whole, _, fraction = rfc3339.rstrip("Z").partition(".")
+    return datetime.fromisoformat(whole).replace(tzinfo=UTC).timestamp() + float(f"0.{fraction or 0}")
 
 
 def _config(targets: dict[str, str]) -> dict[str, Any]:
@@ -92,8 +100,17 @@ async def test_prometheus_scrapes_every_process_and_fires_the_dead_letter_alert(
         # Other queues may already hold dead letters from earlier tests of the session.
         return "search_tweets" in {alert["labels"]["queue"] for alert in await firing("DeadLetters")}
 
-    await asyncio.sleep(2)  # a few evaluations with every target up
-    assert not await firing("TargetDown")
+    # Proof that the rules ran on these targets (not a sleep): every rule group evaluated after the
+    # moment all were up. Then not even a pending TargetDown may exist (it fires only after 1m).
+    all_up = time.time()
+
+    async def evaluated_since_all_up() -> bool:
+        groups = (await prometheus.get("/api/v1/rules")).json()["data"]["groups"]
+        return bool(groups) and all(_unix(group["lastEvaluation"]) > all_up for group in groups)
+
+    await wait_for(evaluated_since_all_up, timeout=30, interval=0.2)
+    alerts = (await prometheus.get("/api/v1/alerts")).json()["data"]["alerts"]
+    assert not [a for a in alerts if a["labels"]["alertname"] == "TargetDown"], alerts
     assert not await fired_for_search_tweets()
     await force_dead_letter(metrics_fleet.settings, "search_tweets")
     await wait_for(fired_for_search_tweets, timeout=30, interval=0.5)
