@@ -39,15 +39,14 @@ async def test_fanout_span_joins_the_publishers_trace(kit: Any, finished_spans: 
         for span in in_trace.values()
         if span.parent and span.parent.span_id == fanout.context.span_id
     ]
-    # The author's feed and whether the author is live (ZMSCORE), the author's mode (follower count
-    # from users, big-authors), one follower page from users, then that page's batch: one script
-    # call that also reads the accounts' last-seen times and who is live. Nobody here has a stream,
-    # so the tweet is neither rendered for nor published to live streams.
+    # The author's feed (one script call, which also says whether the author is live), the author's
+    # mode (follower count from users, big-authors), one follower page from users, then that page's
+    # batch: one script call that also reads the accounts' last-seen times and who is live. Nobody
+    # here has a stream, so the tweet is neither rendered for nor published to live streams.
     assert sorted(children) == [
         "/user_service.User/GetFollowers",
         "/user_service.User/GetUser",
         "EVALSHA",
         "EVALSHA",
         "SISMEMBER",
-        "ZMSCORE",
     ]

@@ -4,6 +4,7 @@ with them; the feed service rebuilds an inactive reader's feed with them."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
@@ -62,18 +63,31 @@ class FollowGraph:
         return reply.following
 
     async def _pages(self, method: Any, user_id: str) -> AsyncIterator[list[str]]:
-        token = ""
-        while True:
-            reply = await method(
-                user_service_pb2.FollowPageRequest(
-                    user_id=user_id, page_size=self._page_size, page_token=token
-                )
+        """Each page is asked for before the previous one is yielded: a fan-out's writes of one page
+        overlap users reading the next."""
+
+        def ask(token: str) -> asyncio.Future[Any]:
+            request = user_service_pb2.FollowPageRequest(
+                user_id=user_id, page_size=self._page_size, page_token=token
             )
-            if reply.user_ids:
-                yield list(reply.user_ids)
-            if not reply.next_page_token:
-                return
-            token = reply.next_page_token
+            return asyncio.ensure_future(method(request))
+
+        pending = ask("")
+        try:
+            while True:
+                reply = await pending
+                if reply.next_page_token:
+                    pending = ask(reply.next_page_token)
+                if reply.user_ids:
+                    yield list(reply.user_ids)
+                if not reply.next_page_token:
+                    return
+        finally:
+            # The caller stopped early (or failed): the page asked ahead is not wanted.
+            if not pending.done():
+                pending.cancel()
+            elif not pending.cancelled():
+                pending.exception()  # retrieved, so a failed read-ahead is not reported as unhandled
 
 
 class TweetSource:

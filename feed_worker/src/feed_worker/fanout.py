@@ -96,17 +96,20 @@ class FeedFanout:
         await self._authors.push(author_id, entry)
         return await self._authors.is_big(author_id)
 
-    async def _deliver(self, tweet_id: str, page: list[str]) -> None:
-        """Write the tweet into the feeds of the page's active accounts and tell the live ones."""
+    async def _deliver(self, tweet_id: str, page: list[str], skip_inactive: bool = True) -> None:
+        """Write the tweet into the feeds of the page's active accounts (all of them without
+        `skip_inactive`: the author's own) and tell the live ones."""
         if not self._store.checks_audience:  # a Redis Cluster: activity and presence asked apart
-            active = await self._active(page)
+            active = await self._active(page) if skip_inactive else page
             await self._store.fan_out(tweet_id, active)
             await self._tell_added(tweet_id, active)
             return
         now = time.time()
         audience = Audience(
             last_seen_prefix=LAST_SEEN_PREFIX,
-            inactive_before=None if self._activity is None else self._activity.inactive_before(now),
+            inactive_before=None
+            if self._activity is None or not skip_inactive
+            else self._activity.inactive_before(now),
             presence_key=PRESENCE_KEY,
             live_since_ms=None if self._live is None else self._live.live_since_ms(),
         )
@@ -135,8 +138,7 @@ class FeedFanout:
             with _tracer.start_as_current_span("feed fanout") as span:
                 started = time.perf_counter()
                 span.set_attribute("feed.tweet_id", tweet_id)
-                await self._store.fan_out(tweet_id, [author_id])
-                await self._tell_added(tweet_id, [author_id])
+                await self._deliver(tweet_id, [author_id], skip_inactive=False)
                 followers = 0
                 if await self._to_big_author_list(author_id, tweet_id):
                     span.set_attribute("feed.big_author", True)
