@@ -29,7 +29,8 @@ from shared.errors import DependencyUnavailable
 logger = logging.getLogger(__name__)
 # Subscribed from the start, so the connection is up (and its failures seen) with no user online.
 CONTROL_CHANNEL = f"{KEY_PREFIX}hub"
-SUBSCRIBE_TIMEOUT_SECONDS = 2.0
+# Generous: on a loaded machine, opening thousands of streams at once can hold the loop for seconds.
+SUBSCRIBE_TIMEOUT_SECONDS = 5.0
 RECONNECT_SECONDS = 1.0
 # How often the users with a stream open are marked live again (well inside the replay window).
 PRESENCE_REFRESH_SECONDS = 60.0
