@@ -24,7 +24,7 @@ from notifications.live import NOTIFICATION, UPDATE, LivePublisher
 from notifications.main import ALEMBIC_DIR
 from notifications.tests.conftest import NotificationKit
 from notifications.tests.live_processes import Process, notifications_process, user
-from notifications.tests.sse_client import open_stream
+from notifications.tests.sse_client import SSEStream, open_stream
 from shared.db.migrations import migrate
 from shared.ids import uuid7
 from shared.revocation import Revocations
@@ -93,6 +93,34 @@ async def test_every_connection_of_a_user_on_either_process_gets_each_event(
         assert (await bob_sse.next()).data == '{"id": "for-bob"}'  # not alice's notification
         await publisher.publish(UPDATE, '{"id": "for-alice"}', [alice.id])
         assert (await sse_first.next()).data == '{"id": "for-alice"}'  # not bob's update
+
+
+async def test_streams_opened_and_reopened_at_once_each_get_their_own_events(
+    settings: Settings, clients: list[httpx.AsyncClient], publisher: LivePublisher
+) -> None:
+    """Many streams opening together share SUBSCRIBE commands, and a user who leaves and comes back
+    at once has their channel dropped and wanted again: every stream still gets exactly its own."""
+    users = [user(settings) for _ in range(40)]
+
+    async def each_gets_its_own(streams: list[SSEStream], tag: str) -> None:
+        for member in users:
+            await publisher.publish(
+                UPDATE, orjson.dumps({"to": str(member.id), "tag": tag}).decode(), [member.id]
+            )
+        for member, stream in zip(users, streams, strict=True):
+            assert orjson.loads((await stream.next()).data) == {"to": str(member.id), "tag": tag}
+
+    async with contextlib.AsyncExitStack() as first:
+        streams = await asyncio.gather(
+            *(first.enter_async_context(open_stream(clients[0], headers=member.headers)) for member in users)
+        )
+        await each_gets_its_own(streams, "first")
+    # All closed together; opened again together while their channels are being unsubscribed.
+    async with contextlib.AsyncExitStack() as again:
+        streams = await asyncio.gather(
+            *(again.enter_async_context(open_stream(clients[0], headers=member.headers)) for member in users)
+        )
+        await each_gets_its_own(streams, "again")
 
 
 async def test_last_event_id_replays_what_was_missed_on_any_process(
