@@ -12,9 +12,10 @@ from fastapi import FastAPI
 
 from fleet_proto import notification_service_pb2_grpc, user_service_pb2_grpc
 from notifications.api import router
+from notifications.connection import SHUTTING_DOWN
 from notifications.deps import NotificationsWiring
 from notifications.grpc_servicer import SERVICE_NAME, NotificationServicer
-from notifications.hub import SHUTTING_DOWN, LiveHub
+from notifications.hub import LiveHub
 from notifications.live import LivePresence, LiveStreams
 from notifications.stream_api import router as stream_router
 from notifications.tickets import StreamTickets

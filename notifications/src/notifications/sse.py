@@ -10,7 +10,8 @@ import orjson
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from notifications.hub import Closing, Heartbeat, LiveHub
+from notifications.connection import Closing, Heartbeat
+from notifications.hub import LiveHub
 from notifications.live import LiveEvent
 from notifications.stream import StreamSession
 from shared.metrics.streams import open_stream

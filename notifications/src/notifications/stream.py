@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-from notifications.hub import Closing, Connection, Heartbeat, LiveHub
+from notifications.connection import Closing, Connection, Heartbeat
+from notifications.hub import LiveHub
 from notifications.live import LiveEvent, LiveStreams, parse_event_id
 from notifications.watch import StreamWatcher
 from shared.auth import TokenClaims

@@ -12,8 +12,8 @@ from fastapi import APIRouter, Depends, Header, Query, Request, WebSocket
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.websockets import WebSocketDisconnect
 
+from notifications.connection import SLOW_CONSUMER, Closing
 from notifications.deps import RevocationsDep, Wired
-from notifications.hub import SLOW_CONSUMER, Closing
 from notifications.live import LiveEvent
 from notifications.schemas import StreamTicket
 from notifications.sse import CLOSE_GRACE_SECONDS, EventStreamResponse
@@ -59,7 +59,6 @@ async def stream_claims(
 async def stream(
     claims: Annotated[TokenClaims, Depends(stream_claims)],
     wiring: Wired,
-    revocations: RevocationsDep,
     last_event_id: Annotated[str | None, Header(max_length=64)] = None,
     resume_from: Annotated[
         str | None,

@@ -15,7 +15,7 @@ import heapq
 import itertools
 import time
 
-from notifications.hub import Closing, Connection
+from notifications.connection import Closing, Connection
 from shared.revocation import Revocations
 
 TOKEN_REVOKED = Closing("token has been revoked", 401)
