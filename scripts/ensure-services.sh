@@ -55,4 +55,9 @@ fi
 if ! command -v promtool >/dev/null; then
   echo "installing Prometheus (promtool)"; apt_install prometheus
 fi
+# Debian's Chromium: the test that a browser's EventSource consumes GET /stream runs it headless.
+if ! command -v chromium >/dev/null; then
+  echo "installing Chromium (the live stream's browser test)"
+  apt_install chromium || echo "Chromium could not be installed: the browser test will be skipped" >&2
+fi
 echo "PostgreSQL :5432, Redis :6379 and RabbitMQ :5672 are up"

@@ -112,13 +112,6 @@ class SSEStream:
     async def next(self, timeout: float = 5.0) -> MessageEvent:
         return await asyncio.wait_for(self.queue.get(), timeout)
 
-    async def nothing_within(self, seconds: float) -> bool:
-        try:
-            await asyncio.wait_for(self.queue.get(), seconds)
-        except TimeoutError:
-            return True
-        return False
-
 
 @contextlib.asynccontextmanager
 async def open_stream(

@@ -52,6 +52,17 @@ REST_SECTIONS = {
 # Small follower pages make a big fan-out last long enough to be interrupted, and exercise paging.
 WORKER_ENV = {"FEEDWORKER__FOLLOWERS_PAGE_SIZE": "200", "FEEDWORKER__REDIS_BATCH_SIZE": "100"}
 DEPENDENCIES = ("postgresql", "redis", "rabbitmq")
+# Followers made in bulk straight in the users database ($1 the followed, $2 a tag, $3 how many).
+_INSERT_FOLLOWERS = """
+WITH fans AS (
+    INSERT INTO actors (id, email, email_key, username, password_hash)
+    SELECT gen_random_uuid(), 'fan' || n || '_' || $2 || '@example.com', 'fan' || n || '_' || $2 || '@example.com',
+           'fan' || n || '_' || $2, 'no-login'
+    FROM generate_series(1, $3) AS n
+    RETURNING id
+)
+INSERT INTO follows (follower_id, following_id) SELECT id, $1 FROM fans RETURNING follower_id
+"""
 
 
 @dataclass
@@ -154,6 +165,16 @@ class FaultyFleet:
         body: dict[str, Any] = response.json()
         return body
 
+    async def add_followers(self, author: Account, count: int) -> list[str]:
+        """`count` new accounts following the author, inserted in bulk straight into the users
+        database (no events: as if they had followed long ago); their ids, sorted."""
+        async with self.db("users") as connection, connection.transaction():
+            rows = await connection.fetch(_INSERT_FOLLOWERS, author.id, author.username[-8:], count)
+            await connection.execute(
+                "UPDATE actors SET num_followers = num_followers + $2 WHERE id = $1", author.id, count
+            )
+        return sorted(str(row["follower_id"]) for row in rows)
+
     # The truth, read directly
 
     async def feed(self, user_id: Any) -> list[str]:
@@ -180,7 +201,7 @@ class FaultyFleet:
 
     @contextlib.asynccontextmanager
     async def db(self, name: str) -> AsyncIterator[asyncpg.Connection]:
-        """A direct connection to one of the fleet's databases (users, tweets, search)."""
+        """A direct connection to one of the fleet's databases (users, tweets, search, notifications)."""
         connection = await asyncpg.connect(self.database.dsn(name))
         try:
             yield connection
@@ -276,7 +297,12 @@ async def fleet() -> AsyncIterator[FaultyFleet]:
             await redis.aclose()
             for proxy in proxies.values():
                 await proxy.stop()
-            for section in (settings.userservice, settings.tweetservice, settings.searchservice):
+            for section in (
+                settings.userservice,
+                settings.tweetservice,
+                settings.searchservice,
+                settings.notificationservice,
+            ):
                 with contextlib.suppress(Exception):
                     await drop_database(direct_database, section.database)
             delete_vhost(f"test_{run_id}")

@@ -19,27 +19,6 @@ pytestmark = [pytest.mark.faults, pytest.mark.e2e]
 FOLLOWERS = 10_000
 SAMPLES = 100
 
-_INSERT_FOLLOWERS = """
-WITH fans AS (
-    INSERT INTO actors (id, email, email_key, username, password_hash)
-    SELECT gen_random_uuid(), 'fan' || n || '_' || $2 || '@example.com', 'fan' || n || '_' || $2 || '@example.com',
-           'fan' || n || '_' || $2, 'no-login'
-    FROM generate_series(1, $3) AS n
-    RETURNING id
-)
-INSERT INTO follows (follower_id, following_id) SELECT id, $1 FROM fans RETURNING follower_id
-"""
-
-
-async def add_followers(fleet: FaultyFleet, author_id: object, count: int, tag: str) -> list[str]:
-    """`count` followers of the author, inserted in bulk straight into the users database."""
-    async with fleet.db("users") as connection, connection.transaction():
-        rows = await connection.fetch(_INSERT_FOLLOWERS, author_id, tag, count)
-        await connection.execute(
-            "UPDATE actors SET num_followers = num_followers + $2 WHERE id = $1", author_id, count
-        )
-    return sorted(str(row["follower_id"]) for row in rows)
-
 
 async def feeds_holding(fleet: FaultyFleet, user_ids: list[str], tweet_id: str) -> int:
     """How many of these feeds contain the tweet."""
@@ -71,7 +50,7 @@ async def test_killed_feed_worker_leaves_every_follower_with_the_tweet_exactly_o
     fleet: FaultyFleet,
 ) -> None:
     author = await fleet.account()
-    followers = await add_followers(fleet, author.id, FOLLOWERS, author.username[-8:])
+    followers = await fleet.add_followers(author, FOLLOWERS)
     sample = followers[:: FOLLOWERS // SAMPLES]
 
     posted: list[str] = []

@@ -13,9 +13,9 @@ from notifications.hub import LiveHub
 from notifications.live import LiveStreams
 from notifications.repository import NotificationRepository
 from notifications.service import NotificationService
-from notifications.stream import StreamSettings
 from notifications.tickets import StreamTickets
 from notifications.users_client import UsersClient
+from notifications.watch import StreamWatcher
 from shared.db.engine import transaction
 from shared.revocation import Revocations
 from shared.wiring import Authenticating, Storing, wiring_of
@@ -27,11 +27,11 @@ class NotificationsWiring(Authenticating, Storing):
 
     users: UsersClient
     # The live stream: the per-process hub of connections, the per-user Redis streams (replay),
-    # single-use tickets for EventSource, heartbeats.
+    # single-use tickets for EventSource, the watcher of every stream's heartbeats and token.
     hub: LiveHub
     streams: LiveStreams
     tickets: StreamTickets
-    stream_settings: StreamSettings
+    watcher: StreamWatcher
 
 
 # HTTPConnection: the same dependencies serve the WebSocket route.

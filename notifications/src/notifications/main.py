@@ -12,14 +12,15 @@ from fastapi import FastAPI
 
 from fleet_proto import notification_service_pb2_grpc, user_service_pb2_grpc
 from notifications.api import router
+from notifications.connection import SHUTTING_DOWN
 from notifications.deps import NotificationsWiring
 from notifications.grpc_servicer import SERVICE_NAME, NotificationServicer
-from notifications.hub import SHUTTING_DOWN, LiveHub
+from notifications.hub import LiveHub
 from notifications.live import LivePresence, LiveStreams
-from notifications.stream import StreamSettings
 from notifications.stream_api import router as stream_router
 from notifications.tickets import StreamTickets
 from notifications.users_client import UsersClient
+from notifications.watch import StreamWatcher
 from shared.auth import TokenCodec
 from shared.cli import ServiceSpec, service_main
 from shared.db.engine import ping, read_only_sessions
@@ -55,6 +56,7 @@ def create_app(settings: Settings) -> FastAPI:
             revocations = await stack.enter_async_context(
                 revocation_state(redis, settings.jwt.lifetime_seconds)
             )
+            watcher = StreamWatcher(revocations, section.heartbeat_seconds)
             install(
                 app,
                 NotificationsWiring(
@@ -70,7 +72,7 @@ def create_app(settings: Settings) -> FastAPI:
                     hub=hub,
                     streams=LiveStreams(redis, section.replay_seconds, section.replay_max_events),
                     tickets=StreamTickets(redis, section.ticket_seconds),
-                    stream_settings=StreamSettings(section.heartbeat_seconds),
+                    watcher=watcher,
                 ),
             )
 
@@ -80,6 +82,7 @@ def create_app(settings: Settings) -> FastAPI:
                 )
 
             await stack.enter_async_context(background("live-hub", hub.run))
+            await stack.enter_async_context(background("stream-watcher", watcher.run))
             await stack.enter_async_context(
                 service_grpc_server(section, settings.internal.service_token, [SERVICE_NAME], register)
             )

@@ -10,9 +10,10 @@ import orjson
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from notifications.hub import Closing, LiveHub
+from notifications.connection import Closing, Heartbeat
+from notifications.hub import LiveHub
 from notifications.live import LiveEvent
-from notifications.stream import Heartbeat, StreamSession
+from notifications.stream import StreamSession
 from shared.metrics.streams import open_stream
 
 HEARTBEAT_FRAME = b": heartbeat\n\n"
@@ -62,17 +63,17 @@ class EventStreamResponse(Response):
             )
             writer = asyncio.create_task(self._write(send))
             disconnected = asyncio.create_task(_disconnect(receive))
-            ended = asyncio.create_task(_closed(self._session))
-            tasks = {writer, disconnected, ended}
-            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            # `ended` is the hub's future: it ends a writer stuck on a client that stopped reading.
+            ended = self._session.connection.ended
+            done, _ = await asyncio.wait({writer, disconnected, ended}, return_when=asyncio.FIRST_COMPLETED)
             if ended in done and writer not in done:
                 # Let the writer send the closing frame if the client still reads at all.
                 await asyncio.wait(
                     {writer, disconnected}, timeout=CLOSE_GRACE_SECONDS, return_when=asyncio.FIRST_COMPLETED
                 )
-            for task in tasks:
+            for task in (writer, disconnected):
                 task.cancel()
-            for task in tasks:
+            for task in (writer, disconnected):
                 with contextlib.suppress(asyncio.CancelledError, OSError):
                     await task
         finally:
@@ -93,8 +94,3 @@ class EventStreamResponse(Response):
 async def _disconnect(receive: Receive) -> None:
     while (await receive())["type"] != "http.disconnect":
         pass
-
-
-async def _closed(session: StreamSession) -> None:
-    """Wait until the hub ends the connection (slow consumer, Redis down, shutdown)."""
-    await session.connection.ended.wait()

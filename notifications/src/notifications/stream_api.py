@@ -12,8 +12,8 @@ from fastapi import APIRouter, Depends, Header, Query, Request, WebSocket
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.websockets import WebSocketDisconnect
 
+from notifications.connection import SLOW_CONSUMER, Closing
 from notifications.deps import RevocationsDep, Wired
-from notifications.hub import SLOW_CONSUMER, Closing
 from notifications.live import LiveEvent
 from notifications.schemas import StreamTicket
 from notifications.sse import CLOSE_GRACE_SECONDS, EventStreamResponse
@@ -59,7 +59,6 @@ async def stream_claims(
 async def stream(
     claims: Annotated[TokenClaims, Depends(stream_claims)],
     wiring: Wired,
-    revocations: RevocationsDep,
     last_event_id: Annotated[str | None, Header(max_length=64)] = None,
     resume_from: Annotated[
         str | None,
@@ -72,12 +71,7 @@ async def stream(
 ) -> EventStreamResponse:
     """Server-Sent Events for the caller; `Last-Event-ID` replays the last few minutes."""
     session = await StreamSession.open(
-        wiring.hub,
-        wiring.streams,
-        claims,
-        revocations,
-        wiring.stream_settings,
-        last_event_id or resume_from,
+        wiring.hub, wiring.streams, wiring.watcher, claims, last_event_id or resume_from
     )
     return EventStreamResponse(session, wiring.hub)
 
@@ -110,9 +104,7 @@ async def stream_ws(websocket: WebSocket, wiring: Wired, revocations: Revocation
             claims, last_event_id = await _first_message(websocket, codec)
         if revocations.is_revoked(claims.user_id, claims.jti, claims.issued_at):
             raise Unauthorized("token has been revoked")
-        session = await StreamSession.open(
-            wiring.hub, wiring.streams, claims, revocations, wiring.stream_settings, last_event_id
-        )
+        session = await StreamSession.open(wiring.hub, wiring.streams, wiring.watcher, claims, last_event_id)
     except DomainError as exc:
         code = (
             4401
@@ -171,11 +163,11 @@ async def _serve_websocket(websocket: WebSocket, session: StreamSession) -> None
                 await websocket.receive_text()
 
     writer, reader = asyncio.create_task(write()), asyncio.create_task(read())
-    ended = asyncio.create_task(session.connection.ended.wait())
-    tasks = {writer, reader, ended}
-    done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    ended = session.connection.ended
+    done, _ = await asyncio.wait({writer, reader, ended}, return_when=asyncio.FIRST_COMPLETED)
     if ended in done and writer not in done:
         await asyncio.wait({writer, reader}, timeout=CLOSE_GRACE_SECONDS, return_when=asyncio.FIRST_COMPLETED)
+    tasks = (writer, reader)
     for task in tasks:
         task.cancel()
     for task in tasks:
