@@ -53,7 +53,7 @@ async def notifications_process(settings: Settings, **env: str) -> AsyncIterator
                     return (await client.get("/ready")).status_code == 200
                 return False
 
-            await wait_for(ready, 30, 0.1)
+            await wait_for(ready, 60, 0.1)  # a loaded CI machine can take half a minute to start one
         yield Process(base_url, port, child)
     finally:
         if child.returncode is None:
