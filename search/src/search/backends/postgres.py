@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, delete, false, func, literal, literal_column, select, text
+from sqlalchemy import ColumnElement, TextClause, delete, false, func, literal, literal_column, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
@@ -54,16 +54,27 @@ _ONE_EDIT = (
     " OR levenshtein_less_equal(left({key}, :n + 1), :q, 1) <= 1"
     " OR levenshtein_less_equal(left({key}, :n - 1), :q, 1) <= 1)"
 )
-_USER_MATCH = (
-    "NOT deleted AND (username_key LIKE :prefix ESCAPE '\\' OR name_key LIKE :prefix ESCAPE '\\'"
-    " OR name_key LIKE :word_prefix ESCAPE '\\'"
-    f" OR (:fuzzy AND ({_ONE_EDIT.format(key='username_key')} OR {_ONE_EDIT.format(key='name_key')})))"
+# Each branch has an index (migration 0003): btree ranges the prefixes, the trigram index the name's
+# word prefixes, ix_user_profiles_typo_keys the typo candidates, among which levenshtein decides.
+# LIKE's default escape is the backslash `_like_escape` uses; an explicit ESCAPE would hide the
+# pattern's fixed prefix from the planner.
+_PREFIX_MATCH = "username_key LIKE :prefix OR name_key LIKE :prefix OR name_key LIKE :word_prefix"
+_TYPO_MATCH = (
+    "typo_keys && user_search_typo_probes(:q)"
+    f" AND ({_ONE_EDIT.format(key='username_key')} OR {_ONE_EDIT.format(key='name_key')})"
 )
-_SEARCH_USERS = text(
-    "SELECT id, username, display_name, num_followers, count(*) OVER () AS total"
-    f" FROM user_profiles WHERE {_USER_MATCH}"
-    " ORDER BY num_followers DESC, username_key, id LIMIT :limit"
-)
+
+
+def _user_search(match: str) -> TextClause:
+    return text(
+        "SELECT id, username, display_name, num_followers, count(*) OVER () AS total"
+        f" FROM user_profiles WHERE NOT deleted AND ({match})"
+        " ORDER BY num_followers DESC, username_key, id LIMIT :limit"
+    )
+
+
+_SEARCH_USERS_BY_PREFIX = _user_search(_PREFIX_MATCH)
+_SEARCH_USERS_WITH_TYPOS = _user_search(f"{_PREFIX_MATCH} OR ({_TYPO_MATCH})")
 _TRENDS = text(
     "SELECT hashtag, count(DISTINCT user_id) AS authors FROM tweet_tags"
     " WHERE created_at >= now() - make_interval(secs => :seconds)"
@@ -195,18 +206,9 @@ class PostgresBackend:
             await session.execute(upsert)
 
     async def search_users(self, query: str, limit: int) -> tuple[list[UserHit], int]:
-        key = fold(query.strip())
-        pattern = _like_escape(key)
-        params = {
-            "q": key,
-            "n": len(key),
-            "prefix": f"{pattern}%",
-            "word_prefix": f"% {pattern}%",
-            "fuzzy": len(key) >= FUZZY_MIN_LENGTH,
-            "limit": limit,
-        }
+        statement, params = user_search_statement(query, limit)
         async with transaction(self._sessions) as session:
-            rows = (await session.execute(_SEARCH_USERS, params)).all()
+            rows = (await session.execute(statement, params)).all()
         hits = [UserHit(row.id, row.username, row.display_name, int(row.num_followers)) for row in rows]
         return hits, int(rows[0].total) if rows else 0
 
@@ -250,6 +252,16 @@ def _upsert(batch: Sequence[IndexDocument]) -> Any:
         set_={column: statement.excluded[column] for column in _UPDATED_COLUMNS},
         where=documents.c.version < statement.excluded.version,
     ).returning(documents.c.id)
+
+
+def user_search_statement(query: str, limit: int) -> tuple[TextClause, dict[str, Any]]:
+    """The SQL of a user search and its parameters (the typo-tolerant form from FUZZY_MIN_LENGTH on)."""
+    key = fold(query.strip())
+    pattern = _like_escape(key)
+    params = {"prefix": f"{pattern}%", "word_prefix": f"% {pattern}%", "limit": limit}
+    if len(key) < FUZZY_MIN_LENGTH:
+        return _SEARCH_USERS_BY_PREFIX, params
+    return _SEARCH_USERS_WITH_TYPOS, {**params, "q": key, "n": len(key)}
 
 
 def _like_escape(value: str) -> str:
