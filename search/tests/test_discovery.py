@@ -12,9 +12,10 @@ import orjson
 from devtools.testing import wait_for
 from search.backends import IndexDocument, UserDocument, microseconds
 from search.backends.base import parse_query
+from shared.messaging.events import Entities
 from shared.messaging.topology import USER_EVENTS
 
-from .conftest import SearchStack, document
+from .conftest import SearchStack, document, tweet_event
 
 
 def tagged(
@@ -189,6 +190,38 @@ async def test_edited_and_deleted_tweets_leave_the_trends(index: SearchStack) ->
         ),
     )
     assert await _trends(index, window="1h") == []
+
+
+async def test_trends_follow_edits_and_deletes_arriving_as_events(worker: SearchStack) -> None:
+    now = datetime.now(UTC)
+
+    def event(
+        event_type: str, tweet_id: uuid.UUID, user_id: uuid.UUID, tags: list[str], later: int = 0
+    ) -> Any:
+        created = tweet_event(event_type, tweet_id, user_id, " ".join(f"#{tag}" for tag in tags))
+        return created.model_copy(
+            update={
+                "created_at": now,
+                "updated_at": now + timedelta(seconds=later),
+                "entities": Entities(hashtags=tags),
+            }
+        )
+
+    kept, edited, deleted, sentinel = (uuid.uuid4() for _ in range(4))
+    authors = {tweet: uuid.uuid4() for tweet in (kept, edited, deleted, sentinel)}
+    for tweet_id, tags in ((kept, ["stays"]), (edited, ["fleeting"]), (deleted, ["fleeting"])):
+        await worker.broker.publish(event("tweet.create", tweet_id, authors[tweet_id], tags))
+    await worker.broker.publish(event("tweet.update", edited, authors[edited], [], later=1))
+    await worker.broker.publish(event("tweet.delete", deleted, authors[deleted], [], later=1))
+    await worker.broker.publish(event("tweet.create", sentinel, authors[sentinel], ["sentinel"]))
+
+    # Indexed in delivery order: once the sentinel counts, the edit and the delete were applied.
+    async def sentinel_counted() -> bool:
+        await worker.settle()
+        return ("sentinel", 1) in await _trends(worker, window="1h")
+
+    await wait_for(sentinel_counted, timeout=15)
+    assert await _trends(worker, window="1h") == [("sentinel", 1), ("stays", 1)]
 
 
 async def test_bad_windows_and_blank_user_queries_are_422(index: SearchStack) -> None:
