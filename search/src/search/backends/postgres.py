@@ -75,7 +75,7 @@ def _user_search(match: str) -> TextClause:
 
 _SEARCH_USERS_BY_PREFIX = _user_search(_PREFIX_MATCH)
 _SEARCH_USERS_WITH_TYPOS = _user_search(f"{_PREFIX_MATCH} OR ({_TYPO_MATCH})")
-_TRENDS = text(
+TRENDS_QUERY = text(
     "SELECT hashtag, count(DISTINCT user_id) AS authors FROM tweet_tags"
     " WHERE created_at >= now() - make_interval(secs => :seconds)"
     " GROUP BY hashtag ORDER BY authors DESC, hashtag LIMIT :limit"
@@ -218,7 +218,7 @@ class PostgresBackend:
 
     async def trends(self, window: timedelta, limit: int) -> list[tuple[str, int]]:
         async with transaction(self._sessions) as session:
-            rows = await session.execute(_TRENDS, {"seconds": window.total_seconds(), "limit": limit})
+            rows = await session.execute(TRENDS_QUERY, {"seconds": window.total_seconds(), "limit": limit})
             return [(row.hashtag, int(row.authors)) for row in rows]
 
     async def ping(self) -> None:
