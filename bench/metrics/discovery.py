@@ -34,9 +34,8 @@ from bench.dataset import copy_records
 from bench.loadgen import run_agent
 from bench.model import Figure, Metric
 from bench.words import VOCABULARY, sentence
-from devtools.people import Person, people
+from devtools.people import Person, load_profiles, people
 from shared.messaging.topology import SEARCH_QUEUE
-from shared.text import fold
 
 TITLE = "Discovery: GET /search/users and GET /trends reads; search worker CPU per tweet with entities"
 
@@ -44,7 +43,6 @@ CONCURRENCY = 4
 WARMUP_SECONDS = 0.5
 QUERIES = 200
 TAGS = VOCABULARY[:300]
-PROFILE_COLUMNS = ("id", "username", "display_name", "username_key", "name_key", "num_followers", "version")
 
 
 def prefix_queries(crowd: list[Person], generator: random.Random) -> list[str]:
@@ -68,19 +66,7 @@ def typo_queries(crowd: list[Person], generator: random.Random) -> list[str]:
 
 async def _seed(ctx: Context, crowd: list[Person], generator: random.Random) -> None:
     dsn = ctx.fleet.dsn("search")
-    profiles = [
-        (
-            uuid.uuid4(),
-            p.username,
-            p.display_name,
-            p.username.lower(),
-            fold(p.display_name),
-            p.num_followers,
-            1,
-        )
-        for p in crowd
-    ]
-    await copy_records(dsn, "user_profiles", PROFILE_COLUMNS, profiles)
+    await load_profiles(dsn, crowd)
     now = datetime.now(UTC)
     weights = [1.0 / (rank + 1) for rank in range(len(TAGS))]
     tags = []

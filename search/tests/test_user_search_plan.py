@@ -4,7 +4,6 @@ an index on a table of realistic size, and the index-backed query still finds wh
 from __future__ import annotations
 
 import random
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -12,7 +11,7 @@ import asyncpg
 import pytest
 from sqlalchemy import text
 
-from devtools.people import Person, people
+from devtools.people import Person, load_profiles, people
 from search.backends.base import FUZZY_MIN_LENGTH
 from search.backends.postgres import user_search_statement
 from shared.db.engine import build_engine
@@ -36,28 +35,10 @@ async def _connect(stack: SearchStack) -> asyncpg.Connection:
 async def crowd(stack: SearchStack) -> AsyncIterator[list[Person]]:
     """PROFILES accounts in user_profiles (COPY, then ANALYZE), for this module, removed afterwards."""
     crowd = people(PROFILES)
-    rows = [
-        (uuid.uuid4(), p.username, p.display_name, p.username.lower(), fold(p.display_name), p.num_followers)
-        for p in crowd
-    ]
     connection = await _connect(stack)
     try:
         await connection.execute("TRUNCATE user_profiles")
-        await connection.copy_records_to_table(
-            "user_profiles",
-            records=[(*row, 1, False) for row in rows],
-            columns=[
-                "id",
-                "username",
-                "display_name",
-                "username_key",
-                "name_key",
-                "num_followers",
-                "version",
-                "deleted",
-            ],
-        )
-        await connection.execute("ANALYZE user_profiles")
+        await load_profiles(stack.settings.database.dsn(stack.settings.searchservice.database), crowd)
         yield crowd
     finally:
         await connection.execute("TRUNCATE user_profiles")

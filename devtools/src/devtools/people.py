@@ -8,7 +8,14 @@ prefix and typo search selective or not. Follower counts follow a Pareto law (mo
 from __future__ import annotations
 
 import random
+import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
+
+import asyncpg
+
+from search.backends import UserDocument
+from search.backends.postgres import user_profile_row
 
 _FIRST_NAMES = (
     "james mary john patricia robert jennifer michael linda william elizabeth david barbara richard "
@@ -77,3 +84,20 @@ def people(count: int, seed: int = 20261205) -> list[Person]:
         followers = int(generator.paretovariate(1.2)) - 1
         found.append(Person(username, f"{first.title()} {last.title()}", followers))
     return found
+
+
+async def load_profiles(dsn: str, crowd: Sequence[Person]) -> None:
+    """COPY the accounts into a search database's user_profiles, as the backend writes them, and
+    ANALYZE the table (the planner then knows its size)."""
+    rows = [
+        user_profile_row(UserDocument(uuid.uuid4(), p.username, p.display_name, p.num_followers, 1))
+        for p in crowd
+    ]
+    connection = await asyncpg.connect(dsn)
+    try:
+        await connection.copy_records_to_table(
+            "user_profiles", records=[tuple(row.values()) for row in rows], columns=list(rows[0])
+        )
+        await connection.execute("ANALYZE user_profiles")
+    finally:
+        await connection.close()

@@ -182,21 +182,7 @@ class PostgresBackend:
         batch = sorted(newest_per_user(users), key=lambda user: user.id)
         if not batch:
             return
-        statement = pg_insert(user_profiles).values(
-            [
-                {
-                    "id": user.id,
-                    "username": user.username,
-                    "display_name": user.display_name,
-                    "username_key": user.username.lower(),
-                    "name_key": fold(user.display_name),
-                    "num_followers": user.num_followers,
-                    "version": user.version,
-                    "deleted": user.deleted,
-                }
-                for user in batch
-            ]
-        )
+        statement = pg_insert(user_profiles).values([user_profile_row(user) for user in batch])
         upsert = statement.on_conflict_do_update(
             index_elements=[user_profiles.c.id],
             set_={column: statement.excluded[column] for column in _USER_COLUMNS},
@@ -252,6 +238,20 @@ def _upsert(batch: Sequence[IndexDocument]) -> Any:
         set_={column: statement.excluded[column] for column in _UPDATED_COLUMNS},
         where=documents.c.version < statement.excluded.version,
     ).returning(documents.c.id)
+
+
+def user_profile_row(user: UserDocument) -> dict[str, Any]:
+    """The user_profiles row of an account version, its search keys folded (here only)."""
+    return {
+        "id": user.id,
+        "username": user.username,
+        "display_name": user.display_name,
+        "username_key": user.username.lower(),
+        "name_key": fold(user.display_name),
+        "num_followers": user.num_followers,
+        "version": user.version,
+        "deleted": user.deleted,
+    }
 
 
 def user_search_statement(query: str, limit: int) -> tuple[TextClause, dict[str, Any]]:
