@@ -13,7 +13,7 @@ from sqlalchemy import text
 
 from devtools.people import Person, load_profiles, people
 from search.backends.base import FUZZY_MIN_LENGTH
-from search.backends.postgres import user_search_statement
+from search.backends.postgres import WORD_START_LENGTH, user_search_statement
 from shared.db.engine import build_engine
 from shared.text import fold
 
@@ -109,8 +109,8 @@ async def test_index_backed_search_finds_what_the_rule_says(stack: SearchStack, 
         assert found == [(p.num_followers, p.username) for p in expected[:20]], query
 
 
-async def test_every_one_edit_prefix_shares_a_typo_key_with_its_query(stack: SearchStack) -> None:
-    """The index is a pre-filter: it may let through too much, never too little."""
+async def test_the_candidate_keys_never_miss_a_match(stack: SearchStack) -> None:
+    """The GIN indexes are pre-filters: they may let through too much, never too little."""
     generator = random.Random(7)
     alphabet = "abcdefghijklmnopqrstuvwxyz0123456789_ éü日"
     keys = [fold(p.display_name) for p in people(500)] + [p.username for p in people(500, seed=8)]
@@ -132,6 +132,15 @@ async def test_every_one_edit_prefix_shares_a_typo_key_with_its_query(stack: Sea
             pairs.append((key, query))
     assert len(pairs) > 1000
     far = [("margaret", "xyzw"), ("margaret", "rgaret"), ("alice", "ilaec")]
+    # A display-name word prefix: the query starts a later word (and may run on into the next ones).
+    names = [fold(p.display_name) for p in people(300, seed=9)] + ["ann  lee-smith o'neil x", "ǆemal 日本 語"]
+    word_prefixes = []
+    for name in names:
+        starts = [i + 1 for i, char in enumerate(name) if char == " " and i + 1 < len(name)]
+        for start in starts:
+            query = name[start : start + generator.randint(1, 12)].strip()
+            if query:
+                word_prefixes.append((name, query, query.split(" ", 1)[0][:WORD_START_LENGTH]))
     connection = await _connect(stack)
     try:
         check = (
@@ -142,5 +151,11 @@ async def test_every_one_edit_prefix_shares_a_typo_key_with_its_query(stack: Sea
         assert [(row["k"], row["q"]) for row in rows if not row["candidate"]] == []
         rows = await connection.fetch(check, *map(list, zip(*far, strict=True)))
         assert [row["candidate"] for row in rows] == [False, False, False]
+        missed = await connection.fetch(
+            "SELECT name, q FROM unnest($1::text[], $2::text[], $3::text[]) AS pairs(name, q, word_start)"
+            " WHERE name LIKE '% ' || q || '%' AND NOT user_search_word_starts(name) @> ARRAY[word_start]",
+            *map(list, zip(*word_prefixes, strict=True)),
+        )
+        assert len(word_prefixes) >= len(names) and missed == []
     finally:
         await connection.close()

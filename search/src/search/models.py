@@ -64,19 +64,14 @@ class UserProfile(Base):
 
     __tablename__ = "user_profiles"
     __table_args__ = (
-        # Prefixes (LIKE 'ab%') by btree range; word prefixes (LIKE '% ab%') by trigrams.
+        # Prefixes (LIKE 'ab%') by btree range; candidates of other matches by GIN (migration 0003).
         Index(
             "ix_user_profiles_username_prefix",
             "username_key",
             postgresql_ops={"username_key": "text_pattern_ops"},
         ),
         Index("ix_user_profiles_name_prefix", "name_key", postgresql_ops={"name_key": "text_pattern_ops"}),
-        Index(
-            "ix_user_profiles_name_key",
-            "name_key",
-            postgresql_using="gin",
-            postgresql_ops={"name_key": "gin_trgm_ops"},
-        ),
+        Index("ix_user_profiles_name_word_starts", "name_word_starts", postgresql_using="gin"),
         Index("ix_user_profiles_typo_keys", "typo_keys", postgresql_using="gin"),
     )
 
@@ -88,10 +83,14 @@ class UserProfile(Base):
     num_followers: Mapped[int] = mapped_column(BigInteger, nullable=False)
     version: Mapped[int] = mapped_column(BigInteger, nullable=False)
     deleted: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default=false())
-    # The typo-match candidates' keys; the functions are defined by migration 0003, which says why.
+    # Keys of the candidates of a typo match and of a display-name word prefix match; the functions
+    # are defined by migration 0003, which says why.
     typo_keys: Mapped[list[str]] = mapped_column(
         ARRAY(Text),
         Computed("user_search_typo_keys(username_key) || user_search_typo_keys(name_key)", persisted=True),
+    )
+    name_word_starts: Mapped[list[str]] = mapped_column(
+        ARRAY(Text), Computed("user_search_word_starts(name_key)", persisted=True)
     )
 
 

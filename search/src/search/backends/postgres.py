@@ -54,15 +54,23 @@ _ONE_EDIT = (
     " OR levenshtein_less_equal(left({key}, :n + 1), :q, 1) <= 1"
     " OR levenshtein_less_equal(left({key}, :n - 1), :q, 1) <= 1)"
 )
-# Each branch has an index (migration 0003): btree ranges the prefixes, the trigram index the name's
-# word prefixes, ix_user_profiles_typo_keys the typo candidates, among which levenshtein decides.
+# Each branch has an index (migration 0003): btree ranges the prefixes, ix_user_profiles_name_word_starts
+# the candidates of a display-name word prefix and ix_user_profiles_typo_keys those of a typo, among
+# which LIKE and levenshtein decide.
 # LIKE's default escape is the backslash `_like_escape` uses; an explicit ESCAPE would hide the
 # pattern's fixed prefix from the planner.
-_PREFIX_MATCH = "username_key LIKE :prefix OR name_key LIKE :prefix OR name_key LIKE :word_prefix"
+_PREFIX_MATCH = (
+    "username_key LIKE :prefix OR name_key LIKE :prefix"
+    " OR (name_word_starts @> ARRAY[CAST(:word_start AS text)] AND name_key LIKE :word_prefix)"
+)
 _TYPO_MATCH = (
     "typo_keys && user_search_typo_probes(:q)"
     f" AND ({_ONE_EDIT.format(key='username_key')} OR {_ONE_EDIT.format(key='name_key')})"
 )
+
+
+# name_word_starts holds the first 1 to 5 characters of the display name's later words.
+WORD_START_LENGTH = 5
 
 
 def _user_search(match: str) -> TextClause:
@@ -258,7 +266,12 @@ def user_search_statement(query: str, limit: int) -> tuple[TextClause, dict[str,
     """The SQL of a user search and its parameters (the typo-tolerant form from FUZZY_MIN_LENGTH on)."""
     key = fold(query.strip())
     pattern = _like_escape(key)
-    params = {"prefix": f"{pattern}%", "word_prefix": f"% {pattern}%", "limit": limit}
+    params = {
+        "prefix": f"{pattern}%",
+        "word_prefix": f"% {pattern}%",
+        "word_start": key.split(" ", 1)[0][:WORD_START_LENGTH],
+        "limit": limit,
+    }
     if len(key) < FUZZY_MIN_LENGTH:
         return _SEARCH_USERS_BY_PREFIX, params
     return _SEARCH_USERS_WITH_TYPOS, {**params, "q": key, "n": len(key)}
