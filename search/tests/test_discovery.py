@@ -8,8 +8,9 @@ from typing import Any
 
 import aio_pika
 import orjson
+import pytest
 
-from devtools.testing import wait_for
+from devtools.testing import assert_problem, wait_for
 from search.backends import IndexDocument, UserDocument, microseconds
 from search.backends.base import parse_query
 from shared.messaging.events import Entities
@@ -228,6 +229,15 @@ async def test_bad_windows_and_blank_user_queries_are_422(index: SearchStack) ->
     assert (await index.client.get("/trends", params={"window": "7d"})).status_code == 422
     assert (await index.client.get("/search/users", params={"q": " "})).status_code == 422
     assert (await index.client.get("/search/users", params={"q": "x" * 65})).status_code == 422
+
+
+@pytest.mark.parametrize("q", ["100%", "a_b", "\\", "ma  x", "\u3000ma", "%_%_"])
+async def test_like_wildcards_and_odd_spaces_in_user_queries_are_answered(index: SearchStack, q: str) -> None:
+    assert (await index.client.get("/search/users", params={"q": q})).status_code == 200
+
+
+async def test_a_nul_in_a_user_query_is_422_not_a_database_error(index: SearchStack) -> None:
+    assert_problem(await index.client.get("/search/users", params={"q": "a\x00b"}), 422)
 
 
 async def _publish_user_event(index: SearchStack, body: dict[str, Any]) -> None:
