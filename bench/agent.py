@@ -18,9 +18,10 @@ from typing import Any
 import orjson
 import uvloop
 
-from bench import baselines, cpu
+from bench import bare_indexing, baselines, cpu
 from bench.driver import Mix, Recording, closed_loop, open_loop
 from bench.ops_bare import bare_clients, bare_mix
+from bench.ops_discovery import discovery_mix
 from bench.ops_http import client_session, http_mix
 from bench.sweep import RateSearch, closed_sweep_done, holds
 
@@ -108,6 +109,19 @@ async def search_lag(task: Task) -> dict[str, Any]:
     return await _with_cpu(task, baselines.search_lag(task))
 
 
+async def discovery_reads(task: Task) -> dict[str, Any]:
+    """Closed loop of one discovery read (user search or trends) at one concurrency, fleet or bare."""
+    async with discovery_mix(task, int(task["concurrency"])) as mix:
+        run = functools.partial(
+            closed_loop, mix, int(task["concurrency"]), float(task["duration"]), None, float(task["warmup"])
+        )
+        return await _measured(task, run)
+
+
+async def index_with_entities(task: Task) -> dict[str, Any]:
+    return await bare_indexing.index_with_entities(task)
+
+
 async def search_lag_elasticsearch(task: Task) -> dict[str, Any]:
     return await _with_cpu(task, baselines.search_lag_elasticsearch(task))
 
@@ -126,6 +140,8 @@ TASKS: dict[str, Callable[[Task], Coroutine[Any, Any, dict[str, Any]]]] = {
     "tweet_to_feed": tweet_to_feed,
     "search_lag": search_lag,
     "search_lag_elasticsearch": search_lag_elasticsearch,
+    "discovery_reads": discovery_reads,
+    "index_with_entities": index_with_entities,
 }
 
 

@@ -32,6 +32,10 @@ class Profile:
     mixed_step_seconds: float
     mixed_max_steps: int
     profile_seconds: float
+    # Discovery: accounts in the user index, tweets in the trend rows, tweets the worker indexes.
+    search_profiles: int
+    tagged_tweets: int
+    indexed_tweets: int
 
 
 FULL = Profile(
@@ -53,6 +57,9 @@ FULL = Profile(
     mixed_step_seconds=5.0,
     mixed_max_steps=7,
     profile_seconds=8.0,
+    search_profiles=100_000,
+    tagged_tweets=50_000,
+    indexed_tweets=5_000,
 )
 
 QUICK = Profile(
@@ -74,4 +81,7 @@ QUICK = Profile(
     mixed_step_seconds=2.0,
     mixed_max_steps=4,
     profile_seconds=4.0,
+    search_profiles=10_000,
+    tagged_tweets=5_000,
+    indexed_tweets=1_000,
 )

@@ -209,7 +209,7 @@ def _at(ms: int) -> datetime:
     return datetime.fromtimestamp(ms / 1000, UTC)
 
 
-async def _copy(dsn: str, table: str, columns: Sequence[str], records: list[tuple[Any, ...]]) -> None:
+async def copy_records(dsn: str, table: str, columns: Sequence[str], records: list[tuple[Any, ...]]) -> None:
     connection = await asyncpg.connect(dsn)
     try:
         # Bulk load without foreign-key triggers (the generator keeps every reference valid).
@@ -254,7 +254,7 @@ async def _load_users(
         )
         for index in range(len(user_ids))
     ]
-    await _copy(
+    await copy_records(
         dsn,
         "actors",
         (
@@ -280,7 +280,7 @@ async def _load_users(
             graph.followers.tolist(), graph.followed_users.tolist(), strict=True
         )
     ]
-    await _copy(dsn, "follows", ("follower_id", "following_id", "created_at"), follows)
+    await copy_records(dsn, "follows", ("follower_id", "following_id", "created_at"), follows)
 
 
 async def _load_tweets(
@@ -297,7 +297,7 @@ async def _load_tweets(
         (tweet_id, author, content, 0, 0, 0, at, at)
         for tweet_id, author, content, at in zip(tweet_ids, author_ids, contents, times, strict=True)
     ]
-    await _copy(
+    await copy_records(
         settings.database.dsn(settings.tweetservice.database),
         "tweets",
         ("id", "user_id", "content", "num_likes", "num_replys", "num_reposts", "created_at", "updated_at"),
@@ -311,7 +311,7 @@ async def _load_tweets(
             tweet_ids, author_ids, contents, times, tweet_ms.tolist(), strict=True
         )
     ]
-    await _copy(
+    await copy_records(
         settings.database.dsn(settings.searchservice.database),
         "documents",
         ("id", "user_id", "content", "created_at", "version", "deleted"),

@@ -26,6 +26,7 @@ from bench.environment import BenchFleet
 from bench.loadgen import REPO_ROOT, wrk_available
 from bench.metrics import (
     compose,
+    discovery,
     fanout,
     feed_reads,
     metrics_cost,
@@ -60,6 +61,7 @@ METRICS: dict[str, MetricModule] = {
     "stream_delivery": stream_delivery,
     "open_streams": open_streams,
     "search_lag": search_lag,
+    "discovery": discovery,
     "compose": compose,
     "mixed": mixed,
     "overload": overload,

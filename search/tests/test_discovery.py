@@ -8,13 +8,15 @@ from typing import Any
 
 import aio_pika
 import orjson
+import pytest
 
-from devtools.testing import wait_for
+from devtools.testing import assert_problem, wait_for
 from search.backends import IndexDocument, UserDocument, microseconds
 from search.backends.base import parse_query
+from shared.messaging.events import Entities
 from shared.messaging.topology import USER_EVENTS
 
-from .conftest import SearchStack, document
+from .conftest import SearchStack, document, tweet_event
 
 
 def tagged(
@@ -191,10 +193,51 @@ async def test_edited_and_deleted_tweets_leave_the_trends(index: SearchStack) ->
     assert await _trends(index, window="1h") == []
 
 
+async def test_trends_follow_edits_and_deletes_arriving_as_events(worker: SearchStack) -> None:
+    now = datetime.now(UTC)
+
+    def event(
+        event_type: str, tweet_id: uuid.UUID, user_id: uuid.UUID, tags: list[str], later: int = 0
+    ) -> Any:
+        created = tweet_event(event_type, tweet_id, user_id, " ".join(f"#{tag}" for tag in tags))
+        return created.model_copy(
+            update={
+                "created_at": now,
+                "updated_at": now + timedelta(seconds=later),
+                "entities": Entities(hashtags=tags),
+            }
+        )
+
+    kept, edited, deleted, sentinel = (uuid.uuid4() for _ in range(4))
+    authors = {tweet: uuid.uuid4() for tweet in (kept, edited, deleted, sentinel)}
+    for tweet_id, tags in ((kept, ["stays"]), (edited, ["fleeting"]), (deleted, ["fleeting"])):
+        await worker.broker.publish(event("tweet.create", tweet_id, authors[tweet_id], tags))
+    await worker.broker.publish(event("tweet.update", edited, authors[edited], [], later=1))
+    await worker.broker.publish(event("tweet.delete", deleted, authors[deleted], [], later=1))
+    await worker.broker.publish(event("tweet.create", sentinel, authors[sentinel], ["sentinel"]))
+
+    # Indexed in delivery order: once the sentinel counts, the edit and the delete were applied.
+    async def sentinel_counted() -> bool:
+        await worker.settle()
+        return ("sentinel", 1) in await _trends(worker, window="1h")
+
+    await wait_for(sentinel_counted, timeout=15)
+    assert await _trends(worker, window="1h") == [("sentinel", 1), ("stays", 1)]
+
+
 async def test_bad_windows_and_blank_user_queries_are_422(index: SearchStack) -> None:
     assert (await index.client.get("/trends", params={"window": "7d"})).status_code == 422
     assert (await index.client.get("/search/users", params={"q": " "})).status_code == 422
     assert (await index.client.get("/search/users", params={"q": "x" * 65})).status_code == 422
+
+
+@pytest.mark.parametrize("q", ["100%", "a_b", "\\", "ma  x", "\u3000ma", "%_%_"])
+async def test_like_wildcards_and_odd_spaces_in_user_queries_are_answered(index: SearchStack, q: str) -> None:
+    assert (await index.client.get("/search/users", params={"q": q})).status_code == 200
+
+
+async def test_a_nul_in_a_user_query_is_422_not_a_database_error(index: SearchStack) -> None:
+    assert_problem(await index.client.get("/search/users", params={"q": "a\x00b"}), 422)
 
 
 async def _publish_user_event(index: SearchStack, body: dict[str, Any]) -> None:

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import cast
 
-from sqlalchemy import BigInteger, Boolean, Computed, DateTime, Index, Table, Text, false, text
+from sqlalchemy import BigInteger, Boolean, Computed, DateTime, Index, Table, Text, false
 from sqlalchemy.dialects.postgresql import ARRAY, TSVECTOR, UUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -64,20 +64,15 @@ class UserProfile(Base):
 
     __tablename__ = "user_profiles"
     __table_args__ = (
-        # Prefix (LIKE 'ab%') and word-prefix (LIKE '% ab%') matches on the folded names.
+        # Prefixes (LIKE 'ab%') by btree range; candidates of other matches by GIN (migration 0003).
         Index(
-            "ix_user_profiles_username_key",
+            "ix_user_profiles_username_prefix",
             "username_key",
-            postgresql_using="gin",
-            postgresql_ops={"username_key": "gin_trgm_ops"},
+            postgresql_ops={"username_key": "text_pattern_ops"},
         ),
-        Index(
-            "ix_user_profiles_name_key",
-            "name_key",
-            postgresql_using="gin",
-            postgresql_ops={"name_key": "gin_trgm_ops"},
-        ),
-        Index("ix_user_profiles_num_followers", text("num_followers DESC")),
+        Index("ix_user_profiles_name_prefix", "name_key", postgresql_ops={"name_key": "text_pattern_ops"}),
+        Index("ix_user_profiles_name_word_starts", "name_word_starts", postgresql_using="gin"),
+        Index("ix_user_profiles_typo_keys", "typo_keys", postgresql_using="gin"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
@@ -88,6 +83,15 @@ class UserProfile(Base):
     num_followers: Mapped[int] = mapped_column(BigInteger, nullable=False)
     version: Mapped[int] = mapped_column(BigInteger, nullable=False)
     deleted: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default=false())
+    # Keys of the candidates of a typo match and of a display-name word prefix match; the functions
+    # are defined by migration 0003, which says why.
+    typo_keys: Mapped[list[str]] = mapped_column(
+        ARRAY(Text),
+        Computed("user_search_typo_keys(username_key) || user_search_typo_keys(name_key)", persisted=True),
+    )
+    name_word_starts: Mapped[list[str]] = mapped_column(
+        ARRAY(Text), Computed("user_search_word_starts(name_key)", persisted=True)
+    )
 
 
 documents = cast(Table, Document.__table__)

@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from search.backends.base import TREND_WINDOWS, SearchBackend, SearchHit, UserHit, as_utc, parse_query
 from search.schemas import MAX_LIMIT, MAX_OFFSET
 from shared.errors import InvalidInput
+from shared.text import storable_text
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,10 @@ class SearchService:
         """Accounts matching `query` by prefix (or one edit away), most followed first."""
         if not query.strip():
             raise InvalidInput("q must not be blank", field="q")
+        try:
+            storable_text(query)  # a NUL would reach PostgreSQL's text and fail there: a 500
+        except ValueError as exc:
+            raise InvalidInput(str(exc), field="q") from exc
         return await self.backend.search_users(query, limit)
 
     async def trends(self, window: str, limit: int) -> list[tuple[str, int]]:

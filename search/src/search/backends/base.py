@@ -66,6 +66,7 @@ class UserHit:
 # Trends count tweets of at most this window; a backend keeps what it needs for the longest.
 TREND_WINDOWS: dict[str, timedelta] = {"1h": timedelta(hours=1), "24h": timedelta(hours=24)}
 # A user search shorter than this matches by prefix only (one edit away from 3 letters is everything).
+# PostgreSQL's typo index (search migration 0003) relies on it being at least 4.
 FUZZY_MIN_LENGTH = 4
 MAX_USER_QUERY_LENGTH = 64
 

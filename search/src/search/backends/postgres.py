@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, delete, false, func, literal, literal_column, select, text
+from sqlalchemy import ColumnElement, TextClause, delete, false, func, literal, literal_column, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
@@ -54,17 +54,36 @@ _ONE_EDIT = (
     " OR levenshtein_less_equal(left({key}, :n + 1), :q, 1) <= 1"
     " OR levenshtein_less_equal(left({key}, :n - 1), :q, 1) <= 1)"
 )
-_USER_MATCH = (
-    "NOT deleted AND (username_key LIKE :prefix ESCAPE '\\' OR name_key LIKE :prefix ESCAPE '\\'"
-    " OR name_key LIKE :word_prefix ESCAPE '\\'"
-    f" OR (:fuzzy AND ({_ONE_EDIT.format(key='username_key')} OR {_ONE_EDIT.format(key='name_key')})))"
+# Each branch has an index (migration 0003): btree ranges the prefixes, ix_user_profiles_name_word_starts
+# the candidates of a display-name word prefix and ix_user_profiles_typo_keys those of a typo, among
+# which LIKE and levenshtein decide.
+# LIKE's default escape is the backslash `_like_escape` uses; an explicit ESCAPE would hide the
+# pattern's fixed prefix from the planner.
+_PREFIX_MATCH = (
+    "username_key LIKE :prefix OR name_key LIKE :prefix"
+    " OR (name_word_starts @> ARRAY[CAST(:word_start AS text)] AND name_key LIKE :word_prefix)"
 )
-_SEARCH_USERS = text(
-    "SELECT id, username, display_name, num_followers, count(*) OVER () AS total"
-    f" FROM user_profiles WHERE {_USER_MATCH}"
-    " ORDER BY num_followers DESC, username_key, id LIMIT :limit"
+_TYPO_MATCH = (
+    "typo_keys && user_search_typo_probes(:q)"
+    f" AND ({_ONE_EDIT.format(key='username_key')} OR {_ONE_EDIT.format(key='name_key')})"
 )
-_TRENDS = text(
+
+
+# name_word_starts holds the first 1 to 5 characters of the display name's later words.
+WORD_START_LENGTH = 5
+
+
+def _user_search(match: str) -> TextClause:
+    return text(
+        "SELECT id, username, display_name, num_followers, count(*) OVER () AS total"
+        f" FROM user_profiles WHERE NOT deleted AND ({match})"
+        " ORDER BY num_followers DESC, username_key, id LIMIT :limit"
+    )
+
+
+_SEARCH_USERS_BY_PREFIX = _user_search(_PREFIX_MATCH)
+_SEARCH_USERS_WITH_TYPOS = _user_search(f"{_PREFIX_MATCH} OR ({_TYPO_MATCH})")
+TRENDS_QUERY = text(
     "SELECT hashtag, count(DISTINCT user_id) AS authors FROM tweet_tags"
     " WHERE created_at >= now() - make_interval(secs => :seconds)"
     " GROUP BY hashtag ORDER BY authors DESC, hashtag LIMIT :limit"
@@ -171,21 +190,7 @@ class PostgresBackend:
         batch = sorted(newest_per_user(users), key=lambda user: user.id)
         if not batch:
             return
-        statement = pg_insert(user_profiles).values(
-            [
-                {
-                    "id": user.id,
-                    "username": user.username,
-                    "display_name": user.display_name,
-                    "username_key": user.username.lower(),
-                    "name_key": fold(user.display_name),
-                    "num_followers": user.num_followers,
-                    "version": user.version,
-                    "deleted": user.deleted,
-                }
-                for user in batch
-            ]
-        )
+        statement = pg_insert(user_profiles).values([user_profile_row(user) for user in batch])
         upsert = statement.on_conflict_do_update(
             index_elements=[user_profiles.c.id],
             set_={column: statement.excluded[column] for column in _USER_COLUMNS},
@@ -195,18 +200,9 @@ class PostgresBackend:
             await session.execute(upsert)
 
     async def search_users(self, query: str, limit: int) -> tuple[list[UserHit], int]:
-        key = fold(query.strip())
-        pattern = _like_escape(key)
-        params = {
-            "q": key,
-            "n": len(key),
-            "prefix": f"{pattern}%",
-            "word_prefix": f"% {pattern}%",
-            "fuzzy": len(key) >= FUZZY_MIN_LENGTH,
-            "limit": limit,
-        }
+        statement, params = user_search_statement(query, limit)
         async with transaction(self._sessions) as session:
-            rows = (await session.execute(_SEARCH_USERS, params)).all()
+            rows = (await session.execute(statement, params)).all()
         hits = [UserHit(row.id, row.username, row.display_name, int(row.num_followers)) for row in rows]
         return hits, int(rows[0].total) if rows else 0
 
@@ -216,7 +212,7 @@ class PostgresBackend:
 
     async def trends(self, window: timedelta, limit: int) -> list[tuple[str, int]]:
         async with transaction(self._sessions) as session:
-            rows = await session.execute(_TRENDS, {"seconds": window.total_seconds(), "limit": limit})
+            rows = await session.execute(TRENDS_QUERY, {"seconds": window.total_seconds(), "limit": limit})
             return [(row.hashtag, int(row.authors)) for row in rows]
 
     async def ping(self) -> None:
@@ -250,6 +246,35 @@ def _upsert(batch: Sequence[IndexDocument]) -> Any:
         set_={column: statement.excluded[column] for column in _UPDATED_COLUMNS},
         where=documents.c.version < statement.excluded.version,
     ).returning(documents.c.id)
+
+
+def user_profile_row(user: UserDocument) -> dict[str, Any]:
+    """The user_profiles row of an account version, its search keys folded (here only)."""
+    return {
+        "id": user.id,
+        "username": user.username,
+        "display_name": user.display_name,
+        "username_key": user.username.lower(),
+        "name_key": fold(user.display_name),
+        "num_followers": user.num_followers,
+        "version": user.version,
+        "deleted": user.deleted,
+    }
+
+
+def user_search_statement(query: str, limit: int) -> tuple[TextClause, dict[str, Any]]:
+    """The SQL of a user search and its parameters (the typo-tolerant form from FUZZY_MIN_LENGTH on)."""
+    key = fold(query.strip())
+    pattern = _like_escape(key)
+    params = {
+        "prefix": f"{pattern}%",
+        "word_prefix": f"% {pattern}%",
+        "word_start": key.split(" ", 1)[0][:WORD_START_LENGTH],
+        "limit": limit,
+    }
+    if len(key) < FUZZY_MIN_LENGTH:
+        return _SEARCH_USERS_BY_PREFIX, params
+    return _SEARCH_USERS_WITH_TYPOS, {**params, "q": key, "n": len(key)}
 
 
 def _like_escape(value: str) -> str:
