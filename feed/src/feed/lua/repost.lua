@@ -1,19 +1,28 @@
--- KEYS[1]: the tweet's tombstone; KEYS[2]: the repost's tombstone; ARGV[1]: the repost entry
--- ("<repost id>:<tweet id>:<reposter id>"); ARGV[2]: the tweet id; ARGV[3]: the maximum length;
--- ARGV[4]: the feed key prefix; ARGV[5]: the feeds' user ids, space-separated. Returns how many feeds
--- changed. Nothing is inserted for a deleted tweet or an undone repost, nor into a feed that already
--- shows the tweet (as an original or through a repost). The entry sorts by its repost id, which is
--- newer than the tweet, so the tweet's entries all sit ahead of the first entry older than the tweet:
--- the scan stops there.
-if redis.call('EXISTS', KEYS[1]) == 1 or redis.call('EXISTS', KEYS[2]) == 1 then
-  return 0
-end
+-- ARGV[1]: the repost entry ("<repost id>:<tweet id>:<reposter id>"); ARGV[2]: the tweet id;
+-- ARGV[3]: the maximum length. Returns how many feeds changed. Nothing is inserted into a feed that
+-- already shows the tweet (as an original or through a repost). The entry sorts by its repost id,
+-- which is newer than the tweet, so the tweet's entries all sit ahead of the first entry older than
+-- the tweet: the scan stops there.
+-- One Redis server: KEYS[1] is the tweet's tombstone, KEYS[2] the repost's, ARGV[4] the feed key
+-- prefix and ARGV[5] the feeds' user ids, space-separated (built here, as fan_out.lua does); nothing
+-- is inserted for a deleted tweet or an undone repost.
+-- Redis Cluster (ARGV[5] empty): every KEYS entry is a feed, all in one hash slot, so every key is
+-- declared; the caller checks both tombstones around the call instead (FeedStore.fan_out_repost).
 local entry = ARGV[1]
 local tweet = ARGV[2]
 local max = tonumber(ARGV[3])
 local changed = 0
-for user in string.gmatch(ARGV[5], '%S+') do
-  local key = ARGV[4] .. user
+local feeds = KEYS
+if ARGV[5] ~= '' then
+  if redis.call('EXISTS', KEYS[1]) == 1 or redis.call('EXISTS', KEYS[2]) == 1 then
+    return 0
+  end
+  feeds = {}
+  for user in string.gmatch(ARGV[5], '%S+') do
+    feeds[#feeds + 1] = ARGV[4] .. user
+  end
+end
+for _, key in ipairs(feeds) do
   local items = redis.call('LRANGE', key, 0, -1)
   local pivot = false
   local present = false
