@@ -232,6 +232,7 @@ async def run(ctx: Context) -> Metric:
         "worker_tweets_per_run": ctx.profile.big_author_tweets,
         "runs": runs,
     }
+    metric.notes.append(f"{followers:,} follows loaded with streamed COPY in {copy_seconds:.1f} s")
     if ctx.profile.big_author_followers < 1_000_000:
         metric.notes.append(f"--quick: {followers:,} followers instead of 1,000,000")
     return metric
