@@ -23,6 +23,7 @@ import asyncpg
 from redis.asyncio import Redis
 
 from bench.context import Context
+from bench.dataset import copy_rows
 from feed.authorfeeds import BIG_AUTHORS_KEY, author_feed_key
 from feed.feedstore import feed_key
 from shared.auth import TokenCodec
@@ -59,18 +60,11 @@ async def create(ctx: Context, followers: int, count: int = 1) -> list[BigAuthor
         # No password (no login): the bench issues the token itself.
         rows.append((author_id, email, email, username, "x", username, "", 0, followers, 0, now, now))
         authors.append(BigAuthor(str(author_id), username, codec.issue(author_id, username)))
-    connection = await asyncpg.connect(ctx.fleet.dsn("users"))
-    try:
-        await connection.copy_records_to_table(
-            "actors",
-            records=rows,
-            columns=[
-                "id", "email", "email_key", "username", "password_hash", "display_name", "bio",
-                "num_tweets", "num_followers", "num_following", "created_at", "updated_at",
-            ],
-        )  # fmt: skip
-    finally:
-        await connection.close()
+    columns = (
+        "id", "email", "email_key", "username", "password_hash", "display_name", "bio",
+        "num_tweets", "num_followers", "num_following", "created_at", "updated_at",
+    )  # fmt: skip
+    await copy_rows(ctx.fleet.dsn("users"), "actors", columns, rows)
     return authors
 
 
@@ -80,13 +74,7 @@ async def copy_follows(ctx: Context, pairs: Iterable[tuple[uuid.UUID | str, uuid
     followed_at = datetime.now(UTC)
     rows = ((follower, followed, followed_at) for follower, followed in pairs)
     started = time.perf_counter()
-    connection = await asyncpg.connect(ctx.fleet.dsn("users"))
-    try:
-        await connection.execute("SET session_replication_role = replica")
-        await connection.copy_records_to_table("follows", records=rows, columns=list(_FOLLOW_COLUMNS))
-        await connection.execute("ANALYZE follows")
-    finally:
-        await connection.close()
+    await copy_rows(ctx.fleet.dsn("users"), "follows", _FOLLOW_COLUMNS, rows)
     return time.perf_counter() - started
 
 
