@@ -65,6 +65,20 @@ async def test_a_feed_showing_the_tweet_gets_no_second_entry(redis: Redis) -> No
     assert set(map(tuple, await feeds(redis, has_nothing))) == {(entry,)}
 
 
+async def test_an_original_older_than_the_newest_64_entries_is_found(redis: Redis) -> None:
+    # The script looks at the newest 64 entries first, and reads the whole feed only past them.
+    store = FeedStore(redis, batch_size=100)
+    tweet, *newer = ids(101)
+    await store.fan_out(tweet, ["deep"])
+    await store.merge("deep", newer)
+    await store.merge("without", [*newer])
+    entry = repost_entry(uuid7(), tweet, "f0000000-0000-7000-8000-000000000000")
+
+    assert await store.fan_out_repost(entry, ["deep", "without"]) == 1
+    assert await store.ids("deep") == [*reversed(newer), tweet]
+    assert await store.ids("without") == [entry, *reversed(newer)]
+
+
 @pytest.mark.parametrize("gone", ["tweet deleted", "repost undone"])
 async def test_a_repost_marked_gone_before_its_fan_out_goes_nowhere(redis: Redis, gone: str) -> None:
     store = FeedStore(redis, batch_size=100)

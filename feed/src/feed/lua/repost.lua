@@ -8,6 +8,7 @@
 -- is inserted for a deleted tweet or an undone repost.
 -- Redis Cluster (ARGV[5] empty): every KEYS entry is a feed, all in one hash slot, so every key is
 -- declared; the caller checks both tombstones around the call instead (FeedStore.fan_out_repost).
+local WINDOW = 64
 local entry = ARGV[1]
 local tweet = ARGV[2]
 local max = tonumber(ARGV[3])
@@ -22,32 +23,40 @@ if ARGV[5] ~= '' then
     feeds[#feeds + 1] = ARGV[4] .. user
   end
 end
-for _, key in ipairs(feeds) do
-  local items = redis.call('LRANGE', key, 0, -1)
+-- (whether the items show the tweet, the first item older than the entry, whether the scan reached
+-- an entry older than the tweet, past which no entry of the tweet can be)
+local function scan(items)
   local pivot = false
-  local present = false
   for _, item in ipairs(items) do
-    local sort = string.sub(item, 1, 36)
     if item == tweet or (#item > 36 and string.sub(item, 38, 73) == tweet) then
-      present = true
-      break
+      return true, pivot, true
     end
     if not pivot and item < entry then
       pivot = item
     end
-    if sort < tweet then
-      break
+    if string.sub(item, 1, 36) < tweet then
+      return false, pivot, true
     end
   end
+  return false, pivot, false
+end
+for _, key in ipairs(feeds) do
+  -- A repost usually comes soon after its tweet: the newest WINDOW entries decide, and the whole
+  -- feed is read only when they are all newer than the tweet.
+  local items = redis.call('LRANGE', key, 0, WINDOW - 1)
+  local present, pivot, reached = scan(items)
+  if not reached and #items == WINDOW then
+    items = redis.call('LRANGE', key, 0, -1)
+    present, pivot, reached = scan(items)
+  end
   if not present then
-    if not pivot then
-      if #items < max then
-        redis.call('RPUSH', key, entry)
-        changed = changed + 1
-      end
-    else
+    if pivot then
       redis.call('LINSERT', key, 'BEFORE', pivot, entry)
       redis.call('LTRIM', key, 0, max - 1)
+      changed = changed + 1
+    elseif #items < max then
+      -- No pivot: every entry is newer than this one, and `items` is the whole feed.
+      redis.call('RPUSH', key, entry)
       changed = changed + 1
     end
   end
