@@ -36,6 +36,20 @@ class Profile:
     search_profiles: int
     tagged_tweets: int
     indexed_tweets: int
+    # Past one machine: the synthetic author's followers (loaded with COPY), its tweets whose worker
+    # cost is read, its sequential posts per run and the sampled followers who read it afterwards.
+    big_author_followers: int
+    big_author_tweets: int
+    big_author_posts: int
+    big_author_readers: int
+    # Feed reads merged with big authors' lists: how many big authors each reader follows, how many
+    # readers (as many again read plainly), and each big author's tweets.
+    merged_authors: int
+    merged_readers: int
+    merged_author_tweets: int
+    # Fan-out on the local Redis Cluster beside the single server: feeds and tweets (then reposts).
+    cluster_fanout_feeds: int
+    cluster_fanout_tweets: int
 
 
 FULL = Profile(
@@ -60,6 +74,15 @@ FULL = Profile(
     search_profiles=100_000,
     tagged_tweets=50_000,
     indexed_tweets=5_000,
+    big_author_followers=1_000_000,
+    big_author_tweets=300,
+    big_author_posts=100,
+    big_author_readers=20,
+    merged_authors=20,
+    merged_readers=500,
+    merged_author_tweets=50,
+    cluster_fanout_feeds=10_000,
+    cluster_fanout_tweets=20,
 )
 
 QUICK = Profile(
@@ -84,4 +107,13 @@ QUICK = Profile(
     search_profiles=10_000,
     tagged_tweets=5_000,
     indexed_tweets=1_000,
+    big_author_followers=100_000,
+    big_author_tweets=100,
+    big_author_posts=30,
+    big_author_readers=5,
+    merged_authors=20,
+    merged_readers=100,
+    merged_author_tweets=25,
+    cluster_fanout_feeds=1_500,
+    cluster_fanout_tweets=10,
 )

@@ -16,7 +16,7 @@ from __future__ import annotations
 import random
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -209,7 +209,8 @@ def _at(ms: int) -> datetime:
     return datetime.fromtimestamp(ms / 1000, UTC)
 
 
-async def copy_records(dsn: str, table: str, columns: Sequence[str], records: list[tuple[Any, ...]]) -> None:
+async def copy_rows(dsn: str, table: str, columns: Sequence[str], records: Iterable[tuple[Any, ...]]) -> None:
+    """COPY rows into a table (streamed from any iterable), foreign-key triggers off, then ANALYZE."""
     connection = await asyncpg.connect(dsn)
     try:
         # Bulk load without foreign-key triggers (the generator keeps every reference valid).
@@ -254,7 +255,7 @@ async def _load_users(
         )
         for index in range(len(user_ids))
     ]
-    await copy_records(
+    await copy_rows(
         dsn,
         "actors",
         (
@@ -280,7 +281,7 @@ async def _load_users(
             graph.followers.tolist(), graph.followed_users.tolist(), strict=True
         )
     ]
-    await copy_records(dsn, "follows", ("follower_id", "following_id", "created_at"), follows)
+    await copy_rows(dsn, "follows", ("follower_id", "following_id", "created_at"), follows)
 
 
 async def _load_tweets(
@@ -297,7 +298,7 @@ async def _load_tweets(
         (tweet_id, author, content, 0, 0, 0, at, at)
         for tweet_id, author, content, at in zip(tweet_ids, author_ids, contents, times, strict=True)
     ]
-    await copy_records(
+    await copy_rows(
         settings.database.dsn(settings.tweetservice.database),
         "tweets",
         ("id", "user_id", "content", "num_likes", "num_replys", "num_reposts", "created_at", "updated_at"),
@@ -311,7 +312,7 @@ async def _load_tweets(
             tweet_ids, author_ids, contents, times, tweet_ms.tolist(), strict=True
         )
     ]
-    await copy_records(
+    await copy_rows(
         settings.database.dsn(settings.searchservice.database),
         "documents",
         ("id", "user_id", "content", "created_at", "version", "deleted"),

@@ -25,11 +25,14 @@ from bench.dataset import generate
 from bench.environment import BenchFleet
 from bench.loadgen import REPO_ROOT, wrk_available
 from bench.metrics import (
+    big_author_reads,
+    cluster_fanout,
     compose,
     discovery,
     fanout,
     feed_reads,
     metrics_cost,
+    million_followers,
     mixed,
     open_streams,
     overload,
@@ -58,6 +61,9 @@ METRICS: dict[str, MetricModule] = {
     "metrics_cost": metrics_cost,
     "fanout": fanout,
     "tweet_to_feed": tweet_to_feed,
+    "million_followers": million_followers,
+    "big_author_reads": big_author_reads,
+    "cluster_fanout": cluster_fanout,
     "stream_delivery": stream_delivery,
     "open_streams": open_streams,
     "search_lag": search_lag,

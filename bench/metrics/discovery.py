@@ -30,7 +30,7 @@ import orjson
 
 from bench import cpu
 from bench.context import Context
-from bench.dataset import copy_records
+from bench.dataset import copy_rows
 from bench.loadgen import run_agent
 from bench.model import Figure, Metric
 from bench.words import VOCABULARY, sentence
@@ -75,7 +75,7 @@ async def _seed(ctx: Context, crowd: list[Person], generator: random.Random) -> 
         at = now - timedelta(seconds=generator.uniform(0, 24 * 3600))
         for tag in set(generator.choices(TAGS, weights=weights, k=generator.randint(1, 3))):
             tags.append((tweet_id, tag, author, at))
-    await copy_records(dsn, "tweet_tags", ("tweet_id", "hashtag", "user_id", "created_at"), tags)
+    await copy_rows(dsn, "tweet_tags", ("tweet_id", "hashtag", "user_id", "created_at"), tags)
 
 
 async def _clean(ctx: Context) -> None:

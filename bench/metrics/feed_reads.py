@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import asyncpg
@@ -47,9 +47,9 @@ async def _timed_pass(count: int, read: Callable[[int], Awaitable[None]]) -> flo
     return count / (time.perf_counter() - started)
 
 
-async def fleet_warm_up(ctx: Context) -> float:
-    """GET /feed once for every user; returns the pass's requests per second."""
-    tokens = ctx.data.tokens
+async def fleet_warm_up(ctx: Context, tokens: Sequence[str] = ()) -> float:
+    """GET /feed once for every user (or the holders of `tokens`); returns the pass's requests per second."""
+    tokens = tokens or ctx.data.tokens
     limits = httpx.Limits(max_connections=WARMUP_CONCURRENCY)
     async with httpx.AsyncClient(base_url=ctx.fleet.url("feed"), limits=limits, timeout=30) as client:
 
@@ -78,14 +78,22 @@ async def bare_warm_up(ctx: Context) -> float:
         await redis.aclose()
 
 
-async def fleet_sweep(ctx: Context) -> dict[str, Any]:
+async def fleet_sweep(ctx: Context, tokens: Sequence[str] = (), name: str = "") -> dict[str, Any]:
+    """The closed-loop sweep of GET /feed, each request as a random user (of `tokens` if given; their
+    file is written to the scratch folder as `<name>.tokens`)."""
     levels = list(ctx.profile.feed_concurrency)
     seconds = int(ctx.profile.step_seconds)
+    plan = ctx.http_plan({"feed": 1.0})
+    tokens_file = ctx.tokens_file
+    if tokens:
+        plan["tokens"] = list(tokens)
+        tokens_file = ctx.workdir / f"{name or 'readers'}.tokens"
+        tokens_file.write_text("\n".join(tokens) + "\n")
     if ctx.use_wrk:
         return await wrk_closed_sweep(
             ctx.fleet.url("feed"),
             "feed",
-            ctx.tokens_file,
+            tokens_file,
             levels,
             seconds,
             P99_LIMIT_MS,
@@ -96,7 +104,7 @@ async def fleet_sweep(ctx: Context) -> dict[str, Any]:
         {
             "task": "closed_sweep",
             "ops": "http",
-            "plan": ctx.http_plan({"feed": 1.0}),
+            "plan": plan,
             "levels": levels,
             "duration": seconds,
             "warmup": 0.5,
@@ -122,7 +130,7 @@ async def bare_sweep(ctx: Context) -> dict[str, Any]:
     )
 
 
-def _at_level(sweep: dict[str, Any], level: int) -> dict[str, Any] | None:
+def at_level(sweep: dict[str, Any], level: int) -> dict[str, Any] | None:
     return next((step for step in sweep["steps"] if step["concurrency"] == level), None)
 
 
@@ -177,10 +185,10 @@ async def run(ctx: Context) -> Metric:
             best_bare["rps"] if best_bare else 0.0,
         )
         level = reference_level(fleet, bare)
-        ours = _at_level(fleet, level) if level is not None else None
-        theirs = _at_level(bare, level) if level is not None else None
-        p50.add(_latency(ours, "p50"), _latency(theirs, "p50"))
-        p99.add(_latency(ours, "p99"), _latency(theirs, "p99"))
+        ours = at_level(fleet, level) if level is not None else None
+        theirs = at_level(bare, level) if level is not None else None
+        p50.add(latency(ours, "p50"), latency(theirs, "p50"))
+        p99.add(latency(ours, "p99"), latency(theirs, "p99"))
         cpu_per_request.add(
             cpu_ms_per_operation(ours, ("feed", "tweets")), cpu_ms_per_operation(theirs, generator=True)
         )
@@ -222,7 +230,7 @@ def cpu_ms_per_operation(
     return None if cores is None else 1000 * float(cores) / float(step["rps"])
 
 
-def _latency(step: dict[str, Any] | None, key: str) -> float | None:
+def latency(step: dict[str, Any] | None, key: str) -> float | None:
     if step is None:
         return None
     value = step.get("latency_ms", {}).get(key)

@@ -8,13 +8,15 @@ import contextlib
 import subprocess
 import uuid
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, cast
 
 import aio_pika
 import orjson
 import pytest
+import redis as sync_redis
+import redis.cluster
 from aio_pika.abc import AbstractChannel
-from redis.asyncio import Redis
+from redis.asyncio import Redis, RedisCluster
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -24,6 +26,7 @@ from devtools.testing import StartedService, delete_feed_keys, vhost_of, wait_fo
 from feed.feedstore import FeedStore
 from feed_worker.main import run
 from shared.ids import uuid7
+from shared.lifecycle import is_cluster
 from shared.messaging.events import TweetEvent, UserFollowEvent
 from shared.messaging.topology import QUEUES, TWEET_EVENTS, USER_EVENTS
 from shared.settings import Settings
@@ -40,6 +43,20 @@ async def clean_feeds(redis: Redis) -> AsyncIterator[None]:
 @pytest.fixture
 def store(redis: Redis) -> FeedStore:
     return FeedStore(redis, batch_size=100)
+
+
+def ids(count: int) -> list[str]:
+    """`count` tweet ids, oldest first."""
+    return [str(uuid7()) for _ in range(count)]
+
+
+def sync_client(client: Redis) -> sync_redis.Redis | redis.cluster.RedisCluster:
+    """A blocking client of the same Redis, to act from inside a generator the store consumes."""
+    if is_cluster(client):
+        node = cast(RedisCluster, client).get_default_node()
+        return redis.cluster.RedisCluster(host=node.host, port=node.port)
+    connection = client.connection_pool.connection_kwargs
+    return sync_redis.Redis(host=connection["host"], port=connection["port"], db=connection["db"])
 
 
 @pytest.fixture(scope="module")

@@ -4,26 +4,19 @@ and on a real Redis Cluster."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import cast
 
 import pytest
-import redis as sync_redis
-import redis.cluster
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from redis.asyncio import Redis, RedisCluster
+from redis.asyncio import Redis
 
 from devtools.redis_cluster import REDIS_MODES
 from feed.feedstore import FEED_LENGTH, FeedStore, feed_key, tombstone_key
 from feed.tweetcache import tweet_key
-from shared.ids import uuid7
 from shared.lifecycle import is_cluster
 
+from .conftest import ids, sync_client
+
 pytestmark = pytest.mark.parametrize("redis", REDIS_MODES, indirect=True)
-
-
-def ids(count: int) -> list[str]:
-    """`count` tweet ids, oldest first."""
-    return [str(uuid7()) for _ in range(count)]
 
 
 async def test_fan_out_puts_the_newest_tweet_first(store: FeedStore, redis: Redis) -> None:
@@ -145,15 +138,6 @@ async def test_page_before_works_when_the_anchor_was_removed(store: FeedStore) -
     assert page.ids == [tweets[2], tweets[1]]
     assert (page.total, page.offset, page.has_more) == (5, 2, True)
     assert (await store.page_before("u1", tweets[0], limit=2)).ids == []
-
-
-def sync_client(client: Redis) -> sync_redis.Redis | redis.cluster.RedisCluster:
-    """A blocking client of the same Redis, to act from inside a generator the store consumes."""
-    if is_cluster(client):
-        node = cast(RedisCluster, client).get_default_node()
-        return redis.cluster.RedisCluster(host=node.host, port=node.port)
-    connection = client.connection_pool.connection_kwargs
-    return sync_redis.Redis(host=connection["host"], port=connection["port"], db=connection["db"])
 
 
 async def test_a_delete_marked_while_a_batch_is_written_leaves_no_feed_holding_the_tweet(

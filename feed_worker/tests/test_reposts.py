@@ -1,7 +1,8 @@
 """Reposts travel: tweet.repost / tweet.unrepost events in, repost entries in Redis feeds out.
 
 A repost entry is "<repost id>:<tweet id>:<reposter id>", placed by repost time; a feed shows a tweet
-at most once; unrepost and delete remove what they should, in any order of delivery.
+at most once; unrepost and delete remove what they should, in any order of delivery; on a Redis
+server and on a Redis Cluster.
 """
 
 from __future__ import annotations
@@ -9,14 +10,18 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+import pytest
 from redis.asyncio import Redis
 
+from devtools.redis_cluster import REDIS_MODES
 from devtools.testing import wait_for
-from feed.feedstore import FeedStore, feed_key, repost_entry
+from feed.feedstore import feed_key, repost_entry
 from shared.auth import TokenCodec
 from shared.ids import uuid7
 from shared.messaging.events import TweetActionEvent
 from shared.messaging.topology import TWEET_CREATE, TWEET_DELETE, TWEET_EVENTS, TWEET_REPOST, TWEET_UNREPOST
+
+pytestmark = pytest.mark.parametrize("redis", REDIS_MODES, indirect=True)
 
 
 async def feed(redis: Redis, user_id: str) -> list[str]:
@@ -155,34 +160,3 @@ async def test_follow_backfills_reposts_and_unfollow_removes_them(
 
 async def _equals(actual: Any, expected: list[str]) -> bool:
     return bool(await actual == expected)
-
-
-async def test_an_original_handled_after_its_repost_makes_no_second_entry(redis: Redis) -> None:
-    store = FeedStore(redis)
-    tweet, reposter, reader = str(uuid7()), str(uuid7()), str(uuid7())
-    entry = repost_entry(uuid7(), tweet, reposter)
-    await store.fan_out_repost(entry, [reader])
-    await store.fan_out(tweet, [reader])  # the create event arrives late
-    assert await store.ids(reader) == [entry]
-
-
-async def test_a_repost_finds_its_tweet_past_the_first_64_entries_and_a_fresh_one_goes_first(
-    redis: Redis,
-) -> None:
-    # The script reads the newest 64 entries first and the whole feed only when none is older than
-    # the tweet: a tweet with 100 newer entries above it is still found (no second entry), and a
-    # tweet absent from such a feed gets its repost entry at the head.
-    store = FeedStore(redis)
-    reader, reposter = str(uuid7()), str(uuid7())
-    shown, absent = str(uuid7()), str(uuid7())
-    newer = [str(uuid7()) for _ in range(100)]
-    for tweet in (shown, *newer):
-        await store.fan_out(tweet, [reader])
-    assert await store.fan_out_repost(repost_entry(uuid7(), shown, reposter), [reader]) == 0
-    entry = repost_entry(uuid7(), absent, reposter)
-    assert await store.fan_out_repost(entry, [reader]) == 1
-    assert await store.ids(reader) == [entry, *reversed(newer), shown]
-    # A tweet newer than every entry: the repost entry goes first without reading the feed.
-    fresh = repost_entry(uuid7(), uuid7(), reposter)
-    assert await store.fan_out_repost(fresh, [reader]) == 1
-    assert await store.ids(reader) == [fresh, entry, *reversed(newer), shown]

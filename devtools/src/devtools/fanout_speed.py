@@ -24,9 +24,10 @@ from feed.slots import ClusterScript, NodePipelines, by_slot
 from shared.ids import uuid7
 
 
-async def _rate(
+async def deliveries_per_second(
     followers: list[str], tweets: int, fan_out: Callable[[str, list[str]], Awaitable[object]]
 ) -> float:
+    """`fan_out(tweet id, followers)` of `tweets` new ids, after one unmeasured call; feeds written per second."""
     await fan_out(str(uuid7()), followers)  # warm: scripts loaded, connections open
     started = time.perf_counter()
     for _ in range(tweets):
@@ -51,7 +52,9 @@ async def measure(url: str, single_url: str, followers: int, tweets: int, size: 
     single = Redis.from_url(single_url, decode_responses=True)
     store: FeedStore
     try:
-        rates["one server (FeedStore.fan_out)"] = await _rate(ids, tweets, FeedStore(single).fan_out)
+        rates["one server (FeedStore.fan_out)"] = await deliveries_per_second(
+            ids, tweets, FeedStore(single).fan_out
+        )
         await single.delete(*map(feed_key, ids))
     finally:
         await single.aclose()
@@ -59,12 +62,16 @@ async def measure(url: str, single_url: str, followers: int, tweets: int, size: 
     try:
         await cluster.ping()
         slow = ClusterScript(cluster, _INSERT)  # type: ignore[arg-type]
-        rates["cluster, cluster pipeline (before)"] = await _rate(ids, tweets, _grouped(slow, size))
+        rates["cluster, cluster pipeline (before)"] = await deliveries_per_second(
+            ids, tweets, _grouped(slow, size)
+        )
         fast = NodePipelines(cluster, slow, _INSERT)  # type: ignore[arg-type]
-        rates["cluster, per-node pipelines (after)"] = await _rate(ids, tweets, _grouped(fast, size))
+        rates["cluster, per-node pipelines (after)"] = await deliveries_per_second(
+            ids, tweets, _grouped(fast, size)
+        )
         await fast.close()
         store = FeedStore(cluster, batch_size=size)  # type: ignore[arg-type]
-        rates["cluster (FeedStore.fan_out, tombstone checks included)"] = await _rate(
+        rates["cluster (FeedStore.fan_out, tombstone checks included)"] = await deliveries_per_second(
             ids, tweets, store.fan_out
         )
         await store.close()

@@ -29,7 +29,7 @@ from feed.feedstore import (
     repost_tombstone_key,
     tombstone_key,
 )
-from feed.slots import ClusterScript
+from feed.slots import ClusterScript, any_exist
 from shared.lifecycle import redis_outage
 
 AUTHOR_FEED_PREFIX = "author-feed:"
@@ -69,20 +69,13 @@ class AuthorFeeds:
         key = author_feed_key(author_id)
         tombstones = _tombstones(entry)
         async with redis_outage():
-            if await self._any_exists(tombstones):
+            if await any_exist(self._redis, tombstones):
                 return False
             (pushed,) = await self._push.run_grouped([[key]], [entry, tweet_id, self._max_length])
-            if await self._any_exists(tombstones):
+            if await any_exist(self._redis, tombstones):
                 await self._redis.lrem(key, 0, entry)
                 return False
         return bool(pushed)
-
-    async def _any_exists(self, keys: list[str]) -> bool:
-        # One EXISTS per key: the tombstones of a repost lie in different hash slots.
-        for key in keys:
-            if await self._redis.exists(key):
-                return True
-        return False
 
     async def remove(self, author_id: str, entries: Iterable[str]) -> int:
         """Take entries out of the author's list; returns how many went."""

@@ -31,7 +31,7 @@ from typing import TypeVar, cast
 from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
 
-from feed.slots import ClusterScript, NodePipelines, by_slot, get_many
+from feed.slots import ClusterScript, NodePipelines, any_exist, by_slot, get_many
 from shared.lifecycle import is_cluster, redis_outage
 
 FEED_LENGTH = 1000
@@ -196,19 +196,26 @@ class FeedStore:
         self._page = redis.register_script(_PAGE)
         self._page_before = redis.register_script(_PAGE_BEFORE)
         self._cluster = is_cluster(redis)
-        self._insert_per_slot = (
-            NodePipelines(redis, ClusterScript(redis, _INSERT), _INSERT) if self._cluster else None
-        )
+        self._insert_per_slot = self._per_slot(_INSERT)
+        self._repost_per_slot = self._per_slot(_REPOST)
         self._page_since = redis.register_script(_PAGE_SINCE)
         self._repost = redis.register_script(_REPOST)
         self._remove_reposts_by = redis.register_script(_REMOVE_REPOSTS_BY)
+
+    def _per_slot(self, source: str) -> NodePipelines | None:
+        """On a Redis Cluster, the script's calls per hash slot, sent per node (feed.slots)."""
+        return (
+            NodePipelines(self._redis, ClusterScript(self._redis, source), source) if self._cluster else None
+        )
 
     async def fan_out(self, tweet_id: uuid.UUID | str, user_ids: Iterable[uuid.UUID | str]) -> int:
         """Insert one tweet into many feeds in sorted position; returns how many feeds changed."""
         tweet = canonical_id(tweet_id)
         tombstone = tombstone_key(tweet)
-        if self._cluster:
-            return await self._fan_out_cluster(tweet, tombstone, user_ids)
+        if self._insert_per_slot is not None:
+            return await self._fan_out_cluster(
+                self._insert_per_slot, tweet, [tweet, self._max_length, "", ""], [tombstone], user_ids
+            )
         async with redis_outage(), self._redis.pipeline(transaction=False) as pipe:
             for batch in _batches(map(str, user_ids), self._batch_size):
                 await self._insert(
@@ -216,24 +223,6 @@ class FeedStore:
                 )
             results = await pipe.execute()
         return sum(int(result) for result in results)
-
-    async def _fan_out_cluster(self, tweet: str, tombstone: str, user_ids: Iterable[uuid.UUID | str]) -> int:
-        """fan_out on a Redis Cluster: per batch, one script call per hash slot, with the tombstone
-        checked before and after (see feed.slots for why that is as safe as the atomic check)."""
-        changed = 0
-        async with redis_outage():
-            if await self._redis.exists(tombstone):
-                return 0
-            for batch in _batches(map(feed_key, user_ids), self._batch_size):
-                assert self._insert_per_slot is not None
-                results = await self._insert_per_slot.run_grouped(
-                    by_slot(batch), [tweet, self._max_length, "", ""]
-                )
-                changed += sum(int(cast(int, result)) for result in results)
-                if await self._redis.exists(tombstone):
-                    await self.remove([tweet], [key.removeprefix(KEY_PREFIX) for key in batch])
-                    return 0
-        return changed
 
     @property
     def checks_audience(self) -> bool:
@@ -266,16 +255,48 @@ class FeedStore:
         """Insert a repost entry into many feeds by repost time, except where the tweet is shown
         already; returns how many feeds changed."""
         repost_id, tweet_id, _ = entry.split(":")
-        keys = [tombstone_key(tweet_id), repost_tombstone_key(repost_id)]
+        tombstones = [tombstone_key(tweet_id), repost_tombstone_key(repost_id)]
+        if self._repost_per_slot is not None:
+            return await self._fan_out_cluster(
+                self._repost_per_slot,
+                entry,
+                [entry, tweet_id, self._max_length, "", ""],
+                tombstones,
+                user_ids,
+            )
         async with redis_outage(), self._redis.pipeline(transaction=False) as pipe:
             for batch in _batches(map(str, user_ids), self._batch_size):
                 await self._repost(
-                    keys=keys,
+                    keys=tombstones,
                     args=[entry, tweet_id, self._max_length, KEY_PREFIX, " ".join(batch)],
                     client=pipe,
                 )
             results = await pipe.execute()
         return sum(int(result) for result in results)
+
+    async def _fan_out_cluster(
+        self,
+        script: NodePipelines,
+        entry: str,
+        args: list[str | int],
+        tombstones: list[str],
+        user_ids: Iterable[uuid.UUID | str],
+    ) -> int:
+        """fan_out / fan_out_repost on a Redis Cluster: per batch, one script call per hash slot (the
+        feeds its KEYS), with the tombstones checked before and after (see feed.slots for why that
+        is as safe as the single server's atomic check); a batch written while a delete or an undo
+        marked its tombstone gets the entry taken back out."""
+        changed = 0
+        async with redis_outage():
+            if await any_exist(self._redis, tombstones):
+                return 0
+            for batch in _batches(map(feed_key, user_ids), self._batch_size):
+                results = await script.run_grouped(by_slot(batch), args)
+                changed += sum(int(cast(int, result)) for result in results)
+                if await any_exist(self._redis, tombstones):
+                    await self.remove([entry], [key.removeprefix(KEY_PREFIX) for key in batch])
+                    return 0
+        return changed
 
     async def record_repost(self, entry: str) -> bool:
         """Remember where a repost's entries go (for the tweet's deletion); False if it was undone."""
@@ -447,8 +468,9 @@ class FeedStore:
 
     async def close(self) -> None:
         """Close the per-node connections of the cluster fan-out path (the client stays open)."""
-        if self._insert_per_slot is not None:
-            await self._insert_per_slot.close()
+        for script in (self._insert_per_slot, self._repost_per_slot):
+            if script is not None:
+                await script.close()
 
     async def ping(self) -> None:
         async with redis_outage():

@@ -3,10 +3,11 @@ and no call spans hash slots.
 
 The feed keys stay `feed:<user_id>` (the contract), so a batch of 1000 followers falls into ~970
 different slots: fan-out sends one insert script call per slot group, with that group's feeds as
-KEYS, and redis-py's cluster pipeline sends each node its share in one round trip (the nodes work in
-parallel). The tombstone lives in another slot than the feeds, so the script cannot read it: the
-store checks it before each batch and again after it, and takes the tweet back out of that batch's
-feeds if a delete marked it meanwhile. That closes the race the single-server script closes
+KEYS, and each node gets its share in one round trip (the nodes work in parallel). A repost's
+fan-out goes the same way. The tombstones (a deleted tweet's, an undone repost's) live in other
+slots than the feeds, so the script cannot read them: the store checks them before each batch and
+again after it, and takes the entry back out of that batch's feeds if a delete or an undo marked it
+meanwhile. That closes the race the single-server script closes
 atomically: the delete sets the tombstone before it removes, so an insert that lands after the
 removal also lands after the tombstone, and the check after the batch sees it.
 
@@ -73,6 +74,14 @@ async def get_many(redis: Redis, keys: list[str]) -> list[str | None]:
         for key in keys:
             pipe.get(key)
         return cast(list[str | None], await pipe.execute())
+
+
+async def any_exist(redis: Redis, keys: list[str]) -> bool:
+    """Whether any of `keys` exists, without a cross-slot EXISTS (one pipelined round trip)."""
+    async with redis.pipeline(transaction=False) as pipe:
+        for key in keys:
+            pipe.exists(key)
+        return any(await pipe.execute())
 
 
 class NodePipelines:
