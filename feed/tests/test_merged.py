@@ -11,7 +11,9 @@ from devtools.redis_cluster import REDIS_MODES
 from feed.authorfeeds import AuthorFeeds, author_feed_key
 from feed.feedstore import FeedStore, entry_cursor, entry_parts, feed_key, repost_entry
 from feed.merged import MergedFeeds
+from feed.viewers import ViewerCache, parse, viewer_keys
 from shared.ids import uuid7
+from shared.lifecycle import is_cluster
 
 pytestmark = pytest.mark.parametrize("redis", REDIS_MODES, indirect=True)
 
@@ -136,3 +138,24 @@ async def test_a_push_skips_a_deleted_tweet_and_a_tweet_the_list_shows(redis: Re
     assert await authors.push(big, shown)
     assert not await authors.push(big, repost_entry(new_id(), shown, big))
     assert await redis.lrange(author_feed_key(big), 0, -1) == [shown]
+
+
+async def test_the_readers_side_comes_with_a_merged_page_on_one_redis_server(redis: Redis) -> None:
+    # On one server the page's cached tweets and the reader's hidden set and like/repost states are
+    # read in one pipeline after the windows (as viewer.lua answers a plain page); on a cluster the
+    # items read them apart (viewer stays None).
+    reader, big = new_id(), new_id()
+    mine, theirs = new_id(), new_id()
+    await own_feed(redis, reader, [mine])
+    assert await AuthorFeeds(redis).push(big, theirs)
+    cache = ViewerCache(redis)
+    await cache.store(reader, frozenset({"someone"}), {theirs: (True, False)})
+
+    page = await MergedFeeds(redis).page(reader, [big], limit=10, viewer_keys=viewer_keys(reader))
+
+    assert page.ids == [theirs, mine]
+    if is_cluster(redis):
+        assert page.viewer is None
+    else:
+        assert page.viewer is not None
+        assert parse(page.viewer, [theirs, mine]) == await cache.read(reader, [theirs, mine])

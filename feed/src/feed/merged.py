@@ -25,7 +25,15 @@ from typing import cast
 from redis.asyncio import Redis
 
 from feed.authorfeeds import author_feed_key
-from feed.feedstore import FEED_LENGTH, FeedSlice, canonical_id, entry_cursor, entry_parts, feed_key
+from feed.feedstore import (
+    FEED_LENGTH,
+    FeedSlice,
+    ViewerKeys,
+    canonical_id,
+    entry_cursor,
+    entry_parts,
+    feed_key,
+)
 from feed.slots import ClusterScript, get_many
 from shared.lifecycle import is_cluster, redis_outage
 
@@ -82,6 +90,7 @@ class MergedFeeds:
         before: str | None = None,
         since: str | None = None,
         cache_prefix: str = "",
+        viewer_keys: ViewerKeys = None,
     ) -> FeedSlice:
         """As FeedStore.page / page_before / page_since, over the merged lists. `total` counts the
         entries of all the lists (duplicates and hidden ones included): an upper bound."""
@@ -101,13 +110,14 @@ class MergedFeeds:
             if since is not None:
                 cursor = canonical_id(since)
                 page = list(itertools.takewhile(lambda entry: entry_cursor(entry) > cursor, page))
-            cached = await self._cached(page, cache_prefix)
+            cached, viewer = await self._cached(page, cache_prefix, viewer_keys)
         return FeedSlice(
             ids=page,
             total=sum(window.length for window in windows),
             offset=skip,
             cached=cached,
             more=has_more,
+            viewer=viewer,
         )
 
     async def _newest(self, keys: list[str], size: int) -> list[Window]:
@@ -138,10 +148,26 @@ class MergedFeeds:
             )
         return windows
 
-    async def _cached(self, page: list[str], cache_prefix: str) -> list[str | None]:
-        if not cache_prefix or not page:
-            return [None] * len(page)
-        keys = [f"{cache_prefix}{entry_parts(entry)[0]}" for entry in page]
+    async def _cached(
+        self, page: list[str], cache_prefix: str, viewer_keys: ViewerKeys
+    ) -> tuple[list[str | None], list[object] | None]:
+        """The page's cached tweets and, on one Redis server with `viewer_keys`, the reader's side of
+        it (as viewer.lua answers: GET hidden, HMGET states, HLEN states) in the same round trip: a
+        merged read then costs two round trips, as the windows need theirs first."""
+        if not page or not (cache_prefix or viewer_keys):
+            return [None] * len(page), None
+        keys = [f"{cache_prefix}{entry_parts(entry)[0]}" for entry in page] if cache_prefix else []
+        none: list[str | None] = [None] * len(page)
         if self._cluster:
-            return await get_many(self._redis, keys)
-        return cast(list[str | None], await self._redis.mget(keys))
+            return (await get_many(self._redis, keys) if keys else none), None
+        async with self._redis.pipeline(transaction=False) as pipe:
+            if keys:
+                pipe.mget(keys)
+            if viewer_keys is not None:
+                hidden, states = viewer_keys
+                pipe.get(hidden)
+                pipe.hmget(states, [entry_parts(entry)[0] for entry in page])
+                pipe.hlen(states)
+            replies = await pipe.execute()
+        cached = cast(list[str | None], replies.pop(0)) if keys else none
+        return cached, (replies or None)

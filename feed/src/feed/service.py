@@ -105,6 +105,7 @@ class FeedService:
                 None if before is None else str(before),
                 None if since is None else str(since),
                 tweetcache.KEY_PREFIX,
+                viewer,
             )
         elif before is not None:
             ids = await self._store.page_before(user_id, before, limit, tweetcache.KEY_PREFIX, viewer)
