@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from redis.asyncio import Redis
 
-from devtools.testing import StartedService, wait_for
+from devtools.testing import TEST_PASSWORD, StartedService, register_and_login, wait_for
 from feed import tweetcache, viewers
 from feed.feedstore import FeedStore
 from feed.items import AUTHOR_TTL_SECONDS, FeedItems
@@ -72,6 +72,29 @@ async def test_items_carry_author_viewer_state_and_who_reposted_them(
     assert (own["liked_by_me"], own["reposted_by_me"]) == (False, True)
     (original,) = (await read(feed_service, author_headers))["tweets"]
     assert original["reposted_by"] is None
+
+
+async def test_a_deleted_accounts_reposts_leave_its_followers_feeds(
+    people: Any, feed_service: StartedService, users_service: StartedService, tweets_service: StartedService
+) -> None:
+    _, author_headers = await people.user()
+    reposter = await register_and_login(users_service.client)
+    _, reader_headers = await people.user()
+    await people.follow(reader_headers, str(reposter.id))
+    own = await tweets_service.client.post("/tweet", json={"content": "mine"}, headers=reader_headers)
+    tweets = [await people.post(author_headers, text) for text in ("passed on", "and this")]
+    for tweet in tweets:
+        answer = await tweets_service.client.post(f"/tweet/repost/{tweet['id']}", headers=reposter.headers)
+        assert answer.status_code == 201, answer.text
+    await until_ids(feed_service, reader_headers, [tweets[1]["id"], tweets[0]["id"], own.json()["id"]])
+
+    gone = await users_service.client.request(
+        "DELETE", "/users/me", json={"password": TEST_PASSWORD}, headers=reposter.headers
+    )
+    assert gone.status_code == 204, gone.text
+
+    # Within the author cache's refresh: the reposts are no longer shown to the follower.
+    await until_ids(feed_service, reader_headers, [own.json()["id"]])
 
 
 async def test_since_id_next_cursor_and_link_page_while_tweets_arrive(
