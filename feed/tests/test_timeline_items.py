@@ -152,6 +152,31 @@ async def test_blocked_and_muted_accounts_leave_the_feed_also_through_reposts(
     assert friend_feed == [by_blocked["id"]]
 
 
+async def test_a_block_by_the_reader_ends_the_follow_and_cleans_the_stored_feed(
+    people: Any, feed_service: StartedService, users_service: StartedService, redis: Redis
+) -> None:
+    """The other direction: the reader blocks an account it follows. The follow ends (user.unfollow),
+    and the feed worker takes the account's tweets out of the stored feed, not only out of reads."""
+    reader, reader_headers = await people.user()
+    followed, followed_headers = await people.user()
+    await people.follow(reader_headers, followed)
+    tweet = await people.post(followed_headers, "about to be blocked")
+    await until_ids(feed_service, reader_headers, [tweet["id"]])
+    assert tweet["id"] in await redis.lrange(f"feed:{reader}", 0, -1)
+
+    blocked = await users_service.client.post(f"/users/{followed}/block", headers=reader_headers)
+    assert blocked.status_code == 201, blocked.text
+
+    await until_ids(feed_service, reader_headers, [])
+
+    async def cleaned() -> bool:
+        return tweet["id"] not in await redis.lrange(f"feed:{reader}", 0, -1)
+
+    await wait_for(cleaned, timeout=30)
+    following = (await users_service.client.get(f"/users/{reader}/following")).json()
+    assert following["total"] == 0
+
+
 class CountingStub:
     """A gRPC stub that counts the calls of each method."""
 
