@@ -96,7 +96,8 @@ async def user_tweets(
 async def create_reply(
     tweet_id: uuid.UUID, body: ContentRequest, caller: Writer, transactions: Transactions, items: Items
 ) -> ReplyItem:
-    """A reply, answered as the replies list shows it (403 if the tweet's author blocks the caller)."""
+    """A reply, answered as the replies list shows it (403 if a block stands between the caller and
+    the tweet's author, either way)."""
     async with transactions() as tweets:
         reply = await tweets.reply(caller.user_id, tweet_id, body.content)
     (item,) = await items.replies([reply])
