@@ -34,6 +34,7 @@ from bench.metrics import (
     metrics_cost,
     million_followers,
     mixed,
+    muted_reads,
     open_streams,
     overload,
     search_lag,
@@ -58,6 +59,7 @@ class MetricModule(Protocol):
 # The order matters: reads first on the clean data set, the mixed workload (which posts) last.
 METRICS: dict[str, MetricModule] = {
     "feed_reads": feed_reads,
+    "muted_reads": muted_reads,
     "metrics_cost": metrics_cost,
     "fanout": fanout,
     "tweet_to_feed": tweet_to_feed,

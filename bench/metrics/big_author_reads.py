@@ -28,6 +28,7 @@ from bench.feedcheck import harness_redis
 from bench.metrics.fanout import insert_tweets, queue_events
 from bench.metrics.feed_reads import (
     P99_LIMIT_MS,
+    Readers,
     at_level,
     cpu_ms_per_operation,
     fleet_sweep,
@@ -109,11 +110,11 @@ async def run(ctx: Context) -> Metric:
         for repetition in ctx.repetitions:
             ctx.log(f"big-author reads: repetition {repetition + 1}")
             if repetition % 2 == 0:
-                ours = await fleet_sweep(ctx, merged_tokens, "merged")
-                theirs = await fleet_sweep(ctx, plain_tokens, "plain")
+                ours = await fleet_sweep(ctx, Readers("merged", merged_tokens))
+                theirs = await fleet_sweep(ctx, Readers("plain", plain_tokens))
             else:
-                theirs = await fleet_sweep(ctx, plain_tokens, "plain")
-                ours = await fleet_sweep(ctx, merged_tokens, "merged")
+                theirs = await fleet_sweep(ctx, Readers("plain", plain_tokens))
+                ours = await fleet_sweep(ctx, Readers("merged", merged_tokens))
             best_ours = best_holding(ours["steps"], P99_LIMIT_MS)
             best_theirs = best_holding(theirs["steps"], P99_LIMIT_MS)
             throughput.add(best_ours["rps"] if best_ours else 0.0, best_theirs["rps"] if best_theirs else 0.0)

@@ -14,6 +14,8 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -78,22 +80,19 @@ async def bare_warm_up(ctx: Context) -> float:
         await redis.aclose()
 
 
-async def fleet_sweep(ctx: Context, tokens: Sequence[str] = (), name: str = "") -> dict[str, Any]:
-    """The closed-loop sweep of GET /feed, each request as a random user (of `tokens` if given; their
-    file is written to the scratch folder as `<name>.tokens`)."""
+async def fleet_sweep(ctx: Context, readers: Readers | None = None) -> dict[str, Any]:
+    """The closed-loop sweep of GET /feed, each request as a random one of `readers` (default:
+    every user of the data set)."""
     levels = list(ctx.profile.feed_concurrency)
     seconds = int(ctx.profile.step_seconds)
     plan = ctx.http_plan({"feed": 1.0})
-    tokens_file = ctx.tokens_file
-    if tokens:
-        plan["tokens"] = list(tokens)
-        tokens_file = ctx.workdir / f"{name or 'readers'}.tokens"
-        tokens_file.write_text("\n".join(tokens) + "\n")
+    if readers is not None:
+        plan["tokens"] = readers.tokens
     if ctx.use_wrk:
         return await wrk_closed_sweep(
             ctx.fleet.url("feed"),
             "feed",
-            tokens_file,
+            ctx.tokens_file if readers is None else readers.tokens_file(ctx.workdir),
             levels,
             seconds,
             P99_LIMIT_MS,
@@ -113,6 +112,19 @@ async def fleet_sweep(ctx: Context, tokens: Sequence[str] = (), name: str = "") 
             "pids": ctx.fleet.pids,
         }
     )
+
+
+@dataclass(frozen=True)
+class Readers:
+    """A subset of the data set's users that a sweep reads the feeds of."""
+
+    name: str
+    tokens: list[str]
+
+    def tokens_file(self, workdir: Path) -> Path:
+        path = workdir / f"tokens-{self.name}.txt"
+        path.write_text("\n".join(self.tokens) + "\n")
+        return path
 
 
 async def bare_sweep(ctx: Context) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from redis.asyncio import Redis
 
-from devtools.testing import StartedService, wait_for
+from devtools.testing import TEST_PASSWORD, StartedService, register_and_login, wait_for
 from feed import tweetcache, viewers
 from feed.feedstore import FeedStore
 from feed.items import AUTHOR_TTL_SECONDS, FeedItems
@@ -74,6 +74,29 @@ async def test_items_carry_author_viewer_state_and_who_reposted_them(
     assert original["reposted_by"] is None
 
 
+async def test_a_deleted_accounts_reposts_leave_its_followers_feeds(
+    people: Any, feed_service: StartedService, users_service: StartedService, tweets_service: StartedService
+) -> None:
+    _, author_headers = await people.user()
+    reposter = await register_and_login(users_service.client)
+    _, reader_headers = await people.user()
+    await people.follow(reader_headers, str(reposter.id))
+    own = await tweets_service.client.post("/tweet", json={"content": "mine"}, headers=reader_headers)
+    tweets = [await people.post(author_headers, text) for text in ("passed on", "and this")]
+    for tweet in tweets:
+        answer = await tweets_service.client.post(f"/tweet/repost/{tweet['id']}", headers=reposter.headers)
+        assert answer.status_code == 201, answer.text
+    await until_ids(feed_service, reader_headers, [tweets[1]["id"], tweets[0]["id"], own.json()["id"]])
+
+    gone = await users_service.client.request(
+        "DELETE", "/users/me", json={"password": TEST_PASSWORD}, headers=reposter.headers
+    )
+    assert gone.status_code == 204, gone.text
+
+    # Within the author cache's refresh: the reposts are no longer shown to the follower.
+    await until_ids(feed_service, reader_headers, [own.json()["id"]])
+
+
 async def test_since_id_next_cursor_and_link_page_while_tweets_arrive(
     people: Any, feed_service: StartedService
 ) -> None:
@@ -127,6 +150,31 @@ async def test_blocked_and_muted_accounts_leave_the_feed_also_through_reposts(
     assert [t["id"] for t in (await read(feed_service, muted_headers))["tweets"]] == [by_muted["id"]]
     friend_feed = [t["id"] for t in (await read(feed_service, friend_headers))["tweets"]]
     assert friend_feed == [by_blocked["id"]]
+
+
+async def test_a_block_by_the_reader_ends_the_follow_and_cleans_the_stored_feed(
+    people: Any, feed_service: StartedService, users_service: StartedService, redis: Redis
+) -> None:
+    """The other direction: the reader blocks an account it follows. The follow ends (user.unfollow),
+    and the feed worker takes the account's tweets out of the stored feed, not only out of reads."""
+    reader, reader_headers = await people.user()
+    followed, followed_headers = await people.user()
+    await people.follow(reader_headers, followed)
+    tweet = await people.post(followed_headers, "about to be blocked")
+    await until_ids(feed_service, reader_headers, [tweet["id"]])
+    assert tweet["id"] in await redis.lrange(f"feed:{reader}", 0, -1)
+
+    blocked = await users_service.client.post(f"/users/{followed}/block", headers=reader_headers)
+    assert blocked.status_code == 201, blocked.text
+
+    await until_ids(feed_service, reader_headers, [])
+
+    async def cleaned() -> bool:
+        return tweet["id"] not in await redis.lrange(f"feed:{reader}", 0, -1)
+
+    await wait_for(cleaned, timeout=30)
+    following = (await users_service.client.get(f"/users/{reader}/following")).json()
+    assert following["total"] == 0
 
 
 class CountingStub:

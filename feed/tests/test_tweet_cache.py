@@ -14,6 +14,7 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 from redis.asyncio import Redis
 
+from devtools.fixtures import TWEET_FIELDS
 from devtools.redis_cluster import REDIS_MODES
 from devtools.testing import StartedService, wait_for
 from feed.rendering import to_proto, tweet_json
@@ -40,9 +41,11 @@ async def read_feed(feed: StartedService, headers: dict[str, str]) -> list[dict[
 async def posted_and_fanned_out(
     people: Any, feed: StartedService, content: str
 ) -> tuple[dict[str, Any], dict[str, str]]:
-    """A new user's tweet, once it is in their feed (read once, so it is cached)."""
+    """A new user's tweet as the cache holds it (the tweet object, without the item fields the
+    write answered with), once it is in their feed (read once, so it is cached)."""
     _, headers = await people.user()
-    tweet = await people.post(headers, content)
+    posted = await people.post(headers, content)
+    tweet = {key: value for key, value in posted.items() if key in TWEET_FIELDS}
 
     async def arrived() -> bool:
         return [shown["id"] for shown in await read_feed(feed, headers)] == [tweet["id"]]

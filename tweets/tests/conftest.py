@@ -244,12 +244,3 @@ async def create_tweet(client: httpx.AsyncClient, account: Account, content: str
 def post() -> Callable[..., Awaitable[dict[str, Any]]]:
     """`await post(client, account, content)` creates a tweet and returns its JSON (201 asserted)."""
     return create_tweet
-
-
-# What the reads add to a tweet object (tweets.items): written responses do not carry them.
-ITEM_FIELDS = ("author", "liked_by_me", "reposted_by_me")
-
-
-def bare(item: dict[str, Any]) -> dict[str, Any]:
-    """A read's tweet object without the item fields, to compare with a write's answer."""
-    return {key: value for key, value in item.items() if key not in ITEM_FIELDS}

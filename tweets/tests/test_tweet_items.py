@@ -113,6 +113,44 @@ async def test_likes_and_reposts_lists_carry_items(
     assert repost["tweet"]["entities"] == {"hashtags": [], "mentions": []}
 
 
+async def test_write_answers_are_the_items_reads_return(
+    client: httpx.AsyncClient, alice: Account, bob: Account
+) -> None:
+    created = await client.post("/tweet", json={"content": "new #Thing"}, headers=alice.headers)
+    assert created.status_code == 201, created.text
+    tweet_id = created.json()["id"]
+    assert created.json() == await get(client, f"/tweet/{tweet_id}", alice)
+
+    edited = await client.patch(
+        f"/tweet/{tweet_id}", json={"content": f"@{bob.username} hi"}, headers=alice.headers
+    )
+    assert edited.status_code == 200, edited.text
+    assert edited.json()["entities"]["mentions"] == [{"id": str(bob.id), "username": bob.username}]
+    assert edited.json() == await get(client, f"/tweet/{tweet_id}", alice)
+
+    liked = await client.post(f"/tweet/like/{tweet_id}", headers=bob.headers)
+    assert liked.status_code == 201, liked.text
+    # The answer shows the like it made (committed before the answer is rendered).
+    assert (liked.json()["tweet"]["liked_by_me"], liked.json()["tweet"]["reposted_by_me"]) == (True, False)
+    assert liked.json()["tweet"] == await get(client, f"/tweet/{tweet_id}", bob)
+    (listed_like,) = (await get(client, "/tweet/like", bob))["likes"]
+
+    reposted = await client.post(f"/tweet/repost/{tweet_id}", headers=bob.headers)
+    assert reposted.status_code == 201, reposted.text
+    assert (reposted.json()["tweet"]["liked_by_me"], reposted.json()["tweet"]["reposted_by_me"]) == (
+        True,
+        True,
+    )
+    assert reposted.json()["tweet"] == await get(client, f"/tweet/{tweet_id}", bob)
+    assert reposted.json() == (await get(client, "/tweet/repost", bob))["reposts"][0]
+    assert liked.json() | {"tweet": listed_like["tweet"]} == listed_like
+
+    replied = await client.post(f"/tweet/reply/{tweet_id}", json={"content": "#Yes"}, headers=bob.headers)
+    assert replied.status_code == 201, replied.text
+    assert replied.json()["author"] == author_of(bob)
+    assert [replied.json()] == (await get(client, f"/tweet/reply/{tweet_id}", bob))["replies"]
+
+
 async def test_user_timeline_since_id_next_cursor_and_link(
     client: httpx.AsyncClient, alice: Account, post: Post
 ) -> None:
@@ -161,29 +199,37 @@ class CountingItems(TweetItems):
         return await super().viewer_state(viewer_id, tweet_ids)
 
 
+CountCalls = Callable[[], Counter[str]]
+
+
 @pytest.fixture
-async def counted(tweets_service: StartedService, settings: Settings) -> AsyncIterator[Counter[str]]:
-    """The running tweets app hydrates through counting collaborators for the test."""
+async def count_calls(tweets_service: StartedService, settings: Settings) -> AsyncIterator[CountCalls]:
+    """`count_calls()`: from then on the running tweets app renders items through counting
+    collaborators, with an empty author cache; returns the counter."""
     calls: Counter[str] = Counter()
     channel = open_channel(settings.userservice.grpc_target, "users", 5, settings.internal.service_token)
     wiring = wiring_of(tweets_service.app, TweetsWiring)
     original = wiring.items
-    users: Any = CountingUsers(user_service_pb2_grpc.UserStub(channel), calls)
-    wiring.items = CountingItems(calls, users, original._pool)
-    yield calls
+
+    def start() -> Counter[str]:
+        users: Any = CountingUsers(user_service_pb2_grpc.UserStub(channel), calls)
+        wiring.items = CountingItems(calls, users, original._pool)
+        return calls
+
+    yield start
     wiring.items = original
     await channel.close(None)
 
 
 async def test_a_page_is_hydrated_in_one_batch_of_calls(
-    client: httpx.AsyncClient, accounts: AccountFactory, alice: Account, post: Post, counted: Counter[str]
+    client: httpx.AsyncClient, accounts: AccountFactory, alice: Account, post: Post, count_calls: CountCalls
 ) -> None:
     authors = [await accounts() for _ in range(3)]
     for author in authors:
         for text in ("one", "two"):
             tweet = await post(client, author, text)
             assert (await client.post(f"/tweet/like/{tweet['id']}", headers=alice.headers)).status_code == 201
-    counted.clear()
+    counted = count_calls()
 
     likes = (await get(client, "/tweet/like", alice, limit=20))["likes"]
     assert len(likes) == 6
@@ -199,3 +245,19 @@ async def test_a_page_is_hydrated_in_one_batch_of_calls(
     await get(client, f"/tweet/user/{authors[0].id}", alice)
     # A user timeline is one author, cached here: no users call at all.
     assert counted == {"viewer_state": 1}
+
+
+async def test_a_write_answer_is_rendered_in_one_batch(
+    client: httpx.AsyncClient, accounts: AccountFactory, alice: Account, post: Post, count_calls: CountCalls
+) -> None:
+    author = await accounts()
+    tweet = await post(client, author, "fresh")
+    counted = count_calls()
+
+    assert (await client.post(f"/tweet/like/{tweet['id']}", headers=alice.headers)).status_code == 201
+    assert counted == {"GetUsers": 1, "viewer_state": 1}
+
+    counted.clear()
+    assert (await client.post("/tweet", json={"content": "again"}, headers=author.headers)).status_code == 201
+    # A new tweet: its author is cached now, and nobody can have liked or reposted it yet.
+    assert counted == {}

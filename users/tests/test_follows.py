@@ -6,11 +6,10 @@ import asyncio
 import uuid
 
 import httpx
-from sqlalchemy import text
 
-from devtools.testing import Account, StartedService, assert_problem, register_and_login
-from shared.auth import TokenCodec
-from shared.settings import Settings
+from devtools.testing import Account, assert_problem, register_and_login
+
+from .conftest import Crowd
 
 
 async def _counts(client: httpx.AsyncClient, account: Account) -> tuple[int, int]:
@@ -60,22 +59,12 @@ async def test_follow_requires_a_token(client: httpx.AsyncClient, bob: Account) 
 
 
 async def test_fifty_concurrent_follows_leave_exactly_fifty_followers(
-    client: httpx.AsyncClient, users_service: StartedService, settings: Settings, alice: Account
+    client: httpx.AsyncClient, crowd: Crowd, alice: Account
 ) -> None:
-    # Fifty accounts made in bulk (fifty Argon2 registrations would only test the hasher), with real tokens.
-    assert users_service.engine is not None
-    async with users_service.engine.begin() as connection:
-        rows = await connection.execute(
-            text(
-                "INSERT INTO actors (id, email, email_key, username, password_hash) "
-                "SELECT gen_random_uuid(), 'fan' || i || '@example.com', 'fan' || i || '@example.com', 'fan' || i, 'x' "
-                "FROM generate_series(1, 50) i RETURNING id, username"
-            )
-        )
-        fans = rows.all()
-    codec = TokenCodec(settings.jwt)
-    headers = [{"Authorization": f"Bearer {codec.issue(fan.id, fan.username)}"} for fan in fans]
-    responses = await asyncio.gather(*(client.post(f"/users/{alice.id}/follow", headers=h) for h in headers))
+    fans = await crowd(50)
+    responses = await asyncio.gather(
+        *(client.post(f"/users/{alice.id}/follow", headers=fan.headers) for fan in fans)
+    )
     assert [r.status_code for r in responses] == [201] * 50
     assert await _counts(client, alice) == (50, 0)
 

@@ -15,22 +15,20 @@ from fastapi import APIRouter, Query, Request, Response, status
 from shared.auth import CurrentUser, OptionalUser, TokenClaims
 from shared.http.problems import PROBLEM_RESPONSES
 from shared.ratelimit import LimitedWriter
-from tweets.deps import Composer, Items, Timelines, TweetReader, Tweets
+from tweets.deps import Composer, Items, Timelines, Transactions, TweetReader, Tweets
 from tweets.items import TweetItems
-from tweets.models import Tweet, TweetLike, TweetMark, TweetRepost
+from tweets.models import TweetLike, TweetMark, TweetRepost
 from tweets.schemas import (
     ContentRequest,
     LikePage,
     MarkItem,
-    MarkResponse,
     PageLimit,
     PageOffset,
+    ReplyItem,
     ReplyPage,
-    ReplyResponse,
     RepostPage,
     TweetItem,
     TweetPage,
-    TweetResponse,
 )
 from tweets.service import TweetService
 
@@ -38,6 +36,9 @@ router = APIRouter(prefix="/tweet", responses=PROBLEM_RESPONSES)
 Responses = dict[int | str, dict[str, Any]]
 NOT_FOUND: Responses = {404: PROBLEM_RESPONSES[422] | {"description": "no such tweet (or reply)"}}
 FORBIDDEN: Responses = {403: PROBLEM_RESPONSES[422] | {"description": "someone else's tweet (or reply)"}}
+BLOCKED: Responses = {
+    403: PROBLEM_RESPONSES[422] | {"description": "a block stands between the two accounts"}
+}
 CONFLICT: Responses = {409: PROBLEM_RESPONSES[422] | {"description": "already done"}}
 
 
@@ -46,9 +47,10 @@ Limit = Annotated[PageLimit, Query()]
 Offset = Annotated[PageOffset, Query()]
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=TweetResponse, tags=["tweets"])
-async def create_tweet(body: ContentRequest, caller: Writer, composer: Composer) -> TweetResponse:
-    return TweetResponse.model_validate(await composer.create(caller.user_id, body.content))
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=TweetItem, tags=["tweets"])
+async def create_tweet(body: ContentRequest, caller: Writer, composer: Composer, items: Items) -> TweetItem:
+    """A new tweet, answered as the item every read shows."""
+    return await items.new_tweet(await composer.create(caller.user_id, body.content))
 
 
 @router.get("/user/{user_id}", response_model=TweetPage, tags=["tweets"])
@@ -87,14 +89,19 @@ async def user_tweets(
 @router.post(
     "/reply/{tweet_id}",
     status_code=status.HTTP_201_CREATED,
-    response_model=ReplyResponse,
+    response_model=ReplyItem,
     tags=["replies"],
-    responses=NOT_FOUND,
+    responses=NOT_FOUND | BLOCKED,
 )
 async def create_reply(
-    tweet_id: uuid.UUID, body: ContentRequest, caller: Writer, tweets: Tweets
-) -> ReplyResponse:
-    return ReplyResponse.model_validate(await tweets.reply(caller.user_id, tweet_id, body.content))
+    tweet_id: uuid.UUID, body: ContentRequest, caller: Writer, transactions: Transactions, items: Items
+) -> ReplyItem:
+    """A reply, answered as the replies list shows it (403 if a block stands between the caller and
+    the tweet's author, either way)."""
+    async with transactions() as tweets:
+        reply = await tweets.reply(caller.user_id, tweet_id, body.content)
+    (item,) = await items.replies([reply])
+    return item
 
 
 @router.get("/reply/{tweet_id}", response_model=ReplyPage, tags=["replies"], responses=NOT_FOUND)
@@ -126,19 +133,18 @@ async def delete_reply(reply_id: uuid.UUID, caller: Writer, tweets: Tweets) -> R
 # Likes and reposts
 
 
-def _mark_out(mark: TweetMark, tweet: Tweet) -> MarkResponse:
-    return MarkResponse(
-        user_id=mark.user_id,
-        tweet_id=mark.tweet_id,
-        created_at=mark.created_at,
-        tweet=TweetResponse.model_validate(tweet),
-    )
-
-
 async def _add_mark(
-    model: type[TweetMark], tweet_id: uuid.UUID, caller: TokenClaims, tweets: TweetService
-) -> MarkResponse:
-    return _mark_out(*await tweets.mark(model, caller.user_id, tweet_id))
+    model: type[TweetMark],
+    tweet_id: uuid.UUID,
+    caller: TokenClaims,
+    transactions: Transactions,
+    items: TweetItems,
+) -> MarkItem:
+    """Like or repost, then answer with the tweet as an item in its committed state."""
+    async with transactions() as tweets:
+        marked = await tweets.mark(model, caller.user_id, tweet_id)
+    (item,) = await items.marks(caller.user_id, [marked])
+    return item
 
 
 async def _marks(
@@ -167,12 +173,12 @@ async def list_likes(
 @router.post(
     "/like/{tweet_id}",
     status_code=status.HTTP_201_CREATED,
-    response_model=MarkResponse,
+    response_model=MarkItem,
     tags=["likes"],
-    responses=NOT_FOUND | CONFLICT,
+    responses=NOT_FOUND | BLOCKED | CONFLICT,
 )
-async def like(tweet_id: uuid.UUID, caller: Writer, tweets: Tweets) -> MarkResponse:
-    return await _add_mark(TweetLike, tweet_id, caller, tweets)
+async def like(tweet_id: uuid.UUID, caller: Writer, transactions: Transactions, items: Items) -> MarkItem:
+    return await _add_mark(TweetLike, tweet_id, caller, transactions, items)
 
 
 @router.delete(
@@ -197,12 +203,12 @@ async def list_reposts(
 @router.post(
     "/repost/{tweet_id}",
     status_code=status.HTTP_201_CREATED,
-    response_model=MarkResponse,
+    response_model=MarkItem,
     tags=["reposts"],
-    responses=NOT_FOUND | CONFLICT,
+    responses=NOT_FOUND | BLOCKED | CONFLICT,
 )
-async def repost(tweet_id: uuid.UUID, caller: Writer, tweets: Tweets) -> MarkResponse:
-    return await _add_mark(TweetRepost, tweet_id, caller, tweets)
+async def repost(tweet_id: uuid.UUID, caller: Writer, transactions: Transactions, items: Items) -> MarkItem:
+    return await _add_mark(TweetRepost, tweet_id, caller, transactions, items)
 
 
 @router.delete(
@@ -224,11 +230,14 @@ async def get_tweet(
     return item
 
 
-@router.patch("/{tweet_id}", response_model=TweetResponse, tags=["tweets"], responses=NOT_FOUND | FORBIDDEN)
+@router.patch("/{tweet_id}", response_model=TweetItem, tags=["tweets"], responses=NOT_FOUND | FORBIDDEN)
 async def update_tweet(
-    tweet_id: uuid.UUID, body: ContentRequest, caller: Writer, tweets: Tweets
-) -> TweetResponse:
-    return TweetResponse.model_validate(await tweets.update(caller.user_id, tweet_id, body.content))
+    tweet_id: uuid.UUID, body: ContentRequest, caller: Writer, transactions: Transactions, items: Items
+) -> TweetItem:
+    async with transactions() as tweets:
+        updated = await tweets.update(caller.user_id, tweet_id, body.content)
+    (item,) = await items.tweets(caller.user_id, [updated])
+    return item
 
 
 @router.delete(

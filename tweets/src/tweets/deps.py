@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -31,6 +33,17 @@ class TweetsWiring(Writing):
     # Authors and the caller's like/repost state of a page of tweets (one batch each).
     items: TweetItems
 
+    @contextlib.asynccontextmanager
+    async def writing(self) -> AsyncIterator[TweetService]:
+        """A TweetService in one transaction, committed at the end of the block; after the commit,
+        the cached copies of the tweets it changed are dropped (so the next feed read shows the
+        change) and its viewers' feed state is asked again."""
+        async with transaction(self.sessions) as session:
+            service = TweetService(session, self.block_check, self.mention_resolver)
+            yield service
+        await self.feed_cache.tweets_changed(service.changed_tweets)
+        await self.feed_cache.viewers_changed(service.changed_viewers)
+
 
 async def _wiring(request: Request) -> TweetsWiring:
     return wiring_of(request.app, TweetsWiring)
@@ -40,16 +53,22 @@ Wired = Annotated[TweetsWiring, Depends(_wiring)]
 
 
 async def _service(wiring: Wired) -> AsyncIterator[TweetService]:
-    """A TweetService in one transaction, committed before the response is sent; after the commit,
-    the cached copies of the tweets it changed are dropped (so the next feed read shows the change)."""
-    async with transaction(wiring.sessions) as session:
-        service = TweetService(session, wiring.block_check, wiring.mention_resolver)
+    """A write's TweetService, committed before the response is sent."""
+    async with wiring.writing() as service:
         yield service
-    await wiring.feed_cache.tweets_changed(service.changed_tweets)
-    await wiring.feed_cache.viewers_changed(service.changed_viewers)
 
 
 Tweets = Annotated[TweetService, Depends(_service, scope="function")]
+
+
+async def _transactions(wiring: Wired) -> Callable[[], AbstractAsyncContextManager[TweetService]]:
+    return wiring.writing
+
+
+# For the writes that answer with an item: the route commits the transaction (`async with
+# transactions() as tweets:`) and then renders, so the item shows the committed state (a like just
+# made is liked_by_me) and no row lock is held across the rendering's calls.
+Transactions = Annotated[Callable[[], AbstractAsyncContextManager[TweetService]], Depends(_transactions)]
 
 
 async def _reader(session: ReadSessionDep) -> TweetService:

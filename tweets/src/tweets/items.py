@@ -10,6 +10,7 @@ one author, then costs no call at all, and a display-name change shows within th
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 import uuid
 from collections.abc import Iterable, Sequence
@@ -20,6 +21,7 @@ import asyncpg
 from feed.schemas import Author
 from fleet_proto import user_service_pb2
 from shared.db.raw import raw_connection
+from shared.errors import DependencyUnavailable
 from shared.ttlcache import TtlCache
 from tweets.models import ReplyTweet, TweetMark
 from tweets.repository import viewer_state
@@ -27,6 +29,8 @@ from tweets.schemas import MarkItem, ReplyItem, TweetItem
 
 if TYPE_CHECKING:
     from fleet_proto.user_service_pb2_grpc import UserAsyncStub
+
+logger = logging.getLogger(__name__)
 
 AUTHOR_TTL_SECONDS = 5.0
 
@@ -45,23 +49,12 @@ class TweetItems:
             self.authors(tweet.user_id for tweet in tweets),
             self.viewer_state(viewer_id, [tweet.id for tweet in tweets]),
         )
-        return [
-            TweetItem(
-                id=tweet.id,
-                user_id=tweet.user_id,
-                content=tweet.content,
-                num_likes=tweet.num_likes,
-                num_replys=tweet.num_replys,
-                num_reposts=tweet.num_reposts,
-                created_at=tweet.created_at,
-                updated_at=tweet.updated_at,
-                entities=tweet.entities,
-                author=authors[tweet.user_id],
-                liked_by_me=tweet.id in liked,
-                reposted_by_me=tweet.id in reposted,
-            )
-            for tweet in tweets
-        ]
+        return [_tweet_item(tweet, authors, liked, reposted) for tweet in tweets]
+
+    async def new_tweet(self, tweet: Any) -> TweetItem:
+        """A tweet its author has just posted: nobody can have liked or reposted it yet, so only its
+        author is asked for (POST /tweet is the hottest write; it skips the viewer-state query)."""
+        return _tweet_item(tweet, await self.authors([tweet.user_id]), set(), set())
 
     async def replies(self, replies: Sequence[ReplyTweet]) -> list[ReplyItem]:
         """Replies as items. A reply cannot be liked or reposted (likes and reposts are of tweets),
@@ -93,7 +86,9 @@ class TweetItems:
 
     async def authors(self, user_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, Author]:
         """The authors asked for; one GetUsers call for those not cached (a deleted account has no
-        names: its tweets are on their way out)."""
+        names: its tweets are on their way out). While users cannot answer, the authors not cached
+        come without names (and are not cached): a write that committed is answered as such, and a
+        tweet that exists is served, rather than a 503."""
         now = time.monotonic()
         found: dict[uuid.UUID, Author] = {}
         missing: list[uuid.UUID] = []
@@ -103,20 +98,27 @@ class TweetItems:
                 missing.append(user_id)
             else:
                 found[user_id] = cached
-        if missing:
+        if not missing:
+            return found
+        try:
             reply = await self._users.GetUsers(
                 user_service_pb2.GetUsersRequest(user_ids=[str(user_id) for user_id in missing])
             )
-            fetched = {user.id: user for user in reply.users}
-            for user_id in missing:
-                user = fetched.get(str(user_id))
-                author = Author(
-                    id=user_id,
-                    username=user.username if user is not None else None,
-                    display_name=(user.display_name or None) if user is not None else None,
-                )
-                self._authors.put(str(user_id), author, now)
-                found[user_id] = author
+        except DependencyUnavailable as exc:
+            logger.warning("authors served without names, users is unavailable: %s", exc.detail)
+            return found | {
+                user_id: Author(id=user_id, username=None, display_name=None) for user_id in missing
+            }
+        fetched = {user.id: user for user in reply.users}
+        for user_id in missing:
+            user = fetched.get(str(user_id))
+            author = Author(
+                id=user_id,
+                username=user.username if user is not None else None,
+                display_name=(user.display_name or None) if user is not None else None,
+            )
+            self._authors.put(str(user_id), author, now)
+            found[user_id] = author
         return found
 
     async def viewer_state(
@@ -127,3 +129,22 @@ class TweetItems:
             return set(), set()
         async with raw_connection(self._pool) as connection:
             return await viewer_state(connection, viewer_id, tweet_ids)
+
+
+def _tweet_item(
+    tweet: Any, authors: dict[uuid.UUID, Author], liked: set[uuid.UUID], reposted: set[uuid.UUID]
+) -> TweetItem:
+    return TweetItem(
+        id=tweet.id,
+        user_id=tweet.user_id,
+        content=tweet.content,
+        num_likes=tweet.num_likes,
+        num_replys=tweet.num_replys,
+        num_reposts=tweet.num_reposts,
+        created_at=tweet.created_at,
+        updated_at=tweet.updated_at,
+        entities=tweet.entities,
+        author=authors[tweet.user_id],
+        liked_by_me=tweet.id in liked,
+        reposted_by_me=tweet.id in reposted,
+    )

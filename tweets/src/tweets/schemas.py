@@ -72,18 +72,13 @@ class ReplyItem(ViewerState, ReplyResponse):
     """A reply as the replies list shows it (a reply cannot be liked or reposted: both false)."""
 
 
-class MarkResponse(BaseModel):
-    """A like or a repost: who, which tweet (as it is now), and when."""
+class MarkItem(BaseModel):
+    """A like or a repost: who, which tweet (as an item, as it is now), and when; the answer to
+    POST /tweet/like|repost/{id} and an entry of the caller's lists."""
 
     user_id: uuid.UUID
     tweet_id: uuid.UUID
     created_at: datetime
-    tweet: TweetResponse
-
-
-class MarkItem(MarkResponse):
-    """A like or a repost in the caller's lists: its tweet as an item."""
-
     tweet: TweetItem
 
 

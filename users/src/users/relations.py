@@ -43,6 +43,9 @@ class RelationService:
         if user_id == target_id:
             raise BadRequest(f"you cannot {'block' if model is Block else 'mute'} yourself")
         await self.users.get(target_id)
+        if model is Block:
+            # A follow of the same pair (either way) committing meanwhile is then seen and removed.
+            await self.users.users.lock_pair(user_id, target_id)
         inserted = (
             await self.session.execute(
                 pg_insert(model)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections.abc import Sequence
 from typing import Any, NamedTuple
@@ -21,6 +22,18 @@ _RELATIONSHIP = text(
     " OR (user_id = :other_id AND target_id = :user_id)) AS blocked,"
     " EXISTS (SELECT 1 FROM mutes WHERE user_id = :user_id AND target_id = :other_id) AS muted"
 )
+
+# A transaction-scoped advisory lock on an unordered pair of accounts (users.repository.lock_pair).
+_LOCK_PAIR = text("SELECT pg_advisory_xact_lock(:key)")
+
+
+def pair_lock_key(user_id: uuid.UUID, other_id: uuid.UUID) -> int:
+    """The advisory lock key of a pair, the same whichever account comes first: a signed 64-bit
+    hash of both ids in order (a collision only makes two unrelated pairs wait for each other)."""
+    low, high = sorted((user_id, other_id))
+    digest = hashlib.blake2b(low.bytes + high.bytes, digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
 
 # A counter stays within [0, MAX_TWEET_COUNT], a count every JSON client reads exactly. The sum is
 # taken as numeric, so even a counter already at bigint's maximum cannot make the statement fail.
@@ -209,6 +222,13 @@ class UserRepository:
         if user is not None:
             await self.session.refresh(user)
         return user
+
+    async def lock_pair(self, user_id: uuid.UUID, other_id: uuid.UUID) -> None:
+        """Hold the pair's lock until the transaction ends: a follow and a block between the same two
+        accounts (either way) then run one after the other, and the later one sees the earlier one
+        committed (a follow finds the block and is refused; a block finds the follow and removes it).
+        Without it, each could check before the other committed and a follow would outlive a block."""
+        await self.session.execute(_LOCK_PAIR, {"key": pair_lock_key(user_id, other_id)})
 
     async def add_follow(self, follower_id: uuid.UUID, following_id: uuid.UUID) -> Profile | None:
         """Insert the edge and bump both counters; the followee's profile after it, None if the

@@ -168,6 +168,9 @@ class UserService:
     async def follow(self, follower_id: uuid.UUID, following_id: uuid.UUID) -> None:
         if follower_id == following_id:
             raise BadRequest("you cannot follow yourself")
+        # Before the block check: a block of the same pair committing meanwhile waits for this
+        # transaction, or this one for it (users.repository.lock_pair).
+        await self.users.lock_pair(follower_id, following_id)
         await self.get(following_id)
         await self.get(follower_id)
         if await self.users.either_blocks(follower_id, following_id):
