@@ -13,7 +13,7 @@ import httpx
 import pytest
 from sqlalchemy import text
 
-from devtools.testing import Account, StartedService, assert_problem
+from devtools.testing import Account, StartedService, assert_problem, taken
 from shared.auth import TokenCodec
 from shared.ids import uuid7
 from shared.settings import Settings
@@ -37,18 +37,6 @@ REPOST = Kind("/tweet/repost", "num_reposts", "reposts", "tweet_repost")
 def kind(request: pytest.FixtureRequest) -> Kind:
     value: Kind = request.param
     return value
-
-
-async def _sent(request: Callable[[], Awaitable[httpx.Response]]) -> httpx.Response:
-    """The response once the service took the request: a 503 "overloaded" (many writes queued on one
-    tweet's row, on a loaded machine) is sent again after its Retry-After, as a client does."""
-    for _ in range(10):
-        response = await request()
-        if response.status_code != 503:
-            return response
-        assert_problem(response, 503)
-        await asyncio.sleep(float(response.headers["retry-after"]))
-    return response
 
 
 async def _counter(client: httpx.AsyncClient, tweet_id: str, counter: str) -> int:
@@ -162,7 +150,7 @@ async def test_concurrent_marks_by_50_users_count_exactly_50(
     for kind in (LIKE, REPOST):
         responses = await asyncio.gather(
             *(
-                _sent(
+                taken(
                     lambda fan=fan, path=kind.path: client.post(f"{path}/{tweet['id']}", headers=fan.headers)
                 )
                 for fan in crowd
@@ -175,7 +163,7 @@ async def test_concurrent_marks_by_50_users_count_exactly_50(
     other = await post(client, alice, "contested")
     responses = await asyncio.gather(
         *(
-            _sent(lambda fan=fan: client.post(f"{LIKE.path}/{other['id']}", headers=fan.headers))
+            taken(lambda fan=fan: client.post(f"{LIKE.path}/{other['id']}", headers=fan.headers))
             for fan in crowd[:10] * 2
         )
     )
@@ -185,7 +173,7 @@ async def test_concurrent_marks_by_50_users_count_exactly_50(
     # And concurrent unlikes, each sent twice: 25 succeed, 25 find nothing to undo.
     responses = await asyncio.gather(
         *(
-            _sent(lambda fan=fan: client.delete(f"{LIKE.path}/{tweet['id']}", headers=fan.headers))
+            taken(lambda fan=fan: client.delete(f"{LIKE.path}/{tweet['id']}", headers=fan.headers))
             for fan in crowd[:25] * 2
         )
     )

@@ -7,7 +7,7 @@ import uuid
 
 import httpx
 
-from devtools.testing import Account, assert_problem, register_and_login
+from devtools.testing import Account, assert_problem, register_and_login, taken
 
 from .conftest import Crowd
 
@@ -63,7 +63,10 @@ async def test_fifty_concurrent_follows_leave_exactly_fifty_followers(
 ) -> None:
     fans = await crowd(50)
     responses = await asyncio.gather(
-        *(client.post(f"/users/{alice.id}/follow", headers=fan.headers) for fan in fans)
+        *(
+            taken(lambda fan=fan: client.post(f"/users/{alice.id}/follow", headers=fan.headers))
+            for fan in fans
+        )
     )
     assert [r.status_code for r in responses] == [201] * 50
     assert await _counts(client, alice) == (50, 0)

@@ -14,7 +14,7 @@ import secrets
 import subprocess
 import urllib.parse
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -165,6 +165,21 @@ async def truncate_all(engine: AsyncEngine, keep: tuple[str, ...] = ("alembic_ve
         targets = [f'"{name}"' for name in names if name not in keep]
         if targets:
             await connection.execute(text(f"TRUNCATE {', '.join(targets)} RESTART IDENTITY CASCADE"))
+
+
+async def taken(request: Callable[[], Awaitable[httpx.Response]], attempts: int = 10) -> httpx.Response:
+    """The response once the service took the request: a 503 "overloaded" (a shed request, never
+    started) is sent again after its Retry-After, as a client does. Tests that fire 50 writes at one
+    row at once meet it on a loaded CI machine, where they outlast the pool wait."""
+    for _ in range(attempts):
+        response = await request()
+        if response.status_code != 503:
+            return response
+        assert assert_problem(response, 503)["type"] == "https://errors.fleet.example/overloaded", (
+            response.text
+        )
+        await asyncio.sleep(float(response.headers["retry-after"]))
+    return response
 
 
 async def wait_for(predicate: Any, timeout: float = 10.0, interval: float = 0.05) -> Any:
