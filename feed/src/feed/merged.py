@@ -1,5 +1,6 @@
 """A reader's page when they follow big authors: their own `feed:<id>` merged with the big authors'
-`author-feed:<id>` lists, in Python (each list read with one single-key call, all pipelined).
+`author-feed:<id>` lists, in Python. On one Redis server a page's windows of all the lists come
+from one script call; on a Redis Cluster each list is read with single-key calls, pipelined.
 
 The merged feed is every entry of those lists, newest first by sort key, keeping for each tweet only
 its newest entry (a tweet reposted later shows at the repost, once). That is a function of the lists
@@ -37,7 +38,9 @@ from feed.feedstore import (
 from feed.slots import ClusterScript, get_many
 from shared.lifecycle import is_cluster, redis_outage
 
-_WINDOW_BEFORE = (Path(__file__).parent / "lua" / "window_before.lua").read_text()
+_LUA = Path(__file__).parent / "lua"
+_WINDOW_BEFORE = (_LUA / "window_before.lua").read_text()
+_WINDOWS = (_LUA / "windows.lua").read_text()
 # A window never needs more than a whole list.
 MAX_WINDOW = FEED_LENGTH + 1
 
@@ -80,6 +83,9 @@ class MergedFeeds:
         self._redis = redis
         self._cluster = is_cluster(redis)
         self._window_before = ClusterScript(redis, _WINDOW_BEFORE)
+        # One Redis server: each page's windows in one script call over all the lists.
+        self._windows_script = redis.register_script(_WINDOWS)
+        self._windows_before_script = redis.register_script(_WINDOW_BEFORE)
 
     async def page(
         self,
@@ -121,18 +127,26 @@ class MergedFeeds:
         )
 
     async def _newest(self, keys: list[str], size: int) -> list[Window]:
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for key in keys:
-                pipe.lrange(key, 0, size - 1)
-                pipe.llen(key)
-            replies = await pipe.execute()
+        if self._cluster:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for key in keys:
+                    pipe.lrange(key, 0, size - 1)
+                    pipe.llen(key)
+                replies = await pipe.execute()
+        else:
+            replies = cast(list[object], await self._windows_script(keys=keys, args=[size]))
         windows = []
         for entries, length in zip(replies[::2], replies[1::2], strict=True):
-            windows.append(Window(entries, int(length), more=len(entries) < int(length)))
+            older = cast(list[str], entries)
+            windows.append(Window(older, int(cast(int, length)), more=len(older) < int(cast(int, length))))
         return windows
 
     async def _older(self, keys: list[str], cursor: str, size: int) -> list[Window]:
-        replies = await self._window_before.run_grouped([[key] for key in keys], [cursor, size])
+        if self._cluster:
+            groups = await self._window_before.run_grouped([[key] for key in keys], [cursor, size])
+            replies = [cast(list[object], group)[0] for group in groups]
+        else:
+            replies = cast(list[object], await self._windows_before_script(keys=keys, args=[cursor, size]))
         windows = []
         for reply in replies:
             length, entries, reposted = cast(list[object], reply)
