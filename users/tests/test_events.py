@@ -211,7 +211,7 @@ async def test_outbox_delivers_follows_made_while_the_broker_was_down_exactly_on
         pending = (
             await connection.execute(text("SELECT count(*) FROM outbox WHERE published_at IS NULL"))
         ).scalar_one()
-    assert pending == 6  # each follow, and the followee's new follower count (user.update)
+    assert pending == 6  # each follow, and the followed account's new follower count (user.update)
     ready = await client.get("/ready")
     assert ready.status_code == 503 and "rabbitmq" in ready.json()["detail"]
 

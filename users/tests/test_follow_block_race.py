@@ -32,7 +32,7 @@ async def _waiting(connection: AsyncConnection) -> set[str]:
     return set((await connection.execute(_WAITING)).scalars())
 
 
-@pytest.mark.parametrize("blocker", ["followee", "follower"])
+@pytest.mark.parametrize("blocker", ["followed", "follower"])
 async def test_a_block_committing_while_a_follow_is_held_up_leaves_no_follow(
     client: httpx.AsyncClient, users_service: StartedService, alice: Account, bob: Account, blocker: str
 ) -> None:
@@ -40,7 +40,7 @@ async def test_a_block_committing_while_a_follow_is_held_up_leaves_no_follow(
     commit (a test transaction holds the accounts' rows, which the follow's counters need); the
     block starts then. Without a lock on the pair, the block would find no follow to remove and
     commit, and the follow would commit after it."""
-    blocking, blocked = (bob, alice) if blocker == "followee" else (alice, bob)
+    blocking, blocked = (bob, alice) if blocker == "followed" else (alice, bob)
     assert users_service.engine is not None
     async with users_service.engine.connect() as holder, users_service.engine.connect() as observer:
         await observer.execution_options(isolation_level="AUTOCOMMIT")
@@ -78,10 +78,10 @@ async def test_concurrent_follows_and_blocks_of_many_pairs_leave_no_follow_acros
     # PostgreSQL leaves this run.
     for first in range(0, len(pairs), PAIRS_PER_ROUND):
         requests = []
-        for number, (follower, followee) in enumerate(pairs[first : first + PAIRS_PER_ROUND], start=first):
-            # Half the blocks by the followee, half by the follower; the order of sending alternates too.
-            blocker, target = (followee, follower) if number % 2 else (follower, followee)
-            follow = client.post(f"/users/{followee.id}/follow", headers=follower.headers)
+        for number, (follower, followed) in enumerate(pairs[first : first + PAIRS_PER_ROUND], start=first):
+            # Half the blocks by the followed, half by the follower; the order of sending alternates too.
+            blocker, target = (followed, follower) if number % 2 else (follower, followed)
+            follow = client.post(f"/users/{followed.id}/follow", headers=follower.headers)
             block = client.post(f"/users/{target.id}/block", headers=blocker.headers)
             requests += [follow, block] if number % 4 < 2 else [block, follow]
         answers += await asyncio.gather(*requests)

@@ -231,7 +231,7 @@ class UserRepository:
         await self.session.execute(_LOCK_PAIR, {"key": pair_lock_key(user_id, other_id)})
 
     async def add_follow(self, follower_id: uuid.UUID, following_id: uuid.UUID) -> Profile | None:
-        """Insert the edge and bump both counters; the followee's profile after it, None if the
+        """Insert the edge and bump both counters; the followed account's profile after it, None if the
         edge existed already."""
         inserted = (
             await self.session.execute(
@@ -260,13 +260,13 @@ class UserRepository:
     async def _shift_follow_counters(
         self, follower_id: uuid.UUID, following_id: uuid.UUID, delta: int
     ) -> Profile:
-        """Move both counters; the followee's profile as the update left it (for user.update)."""
+        """Move both counters; the followed account's profile as the update left it (for user.update)."""
         # Rows are locked in id order so that A-follows-B and B-follows-A never deadlock.
         changes = {
             follower_id: {"num_following": User.num_following + delta},
             following_id: {"num_followers": User.num_followers + delta},
         }
-        followee: Profile | None = None
+        followed: Profile | None = None
         for user_id in sorted(changes):
             row = (
                 await self.session.execute(
@@ -278,9 +278,9 @@ class UserRepository:
                 )
             ).one()
             if user_id == following_id:
-                followee = Profile(row.username, row.display_name, int(row.num_followers))
-        assert followee is not None
-        return followee
+                followed = Profile(row.username, row.display_name, int(row.num_followers))
+        assert followed is not None
+        return followed
 
     async def either_blocks(self, user_id: uuid.UUID, other_id: uuid.UUID) -> bool:
         """Whether either account blocks the other (one query, two primary-key probes)."""

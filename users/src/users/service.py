@@ -175,16 +175,16 @@ class UserService:
         await self.get(follower_id)
         if await self.users.either_blocks(follower_id, following_id):
             raise Forbidden("you cannot follow this user")
-        followee = await self.users.add_follow(follower_id, following_id)
-        if followee is None:
+        followed = await self.users.add_follow(follower_id, following_id)
+        if followed is None:
             raise Conflict("already following this user")
-        await self._announce(USER_FOLLOW, follower_id, following_id, followee)
+        await self._announce(USER_FOLLOW, follower_id, following_id, followed)
 
     async def unfollow(self, follower_id: uuid.UUID, following_id: uuid.UUID) -> None:
-        followee = await self.users.remove_follow(follower_id, following_id)
-        if followee is None:
+        followed = await self.users.remove_follow(follower_id, following_id)
+        if followed is None:
             raise NotFound("you are not following this user")
-        await self._announce(USER_UNFOLLOW, follower_id, following_id, followee)
+        await self._announce(USER_UNFOLLOW, follower_id, following_id, followed)
 
     async def announce_unfollow(
         self, follower_id: uuid.UUID, following_id: uuid.UUID, followed: Profile
@@ -197,9 +197,9 @@ class UserService:
         event_type: Literal["user.follow", "user.unfollow"],
         follower_id: uuid.UUID,
         following_id: uuid.UUID,
-        followee: Profile,
+        followed: Profile,
     ) -> None:
-        """Write the event, and the followee's new follower count (user.update), to the outbox in
+        """Write the event, and the followed account's new follower count (user.update), to the outbox in
         the same transaction as the change (one statement)."""
         event = UserFollowEvent(
             event_type=event_type,
@@ -213,7 +213,7 @@ class UserService:
             exchange=USER_EVENTS,
             routing_key=event_type,
         )
-        await enqueue(self.session, message, _profile_message(USER_UPDATE, following_id, followee))
+        await enqueue(self.session, message, _profile_message(USER_UPDATE, following_id, followed))
 
     async def followers(self, user_id: uuid.UUID, limit: int, offset: int) -> tuple[list[User], int]:
         await self.get(user_id)
