@@ -160,3 +160,45 @@ async def test_follow_backfills_reposts_and_unfollow_removes_them(
 
 async def _equals(actual: Any, expected: list[str]) -> bool:
     return bool(await actual == expected)
+
+
+async def test_a_tweet_still_followed_another_way_comes_back_when_the_entry_showing_it_goes(
+    kit: Any, redis: Redis, users_service: Any, tweets_service: Any
+) -> None:
+    # A feed shows a tweet once: following the author after their tweet arrived as a repost adds no
+    # original, and following the reposter after the original adds no repost entry. Unfollowing the
+    # one whose entry is shown must bring back the other.
+    author, reposter, follower = await kit.insert_users(3)
+    codec = TokenCodec(kit.settings.jwt)
+    headers = {
+        uid: {"Authorization": f"Bearer {codec.issue(uuid.UUID(uid), 'someone')}"}
+        for uid in (author, reposter, follower)
+    }
+    created = await tweets_service.client.post(
+        "/tweet", json={"content": "seen twice"}, headers=headers[author]
+    )
+    tweet = created.json()["id"]
+    assert (
+        await tweets_service.client.post(f"/tweet/repost/{tweet}", headers=headers[reposter])
+    ).status_code == 201
+    await wait_for(lambda: feed(redis, reposter), timeout=30)
+    (entry,) = await feed(redis, reposter)
+
+    async def follow(user: str, follows: bool) -> None:
+        send = users_service.client.post if follows else users_service.client.delete
+        response = await send(f"/users/{user}/follow", headers=headers[follower])
+        assert response.status_code == (201 if follows else 204), response.text
+
+    await follow(reposter, True)
+    await wait_for(lambda: _equals(feed(redis, follower), [entry]), timeout=30)
+    await follow(author, True)
+    await settled(kit)
+    assert await feed(redis, follower) == [entry]
+    await follow(reposter, False)
+    await wait_for(lambda: _equals(feed(redis, follower), [tweet]), timeout=30)
+
+    await follow(reposter, True)
+    await settled(kit)
+    assert await feed(redis, follower) == [tweet]
+    await follow(author, False)
+    await wait_for(lambda: _equals(feed(redis, follower), [entry]), timeout=30)

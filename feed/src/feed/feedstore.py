@@ -22,7 +22,7 @@ repost id → reposter id) says whose followers' feeds to clean when the tweet i
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
@@ -326,12 +326,27 @@ class FeedStore:
         async with redis_outage():
             await self._redis.delete(tweet_reposts_key(canonical_id(tweet_id)))
 
-    async def remove_reposts_by(self, user_id: uuid.UUID | str, reposter_id: uuid.UUID | str) -> int:
-        """Remove every repost entry by `reposter_id` from one feed; returns how many went."""
+    async def remove_reposts_by(self, user_id: uuid.UUID | str, reposter_id: uuid.UUID | str) -> list[str]:
+        """Remove every repost entry by `reposter_id` from one feed; returns the entries removed."""
         async with redis_outage():
-            return int(
-                await self._remove_reposts_by(keys=[feed_key(user_id)], args=[canonical_id(reposter_id)])
+            removed = await self._remove_reposts_by(
+                keys=[feed_key(user_id)], args=[canonical_id(reposter_id)]
             )
+        return list(cast(list[str], removed))
+
+    async def reposters_of(self, tweet_ids: Sequence[str]) -> dict[str, list[str]]:
+        """For each tweet, the repost entries made for it and not undone (one pipelined HGETALL each)."""
+        if not tweet_ids:
+            return {}
+        async with redis_outage(), self._redis.pipeline(transaction=False) as pipe:
+            for tweet in tweet_ids:
+                pipe.hgetall(tweet_reposts_key(tweet))
+            replies = cast(list[dict[str, str]], await pipe.execute())
+        return {
+            tweet: [repost_entry(repost_id, tweet, reposter) for repost_id, reposter in reposts.items()]
+            for tweet, reposts in zip(tweet_ids, replies, strict=True)
+            if reposts
+        }
 
     async def merge(self, user_id: uuid.UUID | str, entries: Iterable[uuid.UUID | str]) -> int:
         """Merge tweet ids or repost entries into one feed (sorted, at most one entry per tweet,

@@ -17,6 +17,8 @@ if TYPE_CHECKING:
 
 # The most ids asked for in one GetUserTweets call; the server may cap it lower, so pages continue.
 USER_TWEETS_PAGE = 200
+# Tweet ids per GetTweets call when asking whose tweets they are (tweets accepts up to 10,000).
+AUTHORS_BATCH = 1000
 
 
 class FollowGraph:
@@ -35,6 +37,10 @@ class FollowGraph:
         """The ids of the accounts the user follows, a page at a time."""
         async for page in self._pages(self._users.GetFollowing, user_id):
             yield page
+
+    async def following_set(self, user_id: str) -> frozenset[str]:
+        """Every account the user follows now."""
+        return frozenset([account async for page in self.following_pages(user_id) for account in page])
 
     async def follower_count(self, user_id: str) -> int:
         """The user's follower count (the counter users keeps on the account)."""
@@ -111,6 +117,15 @@ class TweetSource:
                 break
             before = page[-1]
         return ids[:limit]
+
+    async def authors_of(self, tweet_ids: list[str]) -> dict[str, str]:
+        """tweet id -> author id, for the tweets tweets still has."""
+        authors: dict[str, str] = {}
+        for start in range(0, len(tweet_ids), AUTHORS_BATCH):
+            batch = tweet_ids[start : start + AUTHORS_BATCH]
+            reply = await self._tweets.GetTweets(tweet_service_pb2.GetTweetsRequest(tweet_ids=batch))
+            authors.update((tweet.id, tweet.user_id) for tweet in reply.tweets)
+        return authors
 
     async def recent_repost_entries(self, user_id: str, limit: int) -> list[str]:
         """Up to `limit` of the user's newest reposts, as feed entries."""

@@ -263,4 +263,25 @@ class FeedFanout:
         with _tracer.start_as_current_span("feed unfollow") as span:
             span.set_attribute("feed.tweets", len(ids))
             removed = await self._store.remove(ids, [follower_id])
-            return removed + await self._store.remove_reposts_by(follower_id, following_id)
+            reposts = await self._store.remove_reposts_by(follower_id, following_id)
+        await self._restore(follower_id, ids, reposts)
+        return removed + len(reposts)
+
+    async def _restore(self, follower_id: str, originals: list[str], reposts: list[str]) -> None:
+        """A feed shows each tweet once, so an entry just removed may have stood in for a tweet the
+        follower still sees another way: the original of an account they follow (a repost entry
+        was there first), or a repost by one (the original was there first). Those come back."""
+        reposted = [entry_parts(entry)[0] for entry in reposts]
+        others = await self._store.reposters_of(list(dict.fromkeys([*originals, *reposted])))
+        authors = await self._tweets.authors_of(reposted) if reposted else {}
+        if not others and not authors:
+            return
+        following = await self._graph.following_set(follower_id)
+        back = [tweet for tweet, author in authors.items() if author in following]
+        back += [
+            entry for entries in others.values() for entry in entries if entry_parts(entry)[1] in following
+        ]
+        if back:
+            with _tracer.start_as_current_span("feed restore") as span:
+                span.set_attribute("feed.entries", len(back))
+                await self._store.merge(follower_id, back)
