@@ -18,7 +18,8 @@ if TYPE_CHECKING:
     from tests.faults.conftest import FaultyFleet
 
 pytestmark = [pytest.mark.faults, pytest.mark.e2e]
-QUEUES = ("general_tweets", "search_tweets")
+# Every queue bound to tweet.create: each consumer dead-letters its own copy of a poison message.
+QUEUES = ("general_tweets", "search_tweets", "notifications")
 
 POISON = [
     b"\x00not json at all",
@@ -29,8 +30,16 @@ POISON = [
 
 @pytest.fixture(autouse=True)
 async def no_poison_left(fleet: FaultyFleet) -> AsyncIterator[None]:
-    """The other fault tests count on empty DLQs."""
+    """The other fault tests count on empty DLQs: every consumer's copies of the poison are waited
+    for (a slow consumer dead-lettering after the purge left them to the next test), then purged."""
+    before = {queue: await fleet.dead_letters(queue) for queue in QUEUES}
     yield
+
+    async def every_copy_dead_lettered() -> bool:
+        counts = {queue: await fleet.dead_letters(queue) for queue in QUEUES}
+        return all(counts[queue] >= before[queue] + len(POISON) for queue in QUEUES)
+
+    await wait_for(every_copy_dead_lettered, timeout=60, interval=0.2)
     for queue in QUEUES:
         await fleet.purge_dead_letters(queue)
 
