@@ -130,15 +130,15 @@ async def test_deleting_a_reposted_tweet_removes_every_entry(kit: Any, redis: Re
     assert await feed(redis, reposter_follower) == []
 
 
-async def test_follow_backfills_reposts_and_unfollow_removes_them(
-    kit: Any, redis: Redis, users_service: Any, tweets_service: Any
-) -> None:
-    author, reposter, follower = await kit.insert_users(3)
+async def reposted_tweet(
+    kit: Any, redis: Redis, tweets_service: Any
+) -> tuple[list[str], dict[str, dict[str, str]], str, str]:
+    """(author, reposter, follower), their headers, the author's tweet (through tweets REST) and the
+    entry the reposter's repost made in the reposter's own feed."""
+    accounts = await kit.insert_users(3)
+    author, reposter, _ = accounts
     codec = TokenCodec(kit.settings.jwt)
-    headers = {
-        uid: {"Authorization": f"Bearer {codec.issue(uuid.UUID(uid), 'someone')}"}
-        for uid in (author, reposter, follower)
-    }
+    headers = {uid: {"Authorization": f"Bearer {codec.issue(uuid.UUID(uid), 'someone')}"} for uid in accounts}
     created = await tweets_service.client.post(
         "/tweet", json={"content": "worth a repost"}, headers=headers[author]
     )
@@ -147,6 +147,13 @@ async def test_follow_backfills_reposts_and_unfollow_removes_them(
     assert reposted.status_code == 201, reposted.text
     await wait_for(lambda: feed(redis, reposter), timeout=30)
     (entry,) = await feed(redis, reposter)
+    return accounts, headers, tweet, entry
+
+
+async def test_follow_backfills_reposts_and_unfollow_removes_them(
+    kit: Any, redis: Redis, users_service: Any, tweets_service: Any
+) -> None:
+    (_, reposter, follower), headers, tweet, entry = await reposted_tweet(kit, redis, tweets_service)
     assert entry.split(":")[1:] == [tweet, reposter]
 
     response = await users_service.client.post(f"/users/{reposter}/follow", headers=headers[follower])
@@ -168,21 +175,7 @@ async def test_a_tweet_still_followed_another_way_comes_back_when_the_entry_show
     # A feed shows a tweet once: following the author after their tweet arrived as a repost adds no
     # original, and following the reposter after the original adds no repost entry. Unfollowing the
     # one whose entry is shown must bring back the other.
-    author, reposter, follower = await kit.insert_users(3)
-    codec = TokenCodec(kit.settings.jwt)
-    headers = {
-        uid: {"Authorization": f"Bearer {codec.issue(uuid.UUID(uid), 'someone')}"}
-        for uid in (author, reposter, follower)
-    }
-    created = await tweets_service.client.post(
-        "/tweet", json={"content": "seen twice"}, headers=headers[author]
-    )
-    tweet = created.json()["id"]
-    assert (
-        await tweets_service.client.post(f"/tweet/repost/{tweet}", headers=headers[reposter])
-    ).status_code == 201
-    await wait_for(lambda: feed(redis, reposter), timeout=30)
-    (entry,) = await feed(redis, reposter)
+    (author, reposter, follower), headers, tweet, entry = await reposted_tweet(kit, redis, tweets_service)
 
     async def follow(user: str, follows: bool) -> None:
         send = users_service.client.post if follows else users_service.client.delete
