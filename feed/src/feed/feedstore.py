@@ -48,7 +48,8 @@ T = TypeVar("T")
 ViewerKeys = tuple[str, str] | None
 
 # The scripts live in lua/ (one file each, read once at import); their headers say what KEYS and
-# ARGV hold. Page scripts are prefixed with cached.lua and viewer.lua, their shared helpers.
+# ARGV hold. Page scripts are prefixed with cached.lua and viewer.lua, the fan-out
+# scripts with push.lua: their shared helpers.
 _LUA = Path(__file__).parent / "lua"
 
 
@@ -56,12 +57,12 @@ def _script(*names: str) -> str:
     return "".join((_LUA / f"{name}.lua").read_text() for name in names)
 
 
-_INSERT = _script("fan_out")
+_INSERT = _script("push", "fan_out")
 _MERGE = _script("merge")
 _PAGE = _script("cached", "viewer", "page")
 _PAGE_BEFORE = _script("cached", "viewer", "page_before")
 _PAGE_SINCE = _script("cached", "viewer", "page_since")
-_REPOST = _script("repost")
+_REPOST = _script("push", "repost")
 _REMOVE_REPOSTS_BY = _script("remove_reposts_by")
 
 

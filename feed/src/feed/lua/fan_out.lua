@@ -40,14 +40,7 @@ end
 for _, key in ipairs(feeds) do
   local head = redis.call('LINDEX', key, 0)
   if not head or id > head then
-    -- LPUSH returns the new length: trim only a feed that actually grew past the maximum, by
-    -- popping the one id it grew by (RPOP costs a third of an LTRIM of a full feed).
-    local length = redis.call('LPUSH', key, id)
-    if length == max + 1 then
-      redis.call('RPOP', key)
-    elseif length > max then
-      redis.call('LTRIM', key, 0, max - 1)
-    end
+    push(key, id, max)
     changed = changed + 1
   elseif id ~= head then
     -- Older than the head (a late or redelivered event). Feeds are sorted newest first, so the

@@ -40,20 +40,12 @@ local function scan(items)
   end
   return false, pivot, false
 end
-local function push(key)
-  local length = redis.call('LPUSH', key, entry)
-  if length == max + 1 then
-    redis.call('RPOP', key)
-  elseif length > max then
-    redis.call('LTRIM', key, 0, max - 1)
-  end
-end
 for _, key in ipairs(feeds) do
   local head = redis.call('LINDEX', key, 0)
   if not head or string.sub(head, 1, 36) < tweet then
     -- Every entry is older than the tweet (a fresh tweet reposted): it is not shown, and the entry
     -- goes first. Most reposts in the bench take this path: one LINDEX instead of a window.
-    push(key)
+    push(key, entry, max)
     changed = changed + 1
   else
     -- A repost usually comes soon after its tweet: the newest WINDOW entries decide, and the whole
