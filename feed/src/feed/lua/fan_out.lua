@@ -18,6 +18,9 @@ local changed = 0
 local audience = ARGV[5] ~= nil
 local seen_prefix, inactive_before = ARGV[5], tonumber(ARGV[6] or '')
 local presence, live_since = ARGV[7], tonumber(ARGV[8] or '')
+if live_since and redis.call('ZCARD', presence) == 0 then
+  live_since = nil  -- nobody has a stream open: no ZSCORE per feed
+end
 local skipped = 0
 local feeds = KEYS
 local owners = {}
