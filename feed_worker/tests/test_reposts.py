@@ -7,6 +7,7 @@ server and on a Redis Cluster.
 
 from __future__ import annotations
 
+import time
 import uuid
 from typing import Any
 
@@ -15,6 +16,7 @@ from redis.asyncio import Redis
 
 from devtools.redis_cluster import REDIS_MODES
 from devtools.testing import wait_for
+from feed.activity import last_seen_key
 from feed.feedstore import feed_key, repost_entry
 from shared.auth import TokenCodec
 from shared.ids import uuid7
@@ -195,3 +197,19 @@ async def test_a_tweet_still_followed_another_way_comes_back_when_the_entry_show
     assert await feed(redis, follower) == [tweet]
     await follow(author, False)
     await wait_for(lambda: _equals(feed(redis, follower), [entry]), timeout=30)
+
+
+async def test_a_repost_skips_the_feeds_of_inactive_accounts(kit: Any, redis: Redis) -> None:
+    # One server: the repost script reads the owners' last-seen times; a cluster: the worker does.
+    author, reposter, active, gone, never_seen = await kit.insert_users(5)
+    await kit.insert_follows(reposter, [active, gone, never_seen])
+    now = time.time()
+    await redis.set(last_seen_key(active), int(now - 3600))
+    await redis.set(last_seen_key(gone), int(now - 40 * 86_400))
+    tweet, repost_id = str(uuid7()), str(uuid7())
+    await kit.publish_tweet(TWEET_CREATE, tweet, author)
+    await publish_repost(kit, TWEET_REPOST, tweet, author, reposter, repost_id)
+    await settled(kit)
+
+    entry = repost_entry(repost_id, tweet, reposter)
+    assert [await feed(redis, user) for user in (active, gone, never_seen)] == [[entry], [], [entry]]

@@ -234,17 +234,36 @@ class FeedStore:
         self, tweet_id: uuid.UUID | str, user_ids: Iterable[uuid.UUID | str], audience: Audience
     ) -> Delivery:
         """`fan_out` with the audience checked by the same script call (one Redis server only)."""
-        if self._cluster:
-            raise RuntimeError("deliver needs one Redis server: on a cluster use fan_out and ask apart")
         tweet = canonical_id(tweet_id)
-        extra = audience.args()
+        return await self._deliver(
+            self._insert, [tombstone_key(tweet)], [tweet, self._max_length], user_ids, audience.args()
+        )
+
+    async def deliver_repost(
+        self, entry: str, user_ids: Iterable[uuid.UUID | str], audience: Audience
+    ) -> Delivery:
+        """`fan_out_repost` skipping inactive accounts in the same script call (one Redis server
+        only; a repost tells no live stream, so `live` stays empty)."""
+        repost_id, tweet_id, _ = entry.split(":")
+        keys = [tombstone_key(tweet_id), repost_tombstone_key(repost_id)]
+        extra = audience.args()[:2]
+        return await self._deliver(self._repost, keys, [entry, tweet_id, self._max_length], user_ids, extra)
+
+    async def _deliver(
+        self,
+        script: AsyncScript,
+        keys: list[str],
+        args: list[str | int],
+        user_ids: Iterable[uuid.UUID | str],
+        audience: list[str],
+    ) -> Delivery:
+        """A fan-out script per batch of feeds, pipelined, with the audience arguments after the
+        batch's user ids; the replies summed."""
+        if self._cluster:
+            raise RuntimeError("an audience needs one Redis server: on a cluster fan out and ask apart")
         async with redis_outage(), self._redis.pipeline(transaction=False) as pipe:
             for batch in _batches(map(str, user_ids), self._batch_size):
-                await self._insert(
-                    keys=[tombstone_key(tweet)],
-                    args=[tweet, self._max_length, KEY_PREFIX, " ".join(batch), *extra],
-                    client=pipe,
-                )
+                await script(keys=keys, args=[*args, KEY_PREFIX, " ".join(batch), *audience], client=pipe)
             replies = cast(list[list[object]], await pipe.execute())
         return Delivery(
             changed=sum(int(cast(int, reply[0])) for reply in replies),

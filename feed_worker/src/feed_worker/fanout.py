@@ -104,20 +104,22 @@ class FeedFanout:
             await self._store.fan_out(tweet_id, active)
             await self._tell_added(tweet_id, active)
             return
-        now = time.time()
-        audience = Audience(
-            last_seen_prefix=LAST_SEEN_PREFIX,
-            inactive_before=None
-            if self._activity is None or not skip_inactive
-            else self._activity.inactive_before(now),
-            presence_key=PRESENCE_KEY,
-            live_since_ms=None if self._live is None else self._live.live_since_ms(),
-        )
-        delivery = await self._store.deliver(tweet_id, page, audience)
+        delivery = await self._store.deliver(tweet_id, page, self._audience(skip_inactive))
         if delivery.skipped:
             FANOUT_SKIPPED.inc(delivery.skipped)
         if self._live is not None:
             await self._live.tweet_added_live(tweet_id, delivery.live)
+
+    def _audience(self, skip_inactive: bool = True) -> Audience:
+        """What the fan-out scripts check per feed on one Redis server: activity and live streams."""
+        return Audience(
+            last_seen_prefix=LAST_SEEN_PREFIX,
+            inactive_before=None
+            if self._activity is None or not skip_inactive
+            else self._activity.inactive_before(time.time()),
+            presence_key=PRESENCE_KEY,
+            live_since_ms=None if self._live is None else self._live.live_since_ms(),
+        )
 
     async def _active(self, page: list[str]) -> list[str]:
         """The page without inactive accounts (their feed is rebuilt when they return)."""
@@ -179,7 +181,12 @@ class FeedFanout:
                 if await self._to_big_author_list(reposter_id, entry):
                     return 0
                 async for page in self._graph.follower_pages(reposter_id):
-                    await self._store.fan_out_repost(entry, await self._active(page))
+                    if self._store.checks_audience:
+                        delivery = await self._store.deliver_repost(entry, page, self._audience())
+                        if delivery.skipped:
+                            FANOUT_SKIPPED.inc(delivery.skipped)
+                    else:  # a Redis Cluster: activity asked apart
+                        await self._store.fan_out_repost(entry, await self._active(page))
                     followers += len(page)
                 span.set_attribute("feed.followers", followers)
                 return followers

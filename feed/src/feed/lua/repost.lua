@@ -6,6 +6,9 @@
 -- One Redis server: KEYS[1] is the tweet's tombstone, KEYS[2] the repost's, ARGV[4] the feed key
 -- prefix and ARGV[5] the feeds' user ids, space-separated (built here, as fan_out.lua does); nothing
 -- is inserted for a deleted tweet or an undone repost.
+-- With ARGV[6] and ARGV[7] (one Redis server, as fan_out.lua's audience): a feed whose owner's
+-- `ARGV[6]<id>` (last seen, Unix s) is at or before ARGV[7] is skipped (inactive), and the reply is
+-- {changed, skipped}.
 -- Redis Cluster (ARGV[5] empty): every KEYS entry is a feed, all in one hash slot, so every key is
 -- declared; the caller checks both tombstones around the call instead (FeedStore.fan_out_repost).
 local WINDOW = 64
@@ -13,14 +16,23 @@ local entry = ARGV[1]
 local tweet = ARGV[2]
 local max = tonumber(ARGV[3])
 local changed = 0
+local audience = ARGV[6] ~= nil
+local seen_prefix, inactive_before = ARGV[6], tonumber(ARGV[7] or '')
+local skipped = 0
 local feeds = KEYS
 if ARGV[5] ~= '' then
   if redis.call('EXISTS', KEYS[1]) == 1 or redis.call('EXISTS', KEYS[2]) == 1 then
+    if audience then return {0, 0} end
     return 0
   end
   feeds = {}
   for user in string.gmatch(ARGV[5], '%S+') do
-    feeds[#feeds + 1] = ARGV[4] .. user
+    local seen = inactive_before and redis.call('GET', seen_prefix .. user)
+    if seen and tonumber(seen) <= inactive_before then
+      skipped = skipped + 1
+    else
+      feeds[#feeds + 1] = ARGV[4] .. user
+    end
   end
 end
 -- (whether the items show the tweet, the first item older than the entry, whether the scan reached
@@ -68,5 +80,8 @@ for _, key in ipairs(feeds) do
       end
     end
   end
+end
+if audience then
+  return {changed, skipped}
 end
 return changed
