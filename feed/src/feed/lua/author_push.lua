@@ -8,7 +8,7 @@ local tweet = ARGV[2]
 local max = tonumber(ARGV[3])
 local head = redis.call('LINDEX', key, 0)
 -- The usual case: newer than everything in the list, so no entry of this tweet can be in it.
-if not head or string.sub(head, 1, 36) < tweet then
+if not head or head < tweet then
   if redis.call('LPUSH', key, entry) > max then
     redis.call('LTRIM', key, 0, max - 1)
   end
@@ -17,14 +17,14 @@ end
 local items = redis.call('LRANGE', key, 0, -1)
 local pivot = false
 for _, item in ipairs(items) do
-  if item == tweet or (#item > 36 and string.sub(item, 38, 73) == tweet) then
+  if item == tweet or string.find(item, tweet, 38, true) == 38 then
     return 0
   end
   if not pivot and item < entry then
     pivot = item
   end
   -- Every entry of the tweet sorts at or after the tweet's own id: none lies past an older one.
-  if string.sub(item, 1, 36) < tweet then
+  if item < tweet then
     break
   end
 end

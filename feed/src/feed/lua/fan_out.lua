@@ -66,7 +66,7 @@ for _, key in ipairs(feeds) do
     -- A repost entry ("<repost id>:<tweet id>:<reposter id>") is always newer than its tweet, so one
     -- that shows this tweet already sits ahead of the pivot: a late original makes no second entry.
     for _, item in ipairs(items) do
-      if item == id or (#item > 36 and string.sub(item, 38, 73) == id) then duplicate = true break end
+      if item == id or string.find(item, id, 38, true) == 38 then duplicate = true break end
       if item < id then pivot = item break end
     end
     if not duplicate then

