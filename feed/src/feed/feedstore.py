@@ -217,13 +217,8 @@ class FeedStore:
             return await self._fan_out_cluster(
                 self._insert_per_slot, tweet, [tweet, self._max_length, "", ""], [tombstone], user_ids
             )
-        async with redis_outage(), self._redis.pipeline(transaction=False) as pipe:
-            for batch in _batches(map(str, user_ids), self._batch_size):
-                await self._insert(
-                    keys=[tombstone], args=[tweet, self._max_length, KEY_PREFIX, " ".join(batch)], client=pipe
-                )
-            results = await pipe.execute()
-        return sum(int(result) for result in results)
+        results = await self._in_batches(self._insert, [tombstone], [tweet, self._max_length], user_ids)
+        return sum(int(cast(int, result)) for result in results)
 
     @property
     def checks_audience(self) -> bool:
@@ -257,19 +252,31 @@ class FeedStore:
         user_ids: Iterable[uuid.UUID | str],
         audience: list[str],
     ) -> Delivery:
-        """A fan-out script per batch of feeds, pipelined, with the audience arguments after the
-        batch's user ids; the replies summed."""
         if self._cluster:
             raise RuntimeError("an audience needs one Redis server: on a cluster fan out and ask apart")
-        async with redis_outage(), self._redis.pipeline(transaction=False) as pipe:
-            for batch in _batches(map(str, user_ids), self._batch_size):
-                await script(keys=keys, args=[*args, KEY_PREFIX, " ".join(batch), *audience], client=pipe)
-            replies = cast(list[list[object]], await pipe.execute())
+        replies = cast(list[list[object]], await self._in_batches(script, keys, args, user_ids, audience))
         return Delivery(
             changed=sum(int(cast(int, reply[0])) for reply in replies),
             skipped=sum(int(cast(int, reply[1])) for reply in replies),
             live=[cast(str, user) for reply in replies for user in reply[2:]],
         )
+
+    async def _in_batches(
+        self,
+        script: AsyncScript,
+        keys: list[str],
+        args: list[str | int],
+        user_ids: Iterable[uuid.UUID | str],
+        extra: list[str] | None = None,
+    ) -> list[object]:
+        """One Redis server: a fan-out script per batch of feeds (the key prefix and the batch's
+        user ids after `args`, then `extra`), all in one pipeline; the replies in batch order."""
+        async with redis_outage(), self._redis.pipeline(transaction=False) as pipe:
+            for batch in _batches(map(str, user_ids), self._batch_size):
+                await script(
+                    keys=keys, args=[*args, KEY_PREFIX, " ".join(batch), *(extra or [])], client=pipe
+                )
+            return cast(list[object], await pipe.execute())
 
     async def fan_out_repost(self, entry: str, user_ids: Iterable[uuid.UUID | str]) -> int:
         """Insert a repost entry into many feeds by repost time, except where the tweet is shown
@@ -284,15 +291,10 @@ class FeedStore:
                 tombstones,
                 user_ids,
             )
-        async with redis_outage(), self._redis.pipeline(transaction=False) as pipe:
-            for batch in _batches(map(str, user_ids), self._batch_size):
-                await self._repost(
-                    keys=tombstones,
-                    args=[entry, tweet_id, self._max_length, KEY_PREFIX, " ".join(batch)],
-                    client=pipe,
-                )
-            results = await pipe.execute()
-        return sum(int(result) for result in results)
+        results = await self._in_batches(
+            self._repost, tombstones, [entry, tweet_id, self._max_length], user_ids
+        )
+        return sum(int(cast(int, result)) for result in results)
 
     async def _fan_out_cluster(
         self,
@@ -335,13 +337,6 @@ class FeedStore:
             pipe.hdel(tweet_reposts_key(tweet_id), repost_id)
             await pipe.execute()
 
-    async def reposts_of(self, tweet_id: uuid.UUID | str) -> list[str]:
-        """The repost entries made for a tweet and not undone."""
-        tweet = canonical_id(tweet_id)
-        async with redis_outage():
-            reposts = cast(dict[str, str], await self._redis.hgetall(tweet_reposts_key(tweet)))
-        return [repost_entry(repost_id, tweet, reposter) for repost_id, reposter in reposts.items()]
-
     async def forget_reposts_of(self, tweet_id: uuid.UUID | str) -> None:
         async with redis_outage():
             await self._redis.delete(tweet_reposts_key(canonical_id(tweet_id)))
@@ -354,17 +349,19 @@ class FeedStore:
             )
         return list(cast(list[str], removed))
 
-    async def reposters_of(self, tweet_ids: Sequence[str]) -> dict[str, list[str]]:
-        """For each tweet, the repost entries made for it and not undone (one pipelined HGETALL each)."""
-        if not tweet_ids:
+    async def reposts_of(self, tweet_ids: Sequence[uuid.UUID | str]) -> dict[str, list[str]]:
+        """For each tweet (by canonical id), the repost entries made for it and not undone (one
+        pipelined HGETALL each); tweets without any are left out."""
+        tweets = [canonical_id(tweet_id) for tweet_id in tweet_ids]
+        if not tweets:
             return {}
         async with redis_outage(), self._redis.pipeline(transaction=False) as pipe:
-            for tweet in tweet_ids:
+            for tweet in tweets:
                 pipe.hgetall(tweet_reposts_key(tweet))
             replies = cast(list[dict[str, str]], await pipe.execute())
         return {
             tweet: [repost_entry(repost_id, tweet, reposter) for repost_id, reposter in reposts.items()]
-            for tweet, reposts in zip(tweet_ids, replies, strict=True)
+            for tweet, reposts in zip(tweets, replies, strict=True)
             if reposts
         }
 

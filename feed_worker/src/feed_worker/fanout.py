@@ -162,8 +162,9 @@ class FeedFanout:
             # First, so that a fan-out of the same tweet still running elsewhere skips every feed after this.
             await self._store.mark_deleted(tweet_id)
             followers = await self._remove_everywhere(tweet_id, author_id)
-            for entry in await self._store.reposts_of(tweet_id):
-                await self._remove_everywhere(entry, entry_parts(entry)[1] or author_id)
+            for entries in (await self._store.reposts_of([tweet_id])).values():
+                for entry in entries:
+                    await self._remove_everywhere(entry, entry_parts(entry)[1] or author_id)
             await self._store.forget_reposts_of(tweet_id)
             span.set_attribute("feed.followers", followers)
             return followers
@@ -279,7 +280,7 @@ class FeedFanout:
         follower still sees another way: the original of an account they follow (a repost entry
         was there first), or a repost by one (the original was there first). Those come back."""
         reposted = [entry_parts(entry)[0] for entry in reposts]
-        others = await self._store.reposters_of(list(dict.fromkeys([*originals, *reposted])))
+        others = await self._store.reposts_of(list(dict.fromkeys([*originals, *reposted])))
         authors = await self._tweets.authors_of(reposted) if reposted else {}
         if not others and not authors:
             return

@@ -29,16 +29,7 @@ if ARGV[4] ~= '' then
     if audience then return {0, 0} end
     return 0
   end
-  feeds = {}
-  for user in string.gmatch(ARGV[4], '%S+') do
-    local seen = inactive_before and redis.call('GET', seen_prefix .. user)
-    if seen and tonumber(seen) <= inactive_before then
-      skipped = skipped + 1
-    else
-      feeds[#feeds + 1] = ARGV[3] .. user
-      owners[#feeds] = user
-    end
-  end
+  feeds, owners, skipped = feeds_of(ARGV[3], ARGV[4], seen_prefix, inactive_before)
 end
 for _, key in ipairs(feeds) do
   local head = redis.call('LINDEX', key, 0)

@@ -25,15 +25,8 @@ if ARGV[5] ~= '' then
     if audience then return {0, 0} end
     return 0
   end
-  feeds = {}
-  for user in string.gmatch(ARGV[5], '%S+') do
-    local seen = inactive_before and redis.call('GET', seen_prefix .. user)
-    if seen and tonumber(seen) <= inactive_before then
-      skipped = skipped + 1
-    else
-      feeds[#feeds + 1] = ARGV[4] .. user
-    end
-  end
+  local owners -- unused: a repost tells no live stream
+  feeds, owners, skipped = feeds_of(ARGV[4], ARGV[5], seen_prefix, inactive_before)
 end
 -- (whether the items show the tweet, the first item older than the entry, whether the scan reached
 -- an entry older than the tweet, past which no entry of the tweet can be). No string.sub: an entry
