@@ -13,8 +13,9 @@ from redis.asyncio import Redis
 
 from devtools.testing import TEST_PASSWORD, StartedService, register_and_login, wait_for
 from feed import tweetcache, viewers
+from feed.authors import AUTHOR_TTL_SECONDS
 from feed.feedstore import FeedStore
-from feed.items import AUTHOR_TTL_SECONDS, FeedItems
+from feed.items import FeedItems
 from feed.service import FeedService
 from feed.tweetcache import TweetCache
 from feed.viewers import ViewerCache
@@ -265,9 +266,10 @@ async def test_an_authors_new_display_name_shows_in_feed_items_within_seconds(
         (item,) = (await read(feed_service, reader_headers))["tweets"]
         return bool(item["author"]["display_name"] == "After")
 
-    # Authors are cached for AUTHOR_TTL_SECONDS (5 s), then refreshed within a second: the change
-    # shows past that, never much later.
-    await wait_for(renamed, timeout=3 * AUTHOR_TTL_SECONDS)
+    # Authors are cached far longer than this wait (AUTHOR_TTL_SECONDS): the change shows because the
+    # user.update event made every feed process drop its copy (worker lag plus one poll a second).
+    assert AUTHOR_TTL_SECONDS >= 60
+    await wait_for(renamed, timeout=15)
 
 
 async def test_a_like_or_a_mute_shows_on_the_next_read_though_the_state_is_cached(

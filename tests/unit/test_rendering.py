@@ -8,7 +8,8 @@ from datetime import UTC, datetime
 import orjson
 
 from feed import items
-from feed.items import Author, item_json
+from feed.authors import Author
+from feed.items import item_json
 from feed.rendering import render_page, to_proto, tweet_json
 from feed.schemas import FeedResponse, FeedTweet
 from fleet_proto import tweet_service_pb2

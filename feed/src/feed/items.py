@@ -4,8 +4,7 @@ who reposted it into this feed, and whether the caller may see it at all (blocks
 One page costs at most one call of each kind, made together: users `GetUsers` for the authors and
 reposters not cached, tweets `GetViewerState` for the caller's likes and reposts among the page,
 users `GetHiddenUsers` for the caller's blocks and mutes when not cached. Authors are cached in
-this process for a few seconds and refreshed in the background (a display-name change shows within
-that time). The caller's hidden set and like/repost state are cached in Redis (feed.viewers: one
+this process until they change (feed.authors). The caller's hidden set and like/repost state are cached in Redis (feed.viewers: one
 pipelined round trip per read, dropped when they change), so a warm read asks no other service;
 without that cache (tests of the bare path) the hidden set is cached in this process briefly and
 the state asked every time. Items are written by joining text, as `rendering` does, never by
@@ -15,50 +14,28 @@ re-serialising the cached tweet JSON.
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
-from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar
 
 import orjson
 
+from feed.authors import Author, AuthorCache
 from feed.feedstore import ViewerKeys, entry_parts
 from feed.viewers import MAX_STATE_TWEETS, ViewerCache, ViewerSnapshot, viewer_keys
 from fleet_proto import tweet_service_pb2, user_service_pb2
-from shared.errors import DomainError
 from shared.ttlcache import TtlCache
 
 if TYPE_CHECKING:
     from fleet_proto.tweet_service_pb2_grpc import TweetAsyncStub
     from fleet_proto.user_service_pb2_grpc import UserAsyncStub
 
-logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
-AUTHOR_TTL_SECONDS = 5.0
 HIDDEN_TTL_SECONDS = 2.0
-# Authors served past their time are refreshed together, once per this window.
-AUTHOR_REFRESH_SECONDS = 1.0
-# users' GetUsers limit.
-MAX_AUTHORS_PER_CALL = 1000
 # The cached tweet JSON starts `{"id":"<36>","user_id":"<36>"` (rendering.tweet_json writes it).
 _USER_ID = slice(56, 92)
 _USER_ID_KEY = slice(45, 54)
 _NO_ENTITIES = ',"entities":{"hashtags":[],"mentions":[]}'
-
-
-@dataclass(frozen=True)
-class Author:
-    id: str
-    username: str | None
-    json: str  # {"id", "username", "display_name"}
-
-    @classmethod
-    def of(cls, user_id: str, username: str | None, display_name: str | None) -> Author:
-        """An author as items show it (no names for an account users does not know)."""
-        text = orjson.dumps({"id": user_id, "username": username, "display_name": display_name}).decode()
-        return cls(user_id, username, text)
 
 
 def author_of(tweet_json: str) -> str:
@@ -74,15 +51,12 @@ class FeedItems:
         users: UserAsyncStub,
         tweets: TweetAsyncStub,
         viewers: ViewerCache | None = None,
-        author_ttl: float = AUTHOR_TTL_SECONDS,
+        authors: AuthorCache | None = None,
     ) -> None:
         self._users = users
         self._tweets = tweets
         self._viewers = viewers
-        self._authors: TtlCache[Author] = TtlCache(author_ttl)
-        # Authors served past their time, to refresh in the background (one task at a time).
-        self._due: set[str] = set()
-        self._refreshing: asyncio.Task[None] | None = None
+        self.authors = authors if authors is not None else AuthorCache(users)
         # Without the Redis cache only.
         self._hidden: TtlCache[frozenset[str]] = TtlCache(HIDDEN_TTL_SECONDS)
 
@@ -104,7 +78,7 @@ class FeedItems:
         tweet_ids = [tweet_id for tweet_id, *_ in parts]
         # Awaited in turn, not gathered: warm, neither waits on anything but the one Redis round
         # trip, and tasks would cost more than they save.
-        authors = await self.authors(people)
+        authors = await self.authors.of(people)
         hidden, (liked, reposted) = await self.viewer(viewer_id, tweet_ids, snapshot)
         items = []
         for tweet_id, reposter, body, author in parts:
@@ -117,56 +91,6 @@ class FeedItems:
                 continue
             items.append(item_json(body, authors[author], tweet_id in liked, tweet_id in reposted, by))
         return items
-
-    async def authors(self, user_ids: Iterable[str]) -> dict[str, Author]:
-        """The authors asked for; one GetUsers call for those never seen (unknown ones have no
-        names). One past its time is served as it is and refreshed in the background, batched
-        with the others due (so a read never waits on users for an author it has shown before,
-        and a name change shows within AUTHOR_TTL_SECONDS plus AUTHOR_REFRESH_SECONDS)."""
-        now = time.monotonic()
-        found: dict[str, Author] = {}
-        missing = []
-        for user_id in user_ids:
-            cached = self._authors.get_stale(user_id, now)
-            if cached is None:
-                missing.append(user_id)
-                continue
-            found[user_id] = cached[0]
-            if cached[1]:
-                self._due.add(user_id)
-        if self._due and (self._refreshing is None or self._refreshing.done()):
-            self._refreshing = asyncio.create_task(self._refresh())
-        if missing:
-            found.update(await self._fetch_authors(missing))
-        return found
-
-    async def _refresh(self) -> None:
-        # One refresh per window and process, however many reads found authors due meanwhile: the
-        # cost follows the authors shown, not the reads.
-        await asyncio.sleep(AUTHOR_REFRESH_SECONDS)
-        while self._due:
-            batch = list(self._due)[:MAX_AUTHORS_PER_CALL]
-            self._due.difference_update(batch)
-            try:
-                await self._fetch_authors(batch)
-            except DomainError as exc:
-                # Served stale meanwhile; asked again on a later read.
-                logger.warning("authors not refreshed: %s", exc.detail)
-                return
-
-    async def _fetch_authors(self, user_ids: list[str]) -> dict[str, Author]:
-        reply = await self._users.GetUsers(user_service_pb2.GetUsersRequest(user_ids=user_ids))
-        fetched = {user.id: user for user in reply.users}
-        now = time.monotonic()
-        found = {}
-        for user_id in user_ids:
-            user = fetched.get(user_id)
-            username = user.username if user is not None else None
-            display_name = (user.display_name or None) if user is not None else None
-            author = Author.of(user_id, username, display_name)
-            self._authors.put(user_id, author, now)
-            found[user_id] = author
-        return found
 
     async def viewer(
         self, viewer_id: str, tweet_ids: list[str], snapshot: ViewerSnapshot | None = None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from feed.feedstore import repost_entry
@@ -10,7 +11,14 @@ from feed.tweetcache import TweetCache
 from feed.viewers import ViewerCache
 from feed_worker.fanout import FeedFanout
 from shared.messaging.consumer import MalformedMessage
-from shared.messaging.events import TweetActionEvent, TweetEvent, UserFollowEvent, UserRelationEvent
+from shared.messaging.events import (
+    TweetActionEvent,
+    TweetEvent,
+    UserDeleteEvent,
+    UserFollowEvent,
+    UserProfileEvent,
+    UserRelationEvent,
+)
 from shared.messaging.topology import (
     TWEET_ACTION_EVENTS,
     TWEET_CREATE,
@@ -20,20 +28,30 @@ from shared.messaging.topology import (
     TWEET_UNLIKE,
     TWEET_UNREPOST,
     TWEET_UPDATE,
+    USER_DELETE,
     USER_FOLLOW,
     USER_RELATION_EVENTS,
     USER_UNFOLLOW,
+    USER_UPDATE,
 )
 
 logger = logging.getLogger(__name__)
 
 
 class FeedHandlers:
-    def __init__(self, fanout: FeedFanout, cache: TweetCache, viewers: ViewerCache | None = None) -> None:
+    def __init__(
+        self,
+        fanout: FeedFanout,
+        cache: TweetCache,
+        viewers: ViewerCache | None = None,
+        authors_changed: Callable[[list[str]], Awaitable[None]] | None = None,
+    ) -> None:
         self._fanout = fanout
         self._cache = cache
         # None: feed readers' cached viewer state is not told (tests of the fan-out alone).
         self._viewers = viewers
+        # Tells the feed processes' author caches (feed.authors); None in tests of the fan-out alone.
+        self._authors_changed = authors_changed
 
     async def on_tweet_event(self, body: dict[str, Any]) -> None:
         if body.get("event_type") in TWEET_ACTION_EVENTS:
@@ -77,12 +95,23 @@ class FeedHandlers:
         if body.get("event_type") in USER_RELATION_EVENTS:
             await self.on_relation_event(UserRelationEvent.model_validate(body))
             return
+        if body.get("event_type") in (USER_UPDATE, USER_DELETE):
+            await self.on_account_changed(body)
+            return
         event = UserFollowEvent.model_validate(body)
         follower_id, following_id = str(event.follower_id), str(event.following_id)
         if event.event_type == USER_FOLLOW:
             await self._fanout.followed(follower_id, following_id)
         elif event.event_type == USER_UNFOLLOW:
             await self._fanout.unfollowed(follower_id, following_id)
+
+    async def on_account_changed(self, body: dict[str, Any]) -> None:
+        """A name changed or the account went: feed processes drop their copy of the author (a
+        user.update of a follower count alone costs them one GetUsers of it, on its next read)."""
+        model = UserDeleteEvent if body.get("event_type") == USER_DELETE else UserProfileEvent
+        event = model.model_validate(body)
+        if self._authors_changed is not None:
+            await self._authors_changed([str(event.user_id)])
 
     async def on_relation_event(self, event: UserRelationEvent) -> None:
         """A block or mute (or its end) changes what both accounts' feed reads hide: their cached

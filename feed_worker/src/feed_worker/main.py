@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 
 from feed.activity import Activity
 from feed.authorfeeds import AuthorFeeds
+from feed.authors import AUTHORS_STREAM
 from feed.feedstore import FeedStore
 from feed.sources import FollowGraph, TweetSource
 from feed.tweetcache import TweetCache
@@ -18,6 +20,7 @@ from fleet_proto import tweet_service_pb2_grpc, user_service_pb2_grpc
 from notifications.live import LivePresence, LivePublisher
 from shared.cli import load_settings_or_exit
 from shared.grpc.channels import open_channel
+from shared.invalidation import announce
 from shared.lifecycle import redis_client
 from shared.messaging.consumer import EventConsumer, Subscription
 from shared.messaging.topology import FEED_FOLLOWS_QUEUE, FEED_TWEETS_QUEUE
@@ -62,7 +65,12 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
                     LivePresence(redis, live.replay_seconds),
                 ),
             )
-            handlers = FeedHandlers(fanout, TweetCache(redis), ViewerCache(redis))
+            handlers = FeedHandlers(
+                fanout,
+                TweetCache(redis),
+                ViewerCache(redis),
+                functools.partial(announce, redis, AUTHORS_STREAM),
+            )
             consumer = EventConsumer(
                 settings.rabbitmq.url.get_secret_value(),
                 [

@@ -34,3 +34,9 @@ class TtlCache(Generic[V]):
             for old in list(self._values)[: self._max // 2]:
                 del self._values[old]
         self._values[key] = (now + self._ttl, value)
+
+    def pop(self, key: str) -> None:
+        self._values.pop(key, None)
+
+    def clear(self) -> None:
+        self._values.clear()

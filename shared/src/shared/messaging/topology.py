@@ -78,6 +78,9 @@ QUEUES: dict[str, QueueSpec] = {
                 (USER_EVENTS, USER_UNFOLLOW),
                 # Blocks and mutes change what a reader's feed hides (feed.viewers).
                 *((USER_EVENTS, key) for key in USER_RELATION_EVENTS),
+                # A changed or deleted account's cached author goes (feed.authors).
+                (USER_EVENTS, USER_UPDATE),
+                (USER_EVENTS, USER_DELETE),
             ),
         ),
         # Only content events: the index holds no likes or reposts (a queue declared before bound
