@@ -12,7 +12,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import os
 import shutil
+import signal
 import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -119,7 +121,8 @@ class Browser:
 async def chromium(url: str) -> AsyncIterator[Browser]:
     assert CHROMIUM is not None
     port = free_port()
-    with tempfile.TemporaryDirectory(prefix="chromium-") as profile:
+    # Chromium's helper processes may still write the profile for a moment after they are killed.
+    with tempfile.TemporaryDirectory(prefix="chromium-", ignore_cleanup_errors=True) as profile:
         child = await asyncio.create_subprocess_exec(
             CHROMIUM,
             "--headless",
@@ -131,6 +134,7 @@ async def chromium(url: str) -> AsyncIterator[Browser]:
             url,
             stdout=asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.DEVNULL,
+            start_new_session=True,  # its helper processes go with it (killpg below)
         )
         try:
             async with httpx.AsyncClient(timeout=2) as client:
@@ -150,8 +154,8 @@ async def chromium(url: str) -> AsyncIterator[Browser]:
             async with websockets.connect(debugger, max_size=None) as connection:
                 yield Browser(connection)
         finally:
-            if child.returncode is None:
-                child.kill()
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(child.pid, signal.SIGKILL)
             await child.wait()
 
 
