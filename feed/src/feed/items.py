@@ -4,8 +4,9 @@ who reposted it into this feed, and whether the caller may see it at all (blocks
 One page costs at most one call of each kind, made together: users `GetUsers` for the authors and
 reposters not cached, tweets `GetViewerState` for the caller's likes and reposts among the page,
 users `GetHiddenUsers` for the caller's blocks and mutes when not cached. Authors are cached in
-this process until they change (feed.authors). The caller's hidden set and like/repost state are cached in Redis (feed.viewers: one
-pipelined round trip per read, dropped when they change), so a warm read asks no other service;
+this process until they change (feed.authors). The caller's hidden set and like/repost state are
+cached in Redis (feed.viewers: one pipelined round trip per read, dropped when they change), so a
+warm read asks no other service;
 without that cache (tests of the bare path) the hidden set is cached in this process briefly and
 the state asked every time. Items are written by joining text, as `rendering` does, never by
 re-serialising the cached tweet JSON.

@@ -18,17 +18,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Any, cast
 
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
 
-from shared.errors import DomainError
-from shared.lifecycle import background, redis_outage
-
-logger = logging.getLogger(__name__)
+from shared.lifecycle import background, every, redis_outage
 
 POLL_SECONDS = 1.0
 # Entries kept (approximately): far more than any process reads between two polls.
@@ -90,11 +85,15 @@ class Invalidations:
 
     async def read(self) -> None:
         """Apply the entries added since the last read (the first read starts at the stream's end)."""
+        async with redis_outage():
+            await self._read_on()
+
+    async def _read_on(self) -> None:
         while True:
             added, newest, entries = cast(
                 list[Any], await self._read(keys=[self.key], args=[self._last, READ_BATCH])
             )
-            added, newest = int(added), _text(newest)
+            added = int(added)
             unread = added - self._added
             if not self._last or unread < 0 or len(entries) < min(unread, READ_BATCH):
                 # A first read, or entries after the last one read were trimmed (or the stream was
@@ -103,31 +102,16 @@ class Invalidations:
                 self._last, self._added = newest, added
                 return
             if entries:
-                self._forget([_text(_field(fields)) for _, fields in entries])
-                self._last = _text(entries[-1][0])
+                # A script's reply holds an entry's fields as a flat list: [name, value].
+                self._forget([fields[1] for _, fields in entries])
+                self._last = entries[-1][0]
                 self._added += len(entries)
             if len(entries) < READ_BATCH:
                 return
 
     async def run(self, stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            try:
-                async with redis_outage():
-                    await self.read()
-            except (DomainError, RedisError, OSError) as exc:
-                logger.warning("%s not read (%s); the cache serves what it holds", self.key, exc)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), self.poll_seconds)
-
-
-def _field(fields: Any) -> str | bytes:
-    # A script's reply holds an entry's fields as a flat list [name, value, ...].
-    values = list(fields.values()) if isinstance(fields, dict) else list(fields)[1::2]
-    return cast(str | bytes, values[0]) if values else ""
-
-
-def _text(value: str | bytes) -> str:
-    return value.decode() if isinstance(value, bytes) else value
+        failed = f"{self.key} not read; the cache serves what it holds"
+        await every(self.poll_seconds, stop, self.read, failed)
 
 
 @contextlib.asynccontextmanager

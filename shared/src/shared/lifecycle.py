@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from typing import Any, cast
 
 import redis.exceptions
@@ -109,6 +109,20 @@ async def redis_client(settings: RedisSettings) -> AsyncIterator[Redis]:
         yield client
     finally:
         await client.aclose()
+
+
+async def every(
+    seconds: float, stop: asyncio.Event, step: Callable[[], Awaitable[None]], failed: str
+) -> None:
+    """Run `step` now and then every `seconds` until `stop` is set; a step that cannot reach its
+    dependency is logged as `failed` and tried again at the next turn."""
+    while not stop.is_set():
+        try:
+            await step()
+        except (DependencyUnavailable, Overloaded, redis.exceptions.RedisError, OSError) as exc:
+            logger.warning("%s (%s)", failed, exc)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), seconds)
 
 
 @contextlib.asynccontextmanager

@@ -30,7 +30,7 @@ from collections.abc import AsyncIterator
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from shared.lifecycle import background, redis_outage
+from shared.lifecycle import background, every, redis_outage
 
 logger = logging.getLogger(__name__)
 KEY = "auth:revocations"
@@ -87,13 +87,9 @@ class Revocations:
         self._forget_expired()
 
     async def run(self, stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            try:
-                await self.refresh()
-            except (RedisError, OSError) as exc:
-                logger.warning("revocation state not refreshed (%s); using the last copy", exc)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), self.poll_seconds)
+        await every(
+            self.poll_seconds, stop, self.refresh, "revocation state not refreshed; using the last copy"
+        )
 
     def _apply(self, member: str) -> None:
         kind, subject, value = member.split(":", 2)
