@@ -63,6 +63,44 @@ async def test_feed_answers_503_while_tweets_is_down_and_recovers_by_itself(flee
     assert fleet.pid("feed") == feed_pid
 
 
+async def test_feed_serves_authors_it_never_showed_without_names_while_users_is_down(
+    fleet: FaultyFleet,
+) -> None:
+    reader, author, reposter, original = [await fleet.account() for _ in range(4)]
+    await fleet.follow(reader, author)
+    await fleet.follow(reader, reposter)
+    first = await fleet.post(author, "shown before the outage")
+    await wait_for(lambda: _holds(fleet, reader.id, first["id"]), timeout=30, interval=0.2)
+    # The reader's hidden set and the author are cached now; `original` and `reposter` are not.
+    assert (await fleet.http["feed"].get("/feed", headers=reader.headers)).status_code == 200
+    tweet = await fleet.post(original, "reposted")
+    reposted = await fleet.http["tweets"].post(f"/tweet/repost/{tweet['id']}", headers=reposter.headers)
+    assert reposted.status_code == 201, reposted.text
+
+    async def arrived() -> bool:
+        return any(tweet["id"] in entry for entry in await fleet.feed(reader.id))
+
+    await wait_for(arrived, timeout=30, interval=0.2)
+
+    await fleet.kill("users")
+    response = await fleet.http["feed"].get("/feed", headers=reader.headers)
+    assert response.status_code == 200, response.text
+    shown, kept = response.json()["tweets"]
+    # The repost stays: an unknown reposter is not taken for a deleted account.
+    assert (shown["id"], shown["reposted_by"]) == (tweet["id"], {"id": str(reposter.id), "username": None})
+    assert shown["author"] == {"id": str(original.id), "username": None, "display_name": None}
+    assert (kept["id"], kept["author"]["username"]) == (first["id"], author.username)
+
+    await fleet.restart("users")
+
+    async def named() -> bool:
+        page = await fleet.http["feed"].get("/feed", headers=reader.headers)
+        return page.status_code == 200 and page.json()["tweets"][0]["author"]["username"] == original.username
+
+    # The nameless authors were not cached: the first read after the outage names them.
+    await wait_for(named, timeout=30, interval=0.2)
+
+
 async def test_postgresql_outage_gives_503s_everywhere_and_heals_without_restarts(fleet: FaultyFleet) -> None:
     author = await fleet.account()
     tweet = await fleet.post(author, "stored before the outage")

@@ -12,9 +12,12 @@ from typing import Any
 import httpx
 import pytest
 
-from devtools.testing import Account, StartedService, assert_problem
+from devtools.testing import Account, StartedService, assert_problem, wait_for
+from feed.authors import AUTHOR_TTL_SECONDS, AUTHORS_STREAM
 from fleet_proto import user_service_pb2_grpc
 from shared.grpc.channels import open_channel
+from shared.invalidation import announce
+from shared.lifecycle import redis_client
 from shared.settings import Settings
 from shared.wiring import wiring_of
 from tweets.deps import TweetsWiring
@@ -261,3 +264,31 @@ async def test_a_write_answer_is_rendered_in_one_batch(
     assert (await client.post("/tweet", json={"content": "again"}, headers=author.headers)).status_code == 201
     # A new tweet: its author is cached now, and nobody can have liked or reposted it yet.
     assert counted == {}
+
+
+async def test_an_authors_new_display_name_shows_once_announced(
+    client: httpx.AsyncClient,
+    accounts: AccountFactory,
+    users_service: StartedService,
+    settings: Settings,
+    post: Post,
+) -> None:
+    carol = await accounts()
+    tweet = await post(client, carol, "named")
+    # Read once: carol is cached in the tweets process now.
+    assert (await get(client, f"/tweet/{tweet['id']}"))["author"] == author_of(carol)
+    renamed = await users_service.client.patch(
+        "/users/me", json={"display_name": "Carol"}, headers=carol.headers
+    )
+    assert renamed.status_code == 200, renamed.text
+
+    # What feed_worker does on user.update (feed/tests cover that step end to end): authors are
+    # cached far longer than this wait, so only the announcement can make the name show.
+    assert AUTHOR_TTL_SECONDS >= 60
+    async with redis_client(settings.redis) as redis:
+        await announce(redis, AUTHORS_STREAM, [str(carol.id)])
+
+    async def shows() -> bool:
+        return bool((await get(client, f"/tweet/{tweet['id']}"))["author"]["display_name"] == "Carol")
+
+    await wait_for(shows, timeout=10)

@@ -9,24 +9,31 @@ each process, 0.22 users cores during the feed read bench at 12,000 authors).
 
 An entry is also refreshed after AUTHOR_TTL_SECONDS, in the background (the read is served the copy
 it has): a backstop for a change never announced, e.g. lost with a Redis that restarted empty.
+
+While users cannot answer, authors not cached come without names and marked unknown (not cached,
+and not taken for deleted accounts): a page that exists is served rather than a 503.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import orjson
 
 from fleet_proto import user_service_pb2
-from shared.errors import DomainError
+from shared.errors import DependencyUnavailable, DomainError
+from shared.invalidation import Invalidations, reading
 from shared.ttlcache import TtlCache
 
 if TYPE_CHECKING:
+    from redis.asyncio import Redis
+
     from fleet_proto.user_service_pb2_grpc import UserAsyncStub
 
 logger = logging.getLogger(__name__)
@@ -46,13 +53,23 @@ REFRESH_BATCH = 200
 class Author:
     id: str
     username: str | None
+    display_name: str | None
     json: str  # {"id", "username", "display_name"}
+    # False while users could not be asked: no names, yet not a deleted account.
+    known: bool = True
 
     @classmethod
-    def of(cls, user_id: str, username: str | None, display_name: str | None) -> Author:
+    def of(
+        cls, user_id: str, username: str | None, display_name: str | None, *, known: bool = True
+    ) -> Author:
         """An author as items show it (no names for an account users does not know)."""
         text = orjson.dumps({"id": user_id, "username": username, "display_name": display_name}).decode()
-        return cls(user_id, username, text)
+        return cls(user_id, username, display_name, text, known)
+
+    @property
+    def deleted(self) -> bool:
+        """users answered that no such account exists (any more)."""
+        return self.known and self.username is None
 
 
 class AuthorCache:
@@ -66,9 +83,10 @@ class AuthorCache:
         self._generation = 0
 
     async def of(self, user_ids: Iterable[str]) -> dict[str, Author]:
-        """The authors asked for; one GetUsers call for those not cached (unknown ones have no
-        names). One past its time is served as it is and refreshed in the background, batched with
-        the others due (a read never waits on users for an author it has shown before)."""
+        """The authors asked for; one GetUsers call for those not cached (deleted ones have no
+        names; while users is unavailable neither have those, marked unknown). One past its time is
+        served as it is and refreshed in the background, batched with the others due (a read never
+        waits on users for an author it has shown before)."""
         now = time.monotonic()
         found: dict[str, Author] = {}
         missing = []
@@ -83,7 +101,11 @@ class AuthorCache:
         if self._due and (self._refreshing is None or self._refreshing.done()):
             self._refreshing = asyncio.create_task(self._refresh())
         if missing:
-            found.update(await self._fetch(missing))
+            try:
+                found.update(await self._fetch(missing))
+            except DependencyUnavailable as exc:
+                logger.warning("authors served without names, users is unavailable: %s", exc.detail)
+                found.update({user_id: Author.of(user_id, None, None, known=False) for user_id in missing})
         return found
 
     def forget(self, user_ids: Iterable[str]) -> None:
@@ -127,3 +149,12 @@ class AuthorCache:
             for user_id, author in found.items():
                 self._authors.put(user_id, author, now)
         return found
+
+
+@contextlib.asynccontextmanager
+async def current_authors(users: UserAsyncStub, redis: Redis) -> AsyncIterator[AuthorCache]:
+    """An author cache that drops the accounts announced on the `authors` stream, for the duration
+    of the block (feed and tweets processes both serve authors through one)."""
+    authors = AuthorCache(users)
+    async with reading(Invalidations(redis, AUTHORS_STREAM, authors.forget, authors.forget_all)):
+        yield authors

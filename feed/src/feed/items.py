@@ -86,7 +86,7 @@ class FeedItems:
             if author in hidden or (reposter is not None and reposter in hidden):
                 continue
             by = None if reposter is None else authors[reposter]
-            if by is not None and by.username is None:
+            if by is not None and by.deleted:
                 # The reposter's account is deleted: its reposts went with it, silently (its
                 # follows went first, so no event could find the followers' feeds to clean).
                 continue

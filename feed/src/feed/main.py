@@ -16,7 +16,7 @@ from redis.asyncio import Redis
 from feed.activity import Activity
 from feed.api import router
 from feed.authorfeeds import AuthorFeeds
-from feed.authors import AUTHORS_STREAM, AuthorCache
+from feed.authors import current_authors
 from feed.bigfollows import FollowedBigAuthors
 from feed.deps import FeedWiring
 from feed.feedstore import FeedStore
@@ -37,7 +37,6 @@ from shared.grpc.channels import open_channel
 from shared.grpc.server import service_grpc_server
 from shared.http.app import create_app as create_service_app
 from shared.http.readiness import ReadinessCheck
-from shared.invalidation import Invalidations, reading
 from shared.lifecycle import redis_client
 from shared.revocation import revocation_state
 from shared.settings import Settings
@@ -75,10 +74,7 @@ def create_app(settings: Settings) -> FastAPI:
             cache = TweetCache(redis, section.tweet_cache_ttl_seconds)
             tweets = tweet_service_pb2_grpc.TweetStub(tweets_channel)
             users = user_service_pb2_grpc.UserStub(users_channel)
-            authors = AuthorCache(users)
-            await stack.enter_async_context(
-                reading(Invalidations(redis, AUTHORS_STREAM, authors.forget, authors.forget_all))
-            )
+            authors = await stack.enter_async_context(current_authors(users, redis))
             items = FeedItems(users, tweets, ViewerCache(redis), authors)
             feed = FeedService(
                 store, cache, tweets, items, hybrid_reads(settings, redis, store, users, tweets)

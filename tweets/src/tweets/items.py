@@ -3,26 +3,23 @@ like and repost state (the contract's "Timeline items"), for a whole page at onc
 
 A page costs at most one users `GetUsers` call, for the authors not cached, and one query for the
 caller's likes and reposts among the page's ids (none without a token), made together. Authors are
-cached in this process for a few seconds, as the feed does (feed.items): a user timeline page, all
-one author, then costs no call at all, and a display-name change shows within that time.
+cached in this process until they change, by the feed's cache (feed.authors, told by the `authors`
+invalidation stream): a warm page asks users nothing, and a display-name change shows within
+seconds.
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
-import time
 import uuid
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import asyncpg
 
+from feed.authors import AuthorCache
 from feed.schemas import Author
-from fleet_proto import user_service_pb2
 from shared.db.raw import raw_connection
-from shared.errors import DependencyUnavailable
-from shared.ttlcache import TtlCache
 from tweets.models import ReplyTweet, TweetMark
 from tweets.repository import viewer_state
 from tweets.schemas import MarkItem, ReplyItem, TweetItem
@@ -30,18 +27,11 @@ from tweets.schemas import MarkItem, ReplyItem, TweetItem
 if TYPE_CHECKING:
     from fleet_proto.user_service_pb2_grpc import UserAsyncStub
 
-logger = logging.getLogger(__name__)
-
-AUTHOR_TTL_SECONDS = 5.0
-
 
 class TweetItems:
-    def __init__(
-        self, users: UserAsyncStub, pool: asyncpg.Pool, author_ttl: float = AUTHOR_TTL_SECONDS
-    ) -> None:
-        self._users = users
+    def __init__(self, users: UserAsyncStub, pool: asyncpg.Pool, authors: AuthorCache | None = None) -> None:
         self._pool = pool
-        self._authors: TtlCache[Author] = TtlCache(author_ttl)
+        self._authors = authors if authors is not None else AuthorCache(users)
 
     async def tweets(self, viewer_id: uuid.UUID | None, tweets: Sequence[Any]) -> list[TweetItem]:
         """Tweets (ORM rows or TweetRows) as items, in order."""
@@ -85,41 +75,17 @@ class TweetItems:
         ]
 
     async def authors(self, user_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, Author]:
-        """The authors asked for; one GetUsers call for those not cached (a deleted account has no
-        names: its tweets are on their way out). While users cannot answer, the authors not cached
-        come without names (and are not cached): a write that committed is answered as such, and a
-        tweet that exists is served, rather than a 503."""
-        now = time.monotonic()
-        found: dict[uuid.UUID, Author] = {}
-        missing: list[uuid.UUID] = []
-        for user_id in set(user_ids):
-            cached = self._authors.get(str(user_id), now)
-            if cached is None:
-                missing.append(user_id)
-            else:
-                found[user_id] = cached
-        if not missing:
-            return found
-        try:
-            reply = await self._users.GetUsers(
-                user_service_pb2.GetUsersRequest(user_ids=[str(user_id) for user_id in missing])
+        """The authors asked for (a deleted account has no names: its tweets are on their way out).
+        While users cannot answer, the authors not cached come without names: a write that
+        committed is answered as such, and a tweet that exists is served, rather than a 503."""
+        wanted = {str(user_id): user_id for user_id in user_ids}
+        found = await self._authors.of(wanted)
+        return {
+            user_id: Author.model_construct(
+                id=user_id, username=found[key].username, display_name=found[key].display_name
             )
-        except DependencyUnavailable as exc:
-            logger.warning("authors served without names, users is unavailable: %s", exc.detail)
-            return found | {
-                user_id: Author(id=user_id, username=None, display_name=None) for user_id in missing
-            }
-        fetched = {user.id: user for user in reply.users}
-        for user_id in missing:
-            user = fetched.get(str(user_id))
-            author = Author(
-                id=user_id,
-                username=user.username if user is not None else None,
-                display_name=(user.display_name or None) if user is not None else None,
-            )
-            self._authors.put(str(user_id), author, now)
-            found[user_id] = author
-        return found
+            for key, user_id in wanted.items()
+        }
 
     async def viewer_state(
         self, viewer_id: uuid.UUID | None, tweet_ids: list[uuid.UUID]

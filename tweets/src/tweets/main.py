@@ -10,6 +10,7 @@ from pathlib import Path
 import grpc
 from fastapi import FastAPI
 
+from feed.authors import current_authors
 from feed.client import FeedCacheClient
 from fleet_proto import tweet_service_pb2_grpc, user_service_pb2_grpc
 from shared.auth import TokenCodec
@@ -67,6 +68,7 @@ def create_app(settings: Settings) -> FastAPI:
             redis = await stack.enter_async_context(redis_client(settings.redis))
             feed_cache = FeedCacheClient(redis)
             stack.push_async_callback(feed_cache.close)
+            authors = await stack.enter_async_context(current_authors(users_stub, redis))
             listen_dsn = settings.database.dsn(section.database)
             events_relay = OutboxRelay(pool, listen_dsn, RABBITMQ, rabbitmq_deliverer(publisher))
             counters_relay = OutboxRelay(
@@ -91,7 +93,7 @@ def create_app(settings: Settings) -> FastAPI:
                 feed_cache=feed_cache,
                 block_check=BlockCheck(users_stub),
                 mention_resolver=mentions,
-                items=TweetItems(users_stub, pool),
+                items=TweetItems(users_stub, pool, authors),
             )
             install(app, wiring)
             await publisher.declare_topology_early()
