@@ -75,27 +75,45 @@ async def test_items_carry_author_viewer_state_and_who_reposted_them(
     assert original["reposted_by"] is None
 
 
-async def test_a_deleted_accounts_reposts_leave_its_followers_feeds(
-    people: Any, feed_service: StartedService, users_service: StartedService, tweets_service: StartedService
+async def test_a_deleted_accounts_reposts_leave_its_followers_feeds_and_originals_come_back(
+    people: Any,
+    feed_service: StartedService,
+    users_service: StartedService,
+    tweets_service: StartedService,
+    redis: Redis,
 ) -> None:
-    _, author_headers = await people.user()
+    author, author_headers = await people.user()
     reposter = await register_and_login(users_service.client)
-    _, reader_headers = await people.user()
+    reader, reader_headers = await people.user()
     await people.follow(reader_headers, str(reposter.id))
-    own = await tweets_service.client.post("/tweet", json={"content": "mine"}, headers=reader_headers)
-    tweets = [await people.post(author_headers, text) for text in ("passed on", "and this")]
+    own = (
+        await tweets_service.client.post("/tweet", json={"content": "mine"}, headers=reader_headers)
+    ).json()
+    older, *tweets = [await people.post(author_headers, text) for text in ("older", "passed on", "and this")]
     for tweet in tweets:
         answer = await tweets_service.client.post(f"/tweet/repost/{tweet['id']}", headers=reposter.headers)
         assert answer.status_code == 201, answer.text
-    await until_ids(feed_service, reader_headers, [tweets[1]["id"], tweets[0]["id"], own.json()["id"]])
+    await until_ids(feed_service, reader_headers, [tweets[1]["id"], tweets[0]["id"], own["id"]])
+    # Following the author now backfills only `older`: the feed shows the other two, as reposts.
+    await people.follow(reader_headers, author)
+    shown = [tweets[1]["id"], tweets[0]["id"], older["id"], own["id"]]
+    await until_ids(feed_service, reader_headers, shown)
 
     gone = await users_service.client.request(
         "DELETE", "/users/me", json={"password": TEST_PASSWORD}, headers=reposter.headers
     )
     assert gone.status_code == 204, gone.text
 
-    # Within the author cache's refresh: the reposts are no longer shown to the follower.
-    await until_ids(feed_service, reader_headers, [own.json()["id"]])
+    async def originals_back() -> bool:
+        items = (await read(feed_service, reader_headers, limit=100))["tweets"]
+        return [(item["id"], item["reposted_by"]) for item in items] == [
+            (tweet_id, None) for tweet_id in shown
+        ]
+
+    # The deletion announced its follows' ends: the reposts left the feed, and the originals of an
+    # account the reader follows came back in their place.
+    await wait_for(originals_back, timeout=30)
+    assert not [entry for entry in await redis.lrange(f"feed:{reader}", 0, -1) if str(reposter.id) in entry]
 
 
 async def test_since_id_next_cursor_and_link_page_while_tweets_arrive(

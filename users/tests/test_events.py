@@ -132,6 +132,30 @@ async def test_follow_and_unfollow_publish_contract_events(
         assert "traceparent" in (message.headers or {})
 
 
+async def test_a_deleted_accounts_follows_end_with_unfollow_events(
+    users_service: StartedService, user_events: AbstractQueue
+) -> None:
+    client = users_service.client
+    gone, follower, followed = [await register_and_login(client) for _ in range(3)]
+    for who, whom in ((follower, gone), (gone, followed)):
+        response = await client.post(f"/users/{whom.id}/follow", headers=who.headers)
+        assert response.status_code == 201, response.text
+    deleted = await client.request(
+        "DELETE", "/users/me", json={"password": TEST_PASSWORD}, headers=gone.headers
+    )
+    assert deleted.status_code == 204, deleted.text
+
+    messages = await _drain(user_events, 4, _sentinel(client, followed))
+    ends = {
+        (body["follower_id"], body["following_id"])
+        for body in (orjson.loads(m.body) for m in messages)
+        if body["event_type"] == "user.unfollow"
+    }
+    # Consumers clean up as for any unfollow (feed_worker: the account's entries leave its
+    # followers' feeds; notifications: its "followed you" goes).
+    assert ends == {(str(follower.id), str(gone.id)), (str(gone.id), str(followed.id))}
+
+
 async def test_profile_changes_publish_user_events_in_order(
     users_service: StartedService, profile_events: AbstractQueue
 ) -> None:

@@ -87,8 +87,9 @@ class FeedItems:
                 continue
             by = None if reposter is None else authors[reposter]
             if by is not None and by.deleted:
-                # The reposter's account is deleted: its reposts went with it, silently (its
-                # follows went first, so no event could find the followers' feeds to clean).
+                # The reposter's account is deleted: its reposts went with it. The user.unfollow
+                # events of its follows take them out of this feed soon (and bring back the
+                # originals the viewer still follows); until then they are left out here.
                 continue
             items.append(item_json(body, authors[author], tweet_id in liked, tweet_id in reposted, by))
         return items

@@ -21,7 +21,6 @@ from shared.messaging.events import UserDeleteEvent, UserFollowEvent, UserProfil
 from shared.messaging.outbox import RABBITMQ, OutboxMessage, enqueue
 from shared.messaging.topology import (
     USER_CREATE,
-    USER_DELETE,
     USER_EVENTS,
     USER_FOLLOW,
     USER_UNFOLLOW,
@@ -128,19 +127,31 @@ class UserService:
 
     async def delete_account(self, user_id: uuid.UUID, password: str, revocations: Revocations) -> None:
         """Delete the account and its follows (others' counters corrected) and announce
-        `user.delete`, on which tweets deletes its tweets, likes and reposts. Tokens revoked first."""
+        `user.delete`, on which tweets deletes its tweets, likes and reposts. Tokens revoked first.
+
+        Each follow that went is announced as `user.unfollow`, as a block announces the follows it
+        ends: feed_worker takes the account's tweets and reposts out of its followers' feeds and
+        brings back what they still see another way (the original of a tweet it reposted, when
+        they follow that tweet's author)."""
         user = await self._locked_with_password(user_id, password)
         await revocations.revoke_user(user.id)
-        await self.users.delete_with_follows(user.id)
+        ended = await self.users.delete_with_follows(user.id)
         event = UserDeleteEvent(user_id=user.id)
+        unfollows = [
+            UserFollowEvent(event_type=USER_UNFOLLOW, follower_id=follower, following_id=followed)
+            for follower, followed in ended
+        ]
         await enqueue(
             self.session,
-            OutboxMessage(
-                RABBITMQ,
-                event.model_dump(mode="json"),
-                message_id=str(event.event_id),
-                exchange=USER_EVENTS,
-                routing_key=USER_DELETE,
+            *(
+                OutboxMessage(
+                    RABBITMQ,
+                    message.model_dump(mode="json"),
+                    message_id=str(message.event_id),
+                    exchange=USER_EVENTS,
+                    routing_key=message.event_type,
+                )
+                for message in [*unfollows, event]
             ),
         )
 
