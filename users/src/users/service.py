@@ -136,11 +136,11 @@ class UserService:
         user = await self._locked_with_password(user_id, password)
         await revocations.revoke_user(user.id)
         ended = await self.users.delete_with_follows(user.id)
-        event = UserDeleteEvent(user_id=user.id)
-        unfollows = [
+        events: list[UserFollowEvent | UserDeleteEvent] = [
             UserFollowEvent(event_type=USER_UNFOLLOW, follower_id=follower, following_id=followed)
             for follower, followed in ended
         ]
+        events.append(UserDeleteEvent(user_id=user.id))
         await enqueue(
             self.session,
             *(
@@ -151,7 +151,7 @@ class UserService:
                     exchange=USER_EVENTS,
                     routing_key=message.event_type,
                 )
-                for message in [*unfollows, event]
+                for message in events
             ),
         )
 
