@@ -19,7 +19,7 @@ from notifications.schemas import StreamTicket
 from notifications.sse import CLOSE_GRACE_SECONDS, EventStreamResponse
 from notifications.stream import StreamSession
 from notifications.tickets import MAX_TICKET_LENGTH
-from shared.auth import CurrentUser, TokenClaims, TokenCodec, current_claims
+from shared.auth import CurrentUser, TokenClaims, TokenCodec, verified_claims
 from shared.errors import DomainError, Unauthorized
 from shared.http.problems import PROBLEM_RESPONSES, problem_responses
 from shared.metrics.streams import open_stream
@@ -41,7 +41,9 @@ async def stream_claims(
 ) -> TokenClaims:
     """The caller, by the Authorization header or by a single-use ticket (never a token in the URL)."""
     if credentials is not None or ticket is None:
-        return await current_claims(request, credentials)
+        if credentials is None:
+            raise Unauthorized("missing bearer token")
+        return verified_claims(request, credentials.credentials)
     claims = await wiring.tickets.redeem(ticket)
     if revocations.is_revoked(claims.user_id, claims.jti, claims.issued_at):
         raise Unauthorized("token has been revoked")
