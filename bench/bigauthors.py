@@ -25,7 +25,7 @@ from redis.asyncio import Redis
 from bench.context import Context
 from bench.dataset import copy_rows
 from feed.authorfeeds import BIG_AUTHORS_KEY, author_feed_key
-from feed.feedstore import feed_key
+from feed.entries import feed_key
 from shared.auth import TokenCodec
 from shared.ids import uuid7
 

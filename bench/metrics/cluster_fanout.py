@@ -25,7 +25,8 @@ from bench.feedcheck import SOCKET_TIMEOUT_SECONDS, harness_redis
 from bench.model import Figure, Metric
 from devtools.fanout_speed import deliveries_per_second
 from devtools.redis_cluster import missing_tools, redis_cluster
-from feed.feedstore import FeedStore, feed_key, repost_entry
+from feed.entries import feed_key, repost_entry
+from feed.feedstore import FeedStore
 from shared.ids import uuid7
 
 TITLE = "Fan-out on a local 3-master Redis Cluster vs the single server (FeedStore, same feeds)"

@@ -34,7 +34,7 @@ from bench.feedcheck import FeedWatcher, harness_redis
 from bench.loadgen import run_with_rusage
 from bench.model import Figure, Metric, Target
 from bench.words import sentence
-from feed.feedstore import repost_entry
+from feed.entries import repost_entry
 from shared.ids import uuid7, uuid7_time_ms
 from shared.messaging.events import TweetActionEvent, TweetEvent
 from shared.messaging.topology import FEED_TWEETS_QUEUE, TWEET_CREATE, TWEET_REPOST

@@ -37,7 +37,8 @@ from bench.metrics.tweet_to_feed import post_tweet
 from bench.model import Figure, Metric, Target
 from bench.stats import latency_summary
 from feed.authorfeeds import BIG_AUTHORS_TTL_SECONDS
-from feed.feedstore import FeedStore, feed_key
+from feed.entries import feed_key
+from feed.feedstore import FeedStore
 
 TITLE = "A million followers: POST /tweet and the worker's cost per tweet stay O(1) in followers"
 

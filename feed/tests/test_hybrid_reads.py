@@ -14,7 +14,7 @@ from sqlalchemy import text
 from devtools.testing import StartedService, wait_for
 from feed.activity import last_seen_key
 from feed.authorfeeds import AuthorFeeds
-from feed.feedstore import feed_key
+from feed.entries import feed_key
 from feed.rebuild_cli import parse, rebuild
 from shared.settings import Settings
 

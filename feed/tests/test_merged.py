@@ -9,7 +9,8 @@ from redis.asyncio import Redis
 
 from devtools.redis_cluster import REDIS_MODES
 from feed.authorfeeds import AuthorFeeds, author_feed_key
-from feed.feedstore import FeedStore, entry_cursor, entry_parts, feed_key, repost_entry
+from feed.entries import entry_cursor, entry_parts, feed_key, repost_entry
+from feed.feedstore import FeedStore
 from feed.merged import MergedFeeds
 from feed.viewers import ViewerCache, parse, viewer_keys
 from shared.ids import uuid7

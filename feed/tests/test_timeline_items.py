@@ -14,8 +14,8 @@ from redis.asyncio import Redis
 from devtools.testing import TEST_PASSWORD, StartedService, register_and_login, wait_for
 from feed import tweetcache, viewers
 from feed.authors import AUTHOR_TTL_SECONDS
-from feed.feedstore import FeedStore
 from feed.items import FeedItems
+from feed.pages import FeedPages
 from feed.service import FeedService
 from feed.tweetcache import TweetCache
 from feed.viewers import ViewerCache
@@ -223,7 +223,7 @@ async def counted_feed(settings: Settings, redis: Redis) -> AsyncIterator[tuple[
     user_stub: Any = CountingStub(user_service_pb2_grpc.UserStub(users), calls)
     yield (
         FeedService(
-            FeedStore(redis),
+            FeedPages(redis),
             TweetCache(redis),
             tweet_stub,
             FeedItems(user_stub, tweet_stub, ViewerCache(redis)),

@@ -20,7 +20,8 @@ from sqlalchemy import text
 
 from devtools.redis_cluster import REDIS_MODES
 from devtools.testing import wait_for
-from feed.feedstore import FeedStore, feed_key
+from feed.entries import feed_key
+from feed.feedstore import FeedStore
 from feed.sources import FollowGraph, TweetSource
 from feed_worker.fanout import FeedFanout
 from fleet_proto import tweet_service_pb2_grpc, user_service_pb2_grpc

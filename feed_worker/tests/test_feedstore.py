@@ -10,7 +10,9 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from redis.asyncio import Redis
 
 from devtools.redis_cluster import REDIS_MODES
-from feed.feedstore import FEED_LENGTH, FeedStore, feed_key, tombstone_key
+from feed.entries import FEED_LENGTH, feed_key, tombstone_key
+from feed.feedstore import FeedStore
+from feed.pages import FeedPages
 from feed.tweetcache import tweet_key
 from shared.lifecycle import is_cluster
 
@@ -120,24 +122,24 @@ async def test_remove_takes_tweets_out_of_every_feed(store: FeedStore, redis: Re
         assert await redis.lrange(feed_key(user), 0, -1) == [keep]
 
 
-async def test_pages_by_offset_report_the_total(store: FeedStore) -> None:
+async def test_pages_by_offset_report_the_total(store: FeedStore, redis: Redis) -> None:
     tweets = ids(5)
     await store.merge("u1", tweets)
-    page = await store.page("u1", limit=2, offset=2)
+    page = await FeedPages(redis).page("u1", limit=2, offset=2)
     assert page.ids == [tweets[2], tweets[1]]
     assert (page.total, page.offset, page.has_more) == (5, 2, True)
-    last = await store.page("u1", limit=2, offset=4)
+    last = await FeedPages(redis).page("u1", limit=2, offset=4)
     assert (last.ids, last.has_more) == ([tweets[0]], False)
 
 
-async def test_page_before_works_when_the_anchor_was_removed(store: FeedStore) -> None:
+async def test_page_before_works_when_the_anchor_was_removed(store: FeedStore, redis: Redis) -> None:
     tweets = ids(6)
     await store.merge("u1", tweets)
     await store.remove([tweets[3]], ["u1"])
-    page = await store.page_before("u1", tweets[3], limit=2)
+    page = await FeedPages(redis).page_before("u1", tweets[3], limit=2)
     assert page.ids == [tweets[2], tweets[1]]
     assert (page.total, page.offset, page.has_more) == (5, 2, True)
-    assert (await store.page_before("u1", tweets[0], limit=2)).ids == []
+    assert (await FeedPages(redis).page_before("u1", tweets[0], limit=2)).ids == []
 
 
 async def test_a_delete_marked_while_a_batch_is_written_leaves_no_feed_holding_the_tweet(
@@ -170,8 +172,8 @@ async def test_pages_carry_the_cached_copies_of_their_tweets(store: FeedStore, r
         await redis.set(tweet_key(tweet), f"body of {tweet}")
     newest_first = list(reversed(tweets))
     expected = [f"body of {tweet}" if tweet in tweets[::3] else None for tweet in newest_first[:20]]
-    assert (await store.page("u1", limit=20, offset=0, cache_prefix="tweet:")).cached == expected
-    older = await store.page_before("u1", newest_first[9], limit=20, cache_prefix="tweet:")
+    assert (await FeedPages(redis).page("u1", limit=20, offset=0, cache_prefix="tweet:")).cached == expected
+    older = await FeedPages(redis).page_before("u1", newest_first[9], limit=20, cache_prefix="tweet:")
     assert older.cached == [
         f"body of {tweet}" if tweet in tweets[::3] else None for tweet in newest_first[10:]
     ]

@@ -17,7 +17,7 @@ from devtools.redis_cluster import REDIS_MODES
 from devtools.testing import wait_for
 from feed.activity import last_seen_key
 from feed.authorfeeds import BIG_AUTHORS_KEY, author_feed_key
-from feed.feedstore import feed_key
+from feed.entries import feed_key
 from shared.ids import uuid7
 from shared.messaging.topology import TWEET_CREATE, TWEET_DELETE
 

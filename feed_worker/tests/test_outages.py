@@ -10,7 +10,7 @@ from redis.asyncio import Redis
 
 from devtools.fixtures import consumer_retries, retried
 from devtools.testing import free_port, started_service, wait_for
-from feed.feedstore import feed_key
+from feed.entries import feed_key
 from shared.ids import uuid7
 from shared.messaging.topology import TWEET_CREATE
 from users.main import SPEC as USERS_SPEC

@@ -11,7 +11,8 @@ from redis.asyncio import Redis
 from redis.crc import key_slot
 
 from devtools.redis_cluster import REDIS_MODES
-from feed.feedstore import FeedStore, feed_key, repost_entry, repost_tombstone_key, tombstone_key
+from feed.entries import feed_key, repost_entry, repost_tombstone_key, tombstone_key
+from feed.feedstore import FeedStore
 from shared.ids import uuid7
 from shared.lifecycle import is_cluster
 

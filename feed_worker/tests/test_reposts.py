@@ -17,7 +17,7 @@ from redis.asyncio import Redis
 from devtools.redis_cluster import REDIS_MODES
 from devtools.testing import wait_for
 from feed.activity import last_seen_key
-from feed.feedstore import feed_key, repost_entry
+from feed.entries import feed_key, repost_entry
 from shared.auth import TokenCodec
 from shared.ids import uuid7
 from shared.messaging.events import TweetActionEvent

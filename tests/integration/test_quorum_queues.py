@@ -20,7 +20,7 @@ from redis.asyncio import Redis
 from sqlalchemy import text
 
 from devtools.testing import StartedService, create_vhost, delete_feed_keys, delete_vhost, wait_for
-from feed.feedstore import feed_key
+from feed.entries import feed_key
 from feed_worker.main import run as run_feed_worker
 from search.backends import create_backend
 from search_worker.main import run as run_search_worker

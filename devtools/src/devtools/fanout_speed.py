@@ -19,7 +19,8 @@ from itertools import islice
 from redis.asyncio import Redis, RedisCluster
 
 from devtools.redis_cluster import redis_cluster
-from feed.feedstore import _INSERT, FeedStore, feed_key
+from feed.entries import feed_key
+from feed.feedstore import _INSERT, FeedStore
 from feed.slots import ClusterScript, NodePipelines, by_slot
 from shared.ids import uuid7
 

@@ -15,11 +15,11 @@ expiry, for the same reason (an expired key would make a long-gone account activ
 from __future__ import annotations
 
 import time
-from pathlib import Path
 from typing import cast
 
 from redis.asyncio import Redis
 
+from feed.scripts import lua
 from feed.slots import ClusterScript, get_many
 from shared.lifecycle import is_cluster, redis_outage
 
@@ -28,7 +28,7 @@ TOUCH_INTERVAL_SECONDS = 3600.0
 DAY_SECONDS = 86_400.0
 # Past this many users remembered, the oldest half is forgotten (they cost one more touch each).
 MAX_REMEMBERED = 100_000
-_TOUCH = (Path(__file__).parent / "lua" / "touch.lua").read_text()
+_TOUCH = lua("touch")
 
 
 def last_seen_key(user_id: str) -> str:

@@ -17,18 +17,12 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Iterable
-from pathlib import Path
 from typing import cast
 
 from redis.asyncio import Redis
 
-from feed.feedstore import (
-    FEED_LENGTH,
-    canonical_entry,
-    entry_parts,
-    repost_tombstone_key,
-    tombstone_key,
-)
+from feed.entries import FEED_LENGTH, canonical_entry, entry_parts, repost_tombstone_key, tombstone_key
+from feed.scripts import lua
 from feed.slots import ClusterScript, any_exist
 from shared.lifecycle import redis_outage
 
@@ -36,7 +30,7 @@ AUTHOR_FEED_PREFIX = "author-feed:"
 BIG_AUTHORS_KEY = "big-authors"
 # How long a process trusts its copy of `big-authors` (one SMEMBERS per process per period).
 BIG_AUTHORS_TTL_SECONDS = 5.0
-_PUSH = (Path(__file__).parent / "lua" / "author_push.lua").read_text()
+_PUSH = lua("author_push")
 
 
 def author_feed_key(author_id: uuid.UUID | str) -> str:

@@ -1,137 +1,54 @@
-"""The Redis feed store: `feed:<user_id>` lists of tweet ids, newest first, at most 1000, no duplicates.
+"""Writing the Redis feed lists (feed.entries says what they hold): fan-out, reposts, follow
+backfills and removals. Reads of a page are feed.pages.
 
 Tweet ids are UUIDv7 strings, so string order is creation order; every write keeps each list sorted
-newest first. Writes that must read before they write (ordering, dedup) run as Lua scripts, which
-Redis executes atomically, so concurrent workers cannot interleave inside one list. Scripts are
-registered once per store and called with EVALSHA; fan-out sends one script call per batch of
-feeds, and all batches go in one pipeline, never one round trip per follower.
-
-Lua compares the ids as strings; canonical UUID strings (lower-case hex, hyphens at fixed places)
-sort the same under any collation, which is why ids are normalised before they are written.
-On a Redis Cluster (`REDIS__CLUSTER=true`) the same scripts run per hash slot (feed.slots).
-A deleted tweet leaves a short-lived tombstone (`deleted-tweet:<id>`) that fan-out checks inside
-its script, so a create event handled after (or during) the delete cannot bring the tweet back.
-
-An original is a bare tweet id. A repost entry is `<repost id>:<tweet id>:<reposter id>`: the
-repost's UUIDv7 first, so string order places it by repost time among the originals, and the entry
-names the tweet and who reposted it. A feed holds at most one entry per tweet. An undone repost
-leaves a tombstone too (`deleted-repost:<repost id>`), and `tweet-reposts:<tweet id>` (a hash
-repost id → reposter id) says whose followers' feeds to clean when the tweet is deleted.
+newest first, with at most one entry per tweet. Writes that must read before they write (ordering,
+dedup) run as Lua scripts, which Redis executes atomically, so concurrent workers cannot interleave
+inside one list. Scripts are registered once per store and called with EVALSHA; fan-out sends one
+script call per batch of feeds, and all batches go in one pipeline, never one round trip per
+follower. On a Redis Cluster (`REDIS__CLUSTER=true`) the same scripts run per hash slot
+(feed.slots). Fan-out checks a deleted tweet's tombstone inside its script, so a create event
+handled after (or during) the delete cannot bring the tweet back.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from itertools import islice
-from pathlib import Path
 from typing import TypeVar, cast
 
 from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
 
+from feed.entries import (
+    FEED_LENGTH,
+    ID_LENGTH,
+    KEY_PREFIX,
+    REPOST_TOMBSTONE_PREFIX,
+    TOMBSTONE_PREFIX,
+    TOMBSTONE_SECONDS,
+    canonical_entry,
+    canonical_id,
+    entry_parts,
+    feed_key,
+    repost_entry,
+    repost_tombstone_key,
+    tombstone_key,
+    tweet_reposts_key,
+)
+from feed.scripts import lua
 from feed.slots import ClusterScript, NodePipelines, any_exist, by_slot, get_many
 from shared.lifecycle import is_cluster, redis_outage
 
-FEED_LENGTH = 1000
-KEY_PREFIX = "feed:"
-TOMBSTONE_PREFIX = "deleted-tweet:"
-REPOST_TOMBSTONE_PREFIX = "deleted-repost:"
-TWEET_REPOSTS_PREFIX = "tweet-reposts:"
-# The length of a canonical UUID string: a longer entry is a repost entry.
-ID_LENGTH = 36
-# How long a deleted tweet is refused by fan-out: far longer than any redelivery or retry lasts.
-TOMBSTONE_SECONDS = 24 * 3600
 T = TypeVar("T")
-# A reader's hidden-set and like/repost-state keys (feed.viewers), read with a page; None: not read.
-ViewerKeys = tuple[str, str] | None
 
-# The scripts live in lua/ (one file each, read once at import); their headers say what KEYS and
-# ARGV hold. Page scripts are prefixed with cached.lua and viewer.lua, the fan-out
-# scripts with push.lua: their shared helpers.
-_LUA = Path(__file__).parent / "lua"
-
-
-def _script(*names: str) -> str:
-    return "".join((_LUA / f"{name}.lua").read_text() for name in names)
-
-
-_INSERT = _script("push", "fan_out")
-_MERGE = _script("merge")
-_PAGE = _script("cached", "viewer", "page")
-_PAGE_BEFORE = _script("cached", "viewer", "page_before")
-_PAGE_SINCE = _script("cached", "viewer", "page_since")
-_REPOST = _script("push", "repost")
-_REMOVE_REPOSTS_BY = _script("remove_reposts_by")
-
-
-def feed_key(user_id: uuid.UUID | str) -> str:
-    return f"{KEY_PREFIX}{user_id}"
-
-
-def tombstone_key(tweet_id: str) -> str:
-    return f"{TOMBSTONE_PREFIX}{tweet_id}"
-
-
-def repost_tombstone_key(repost_id: str) -> str:
-    return f"{REPOST_TOMBSTONE_PREFIX}{repost_id}"
-
-
-def tweet_reposts_key(tweet_id: str) -> str:
-    return f"{TWEET_REPOSTS_PREFIX}{tweet_id}"
-
-
-def repost_entry(repost_id: uuid.UUID | str, tweet_id: uuid.UUID | str, reposter_id: uuid.UUID | str) -> str:
-    """The feed entry of a repost: sorted by the repost's id, naming the tweet and the reposter."""
-    return f"{canonical_id(repost_id)}:{canonical_id(tweet_id)}:{canonical_id(reposter_id)}"
-
-
-def entry_parts(entry: str) -> tuple[str, str | None]:
-    """(tweet id, reposter id or None) of a feed entry."""
-    if len(entry) == ID_LENGTH:
-        return entry, None
-    _, tweet_id, reposter_id = entry.split(":")
-    return tweet_id, reposter_id
-
-
-def entry_cursor(entry: str) -> str:
-    """The sort key of an entry (the tweet id, or the repost id): what `before` and `since_id` compare."""
-    return entry[:ID_LENGTH]
-
-
-def canonical_id(value: uuid.UUID | str) -> str:
-    """The canonical string of a tweet id (lower case, hyphenated), the form every feed stores."""
-    return str(value if isinstance(value, uuid.UUID) else uuid.UUID(value))
-
-
-def canonical_entry(value: uuid.UUID | str) -> str:
-    """A tweet id in canonical form; a repost entry (made by `repost_entry`) as it is."""
-    if isinstance(value, str) and len(value) > ID_LENGTH:
-        return value
-    return canonical_id(value)
-
-
-@dataclass(frozen=True)
-class FeedSlice:
-    """A page of one feed: tweet ids, the feed's length, and the position of the first id."""
-
-    ids: list[str]
-    total: int
-    offset: int
-    # With a cache prefix: the value of `<prefix><id>` for each id (None where absent).
-    cached: list[str | None] = field(default_factory=list)
-    # Set where the position does not tell (a merged page, feed.merged): whether entries follow.
-    more: bool | None = None
-    # With viewer keys, on one Redis server: the reader's side of the page as viewer.lua read it
-    # (parsed by feed.viewers.ViewerCache.parse); None where it was not read with the page.
-    viewer: list[object] | None = None
-
-    @property
-    def has_more(self) -> bool:
-        if self.more is not None:
-            return self.more
-        return self.offset + len(self.ids) < self.total
+# The fan-out scripts are prefixed with push.lua: their shared helpers.
+_INSERT = lua("push", "fan_out")
+_MERGE = lua("merge")
+_REPOST = lua("push", "repost")
+_REMOVE_REPOSTS_BY = lua("remove_reposts_by")
 
 
 @dataclass(frozen=True)
@@ -171,19 +88,8 @@ def _batches(items: Iterable[T], size: int) -> Iterable[list[T]]:
         yield batch
 
 
-def _slice(reply: list[object]) -> FeedSlice:
-    total, offset, ids, cached, viewer = reply
-    return FeedSlice(
-        ids=list(cast(list[str], ids)),
-        total=int(cast(int, total)),
-        offset=int(cast(int, offset)),
-        cached=list(cast(list[str | None], cached)),
-        viewer=cast(list[object], viewer) or None,
-    )
-
-
 class FeedStore:
-    """Reads and writes the feed lists; safe to share between concurrent tasks.
+    """Writes the feed lists; safe to share between concurrent tasks.
 
     The Redis client must decode responses (`decode_responses=True`, as `shared.lifecycle.redis_client`).
     """
@@ -194,12 +100,9 @@ class FeedStore:
         self._max_length = max_length
         self._insert = redis.register_script(_INSERT)
         self._merge = redis.register_script(_MERGE)
-        self._page = redis.register_script(_PAGE)
-        self._page_before = redis.register_script(_PAGE_BEFORE)
         self._cluster = is_cluster(redis)
         self._insert_per_slot = self._per_slot(_INSERT)
         self._repost_per_slot = self._per_slot(_REPOST)
-        self._page_since = redis.register_script(_PAGE_SINCE)
         self._repost = redis.register_script(_REPOST)
         self._remove_reposts_by = redis.register_script(_REMOVE_REPOSTS_BY)
 
@@ -429,69 +332,6 @@ class FeedStore:
                         pipe.lrem(key, 0, tweet)
                     removed += sum(int(result) for result in await pipe.execute())
         return removed
-
-    async def page(
-        self,
-        user_id: uuid.UUID | str,
-        limit: int,
-        offset: int,
-        cache_prefix: str = "",
-        viewer_keys: ViewerKeys = None,
-    ) -> FeedSlice:
-        """`limit` ids from position `offset`, the feed's length and (with `cache_prefix`) the cached
-        copies of those tweets and (with `viewer_keys`) the reader's side of them, in one round trip."""
-        return await self._read_page(self._page, user_id, offset, limit, cache_prefix, viewer_keys)
-
-    async def page_before(
-        self,
-        user_id: uuid.UUID | str,
-        before: uuid.UUID | str,
-        limit: int,
-        cache_prefix: str = "",
-        viewer_keys: ViewerKeys = None,
-    ) -> FeedSlice:
-        """Up to `limit` ids strictly older than `before`: stable paging while new tweets arrive."""
-        return await self._read_page(
-            self._page_before, user_id, canonical_id(before), limit, cache_prefix, viewer_keys
-        )
-
-    async def _read_page(
-        self,
-        script: AsyncScript,
-        user_id: uuid.UUID | str,
-        start: int | str,
-        limit: int,
-        cache_prefix: str,
-        viewer_keys: ViewerKeys,
-    ) -> FeedSlice:
-        """One page script's call: the scripts read the cached copies and the reader's side only
-        where they need not declare those keys (one server); on a cluster the copies come after."""
-        hidden, state = viewer_keys or ("", "")
-        extras = ("", "", "") if self._cluster else (cache_prefix, hidden, state)
-        async with redis_outage():
-            reply = await script(keys=[feed_key(user_id)], args=[start, limit, *extras])
-            return await self._hydrated(_slice(reply), cache_prefix)
-
-    async def _hydrated(self, page: FeedSlice, cache_prefix: str) -> FeedSlice:
-        """On a Redis Cluster, the cached copies read per key after the script."""
-        if not (self._cluster and cache_prefix):
-            return page
-        keys = [f"{cache_prefix}{entry_parts(entry)[0]}" for entry in page.ids]
-        cached = await get_many(self._redis, keys)
-        return FeedSlice(ids=page.ids, total=page.total, offset=page.offset, cached=cached)
-
-    async def page_since(
-        self,
-        user_id: uuid.UUID | str,
-        since: uuid.UUID | str,
-        limit: int,
-        cache_prefix: str = "",
-        viewer_keys: ViewerKeys = None,
-    ) -> FeedSlice:
-        """The newest entries strictly newer than `since` (at most `limit`), newest first."""
-        return await self._read_page(
-            self._page_since, user_id, canonical_id(since), limit, cache_prefix, viewer_keys
-        )
 
     async def ids(self, user_id: uuid.UUID | str) -> list[str]:
         """The whole feed, newest first."""

@@ -21,7 +21,8 @@ from typing import TYPE_CHECKING, TypeVar
 import orjson
 
 from feed.authors import Author, AuthorCache
-from feed.feedstore import ViewerKeys, entry_parts
+from feed.entries import entry_parts
+from feed.pages import ViewerKeys
 from feed.viewers import MAX_STATE_TWEETS, ViewerCache, ViewerSnapshot, viewer_keys
 from fleet_proto import tweet_service_pb2, user_service_pb2
 from shared.ttlcache import TtlCache

@@ -23,6 +23,7 @@ from feed.feedstore import FeedStore
 from feed.grpc_servicer import SERVICE_NAME, FeedServicer
 from feed.items import FeedItems
 from feed.merged import MergedFeeds
+from feed.pages import FeedPages
 from feed.rebuild import FeedRebuilder, ReturningReaders
 from feed.rebuild_cli import rebuild_main
 from feed.service import FeedService, HybridReads
@@ -77,7 +78,7 @@ def create_app(settings: Settings) -> FastAPI:
             authors = await stack.enter_async_context(current_authors(users, redis))
             items = FeedItems(users, tweets, ViewerCache(redis), authors)
             feed = FeedService(
-                store, cache, tweets, items, hybrid_reads(settings, redis, store, users, tweets)
+                FeedPages(redis), cache, tweets, items, hybrid_reads(settings, redis, store, users, tweets)
             )
             revocations = await stack.enter_async_context(
                 revocation_state(redis, settings.jwt.lifetime_seconds)

@@ -20,27 +20,19 @@ import heapq
 import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import cast
 
 from redis.asyncio import Redis
 
 from feed.authorfeeds import author_feed_key
-from feed.feedstore import (
-    FEED_LENGTH,
-    FeedSlice,
-    ViewerKeys,
-    canonical_id,
-    entry_cursor,
-    entry_parts,
-    feed_key,
-)
+from feed.entries import FEED_LENGTH, canonical_id, entry_cursor, entry_parts, feed_key
+from feed.pages import FeedSlice, ViewerKeys
+from feed.scripts import lua
 from feed.slots import ClusterScript, get_many
 from shared.lifecycle import is_cluster, redis_outage
 
-_LUA = Path(__file__).parent / "lua"
-_WINDOW_BEFORE = (_LUA / "window_before.lua").read_text()
-_WINDOWS = (_LUA / "windows.lua").read_text()
+_WINDOW_BEFORE = lua("window_before")
+_WINDOWS = lua("windows")
 # A window never needs more than a whole list.
 MAX_WINDOW = FEED_LENGTH + 1
 

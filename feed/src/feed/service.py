@@ -11,9 +11,10 @@ from prometheus_client import Counter
 
 from feed import tweetcache, viewers
 from feed.bigfollows import FollowedBigAuthors
-from feed.feedstore import FEED_LENGTH, FeedSlice, FeedStore, entry_cursor, entry_parts
+from feed.entries import FEED_LENGTH, entry_cursor, entry_parts
 from feed.items import FeedItems
 from feed.merged import MergedFeeds
+from feed.pages import FeedPages, FeedSlice
 from feed.rebuild import ReturningReaders
 from feed.rendering import tweet_json
 from feed.tweetcache import TweetCache
@@ -57,13 +58,13 @@ class HybridReads:
 class FeedService:
     def __init__(
         self,
-        store: FeedStore,
+        pages: FeedPages,
         cache: TweetCache,
         tweets: TweetAsyncStub,
         items: FeedItems | None = None,
         hybrid: HybridReads | None = None,
     ) -> None:
-        self._store = store
+        self._pages = pages
         self._cache = cache
         self._tweets = tweets
         # None: bare tweets (no author, viewer state or block/mute filter).
@@ -108,11 +109,11 @@ class FeedService:
                 viewer,
             )
         elif before is not None:
-            ids = await self._store.page_before(user_id, before, limit, tweetcache.KEY_PREFIX, viewer)
+            ids = await self._pages.page_before(user_id, before, limit, tweetcache.KEY_PREFIX, viewer)
         elif since is not None:
-            ids = await self._store.page_since(user_id, since, limit, tweetcache.KEY_PREFIX, viewer)
+            ids = await self._pages.page_since(user_id, since, limit, tweetcache.KEY_PREFIX, viewer)
         else:
-            ids = await self._store.page(user_id, limit, offset, tweetcache.KEY_PREFIX, viewer)
+            ids = await self._pages.page(user_id, limit, offset, tweetcache.KEY_PREFIX, viewer)
         entries = await self._hydrate(ids.ids, ids.cached)
         if self._items is not None:
             snapshot = None

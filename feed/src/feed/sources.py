@@ -8,7 +8,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
-from feed.feedstore import repost_entry
+from feed.entries import repost_entry
 from fleet_proto import tweet_service_pb2, user_service_pb2
 
 if TYPE_CHECKING:

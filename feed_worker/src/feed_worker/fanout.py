@@ -12,7 +12,8 @@ from prometheus_client import Counter, Histogram
 
 from feed.activity import LAST_SEEN_PREFIX, Activity
 from feed.authorfeeds import AuthorFeeds
-from feed.feedstore import FEED_LENGTH, Audience, FeedStore, entry_parts
+from feed.entries import FEED_LENGTH, entry_parts
+from feed.feedstore import Audience, FeedStore
 from feed.sources import FollowGraph, TweetSource
 from feed_worker.live_updates import FeedLiveUpdates
 from feed_worker.modes import AuthorModes

@@ -6,7 +6,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from feed.feedstore import repost_entry
+from feed.entries import repost_entry
 from feed.tweetcache import TweetCache
 from feed.viewers import ViewerCache
 from feed_worker.fanout import FeedFanout

@@ -18,7 +18,8 @@ import logging
 from prometheus_client import Counter
 
 from feed.authorfeeds import AuthorFeeds
-from feed.feedstore import FeedStore, entry_cursor
+from feed.entries import entry_cursor
+from feed.feedstore import FeedStore
 from feed.sources import FollowGraph, TweetSource
 
 logger = logging.getLogger(__name__)
