@@ -13,6 +13,7 @@ from feed.schemas import FeedResponse
 from feed.service import DEFAULT_LIMIT, MAX_LIMIT, MAX_OFFSET
 from shared.auth import CurrentUser
 from shared.http.problems import PROBLEM_RESPONSES
+from shared.paging import next_link
 
 router = APIRouter(responses=PROBLEM_RESPONSES)
 
@@ -39,5 +40,5 @@ async def get_feed(
     body = render_page(page.tweets, page.total, page.limit, page.offset, page.has_more, page.next_cursor)
     headers = {}
     if page.next_cursor is not None:
-        headers["Link"] = f'<{request.url.path}?limit={limit}&before={page.next_cursor}>; rel="next"'
+        headers["Link"] = next_link(request.scope, limit, page.next_cursor)
     return Response(body, media_type="application/json", headers=headers)

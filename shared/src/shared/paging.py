@@ -7,7 +7,9 @@ Each list response subclasses `Page` and adds its items under the name its clien
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from typing import Annotated, Any, Self
+from urllib.parse import quote
 
 from pydantic import BaseModel, Field
 
@@ -52,3 +54,10 @@ class Page(BaseModel):
 def next_cursor(has_more: bool, last_id: str | uuid.UUID | None) -> str | None:
     """`next_cursor` of a page whose `has_more` is known (the feed counts entries, not items)."""
     return str(last_id) if has_more and last_id is not None else None
+
+
+def next_link(scope: Mapping[str, Any], limit: int, cursor: str) -> str:
+    """The `Link` header of a page with a next one (RFC 8288): the same path, paged by `before`
+    (every list that pages by cursor writes it this one way)."""
+    path = quote(scope["path"])
+    return f'<{path}?limit={limit}&before={cursor}>; rel="next"'

@@ -14,6 +14,7 @@ from fastapi import APIRouter, Query, Request, Response, status
 
 from shared.auth import CurrentUser, OptionalUser, TokenClaims
 from shared.http.problems import PROBLEM_RESPONSES
+from shared.paging import next_link
 from shared.ratelimit import LimitedWriter
 from tweets.deps import Composer, Items, Timelines, Transactions, TweetReader, Tweets
 from tweets.items import TweetItems
@@ -72,7 +73,7 @@ async def user_tweets(
     has_more = offset + len(found) < total
     cursor = str(found[-1].id) if has_more and found else None
     if cursor is not None:
-        response.headers["Link"] = f'<{request.url.path}?limit={limit}&before={cursor}>; rel="next"'
+        response.headers["Link"] = next_link(request.scope, limit, cursor)
     return TweetPage(
         tweets=await items.tweets(caller.user_id if caller else None, found),
         total=total,
