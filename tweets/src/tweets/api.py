@@ -144,7 +144,8 @@ async def _add_mark(
     """Like or repost, then answer with the tweet as an item in its committed state."""
     async with transactions() as tweets:
         marked = await tweets.mark(model, caller.user_id, tweet_id)
-    (item,) = await items.marks(caller.user_id, [marked])
+        state = await tweets.viewer_state(caller.user_id, [tweet_id])
+    (item,) = await items.marks(caller.user_id, [marked], state)
     return item
 
 
@@ -237,7 +238,8 @@ async def update_tweet(
 ) -> TweetItem:
     async with transactions() as tweets:
         updated = await tweets.update(caller.user_id, tweet_id, body.content)
-    (item,) = await items.tweets(caller.user_id, [updated])
+        state = await tweets.viewer_state(caller.user_id, [tweet_id])
+    (item,) = await items.tweets(caller.user_id, [updated], state)
     return item
 
 

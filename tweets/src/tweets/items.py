@@ -21,7 +21,7 @@ from feed.authors import AuthorCache
 from feed.schemas import Author
 from shared.db.raw import raw_connection
 from tweets.models import ReplyTweet, TweetMark
-from tweets.repository import viewer_state
+from tweets.repository import ViewerState, viewer_state
 from tweets.schemas import MarkItem, ReplyItem, TweetItem
 
 if TYPE_CHECKING:
@@ -33,12 +33,18 @@ class TweetItems:
         self._pool = pool
         self._authors = authors if authors is not None else AuthorCache(users)
 
-    async def tweets(self, viewer_id: uuid.UUID | None, tweets: Sequence[Any]) -> list[TweetItem]:
-        """Tweets (ORM rows or TweetRows) as items, in order."""
-        authors, (liked, reposted) = await asyncio.gather(
-            self.authors(tweet.user_id for tweet in tweets),
-            self.viewer_state(viewer_id, [tweet.id for tweet in tweets]),
-        )
+    async def tweets(
+        self, viewer_id: uuid.UUID | None, tweets: Sequence[Any], state: ViewerState | None = None
+    ) -> list[TweetItem]:
+        """Tweets (ORM rows or TweetRows) as items, in order; `state`: the viewer's likes and
+        reposts among them when already read (a write's answer reads them in its transaction)."""
+        if state is None:
+            authors, (liked, reposted) = await asyncio.gather(
+                self.authors(tweet.user_id for tweet in tweets),
+                self.viewer_state(viewer_id, [tweet.id for tweet in tweets]),
+            )
+        else:
+            authors, (liked, reposted) = await self.authors(tweet.user_id for tweet in tweets), state
         return [_tweet_item(tweet, authors, liked, reposted) for tweet in tweets]
 
     async def new_tweet(self, tweet: Any) -> TweetItem:
@@ -66,9 +72,14 @@ class TweetItems:
             for reply in replies
         ]
 
-    async def marks(self, viewer_id: uuid.UUID, marks: Sequence[tuple[TweetMark, Any]]) -> list[MarkItem]:
+    async def marks(
+        self,
+        viewer_id: uuid.UUID,
+        marks: Sequence[tuple[TweetMark, Any]],
+        state: ViewerState | None = None,
+    ) -> list[MarkItem]:
         """Likes or reposts with their tweets as items (one batch for the whole page)."""
-        tweets = await self.tweets(viewer_id, [tweet for _, tweet in marks])
+        tweets = await self.tweets(viewer_id, [tweet for _, tweet in marks], state)
         return [
             MarkItem(user_id=mark.user_id, tweet_id=mark.tweet_id, created_at=mark.created_at, tweet=tweet)
             for (mark, _), tweet in zip(marks, tweets, strict=True)
@@ -87,9 +98,7 @@ class TweetItems:
             for key, user_id in wanted.items()
         }
 
-    async def viewer_state(
-        self, viewer_id: uuid.UUID | None, tweet_ids: list[uuid.UUID]
-    ) -> tuple[set[uuid.UUID], set[uuid.UUID]]:
+    async def viewer_state(self, viewer_id: uuid.UUID | None, tweet_ids: list[uuid.UUID]) -> ViewerState:
         """Which of the tweets the viewer liked and reposted: one query; nothing to ask anonymously."""
         if viewer_id is None or not tweet_ids:
             return set(), set()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -132,15 +132,23 @@ async def user_tweets_before(
     return rows
 
 
+# Which tweets a viewer liked, and which it reposted.
+ViewerState = tuple[set[uuid.UUID], set[uuid.UUID]]
+
+
 async def viewer_state(
     connection: asyncpg.Connection, user_id: uuid.UUID, tweet_ids: Sequence[uuid.UUID]
-) -> tuple[set[uuid.UUID], set[uuid.UUID]]:
+) -> ViewerState:
     """Which of `tweet_ids` the user liked, and which it reposted: one statement."""
+    with statement_span("SELECT tweet_like, tweet_repost", _VIEWER_STATE):
+        return _flagged(await connection.fetch(_VIEWER_STATE, user_id, list(tweet_ids)))
+
+
+def _flagged(rows: Iterable[Sequence[Any]]) -> ViewerState:
     liked: set[uuid.UUID] = set()
     reposted: set[uuid.UUID] = set()
-    with statement_span("SELECT tweet_like, tweet_repost", _VIEWER_STATE):
-        for tweet_id, is_like in await connection.fetch(_VIEWER_STATE, user_id, list(tweet_ids)):
-            (liked if is_like else reposted).add(tweet_id)
+    for tweet_id, is_like in rows:
+        (liked if is_like else reposted).add(tweet_id)
     return liked, reposted
 
 
@@ -302,6 +310,11 @@ class TweetRepository:
                 .returning(model)
             )
         ).scalar_one_or_none()
+
+    async def viewer_state(self, user_id: uuid.UUID, tweet_ids: Sequence[uuid.UUID]) -> ViewerState:
+        """`viewer_state` in this session's transaction."""
+        connection = await self.session.connection()
+        return _flagged(await connection.exec_driver_sql(_VIEWER_STATE, (user_id, list(tweet_ids))))
 
     async def remove_mark(
         self, model: type[TweetMark], user_id: uuid.UUID, tweet_id: uuid.UUID

@@ -39,6 +39,7 @@ from tweets.repository import (
     Counter,
     TweetRepository,
     TweetRow,
+    ViewerState,
     entity_columns,
     insert_tweet,
     user_timeline,
@@ -321,6 +322,12 @@ class TweetService:
     def _mark_event(event_type: str, mark: TweetMark, tweet: Tweet, caller_id: uuid.UUID) -> OutboxMessage:
         repost_id = mark.id if isinstance(mark, TweetRepost) else None
         return action_event_message(event_type, tweet, caller_id, repost_id=repost_id)
+
+    async def viewer_state(self, caller_id: uuid.UUID, tweet_ids: Sequence[uuid.UUID]) -> ViewerState:
+        """Which of the tweets the caller liked and reposted, as this transaction sees them: a
+        write's answer read before its commit needs nothing from PostgreSQL after it (a committed
+        like is never answered 503)."""
+        return await self.tweets.viewer_state(caller_id, tweet_ids)
 
     async def marks(
         self, model: type[TweetMark], caller_id: uuid.UUID, limit: int, offset: int
