@@ -65,9 +65,10 @@ async def _transactions(wiring: Wired) -> Callable[[], AbstractAsyncContextManag
     return wiring.writing
 
 
-# For the writes that answer with an item: the route commits the transaction (`async with
-# transactions() as tweets:`) and then renders, so the item shows the committed state (a like just
-# made is liked_by_me) and no row lock is held across the rendering's calls.
+# For the writes that answer with an item: the route reads the caller's like/repost state in the
+# transaction (`async with transactions() as tweets:`), commits, and then renders, so the item shows
+# the committed state (a like just made is liked_by_me), no row lock is held across the rendering's
+# calls to users, and nothing after the commit needs PostgreSQL.
 Transactions = Annotated[Callable[[], AbstractAsyncContextManager[TweetService]], Depends(_transactions)]
 
 
