@@ -136,10 +136,10 @@ async def test_page_before_works_when_the_anchor_was_removed(store: FeedStore, r
     tweets = ids(6)
     await store.merge("u1", tweets)
     await store.remove([tweets[3]], ["u1"])
-    page = await FeedPages(redis).page_before("u1", tweets[3], limit=2)
+    page = await FeedPages(redis).page_by_cursor("u1", 2, before=tweets[3])
     assert page.ids == [tweets[2], tweets[1]]
     assert (page.total, page.offset, page.has_more) == (5, 2, True)
-    assert (await FeedPages(redis).page_before("u1", tweets[0], limit=2)).ids == []
+    assert (await FeedPages(redis).page_by_cursor("u1", 2, before=tweets[0])).ids == []
 
 
 async def test_a_delete_marked_while_a_batch_is_written_leaves_no_feed_holding_the_tweet(
@@ -173,7 +173,7 @@ async def test_pages_carry_the_cached_copies_of_their_tweets(store: FeedStore, r
     newest_first = list(reversed(tweets))
     expected = [f"body of {tweet}" if tweet in tweets[::3] else None for tweet in newest_first[:20]]
     assert (await FeedPages(redis).page("u1", limit=20, offset=0, cache_prefix="tweet:")).cached == expected
-    older = await FeedPages(redis).page_before("u1", newest_first[9], limit=20, cache_prefix="tweet:")
+    older = await FeedPages(redis).page_by_cursor("u1", 20, before=newest_first[9], cache_prefix="tweet:")
     assert older.cached == [
         f"body of {tweet}" if tweet in tweets[::3] else None for tweet in newest_first[10:]
     ]

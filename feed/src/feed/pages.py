@@ -81,18 +81,25 @@ class FeedPages:
         copies of those tweets and (with `viewer_keys`) the reader's side of them, in one round trip."""
         return await self._read_page(self._page, user_id, offset, limit, cache_prefix, viewer_keys)
 
-    async def page_before(
+    async def page_by_cursor(
         self,
         user_id: uuid.UUID | str,
-        before: uuid.UUID | str,
         limit: int,
+        *,
+        before: uuid.UUID | str | None = None,
+        since: uuid.UUID | str | None = None,
         cache_prefix: str = "",
         viewer_keys: ViewerKeys = None,
     ) -> FeedSlice:
-        """Up to `limit` ids strictly older than `before`: stable paging while new tweets arrive."""
-        return await self._read_page(
-            self._page_before, user_id, canonical_id(before), limit, cache_prefix, viewer_keys
-        )
+        """With `before`, up to `limit` entries strictly older than it (stable paging while new
+        tweets arrive); with `since`, the newest entries strictly newer than it (at most `limit`)."""
+        if before is not None and since is None:
+            script, anchor = self._page_before, before
+        elif since is not None and before is None:
+            script, anchor = self._page_since, since
+        else:
+            raise ValueError("page by exactly one of before and since")
+        return await self._read_page(script, user_id, canonical_id(anchor), limit, cache_prefix, viewer_keys)
 
     async def _read_page(
         self,
@@ -118,16 +125,3 @@ class FeedPages:
         keys = [f"{cache_prefix}{entry_parts(entry)[0]}" for entry in page.ids]
         cached = await get_many(self._redis, keys)
         return FeedSlice(ids=page.ids, total=page.total, offset=page.offset, cached=cached)
-
-    async def page_since(
-        self,
-        user_id: uuid.UUID | str,
-        since: uuid.UUID | str,
-        limit: int,
-        cache_prefix: str = "",
-        viewer_keys: ViewerKeys = None,
-    ) -> FeedSlice:
-        """The newest entries strictly newer than `since` (at most `limit`), newest first."""
-        return await self._read_page(
-            self._page_since, user_id, canonical_id(since), limit, cache_prefix, viewer_keys
-        )

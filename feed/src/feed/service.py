@@ -109,9 +109,13 @@ class FeedService:
                 viewer,
             )
         elif before is not None:
-            ids = await self._pages.page_before(user_id, before, limit, tweetcache.KEY_PREFIX, viewer)
+            ids = await self._pages.page_by_cursor(
+                user_id, limit, before=before, cache_prefix=tweetcache.KEY_PREFIX, viewer_keys=viewer
+            )
         elif since is not None:
-            ids = await self._pages.page_since(user_id, since, limit, tweetcache.KEY_PREFIX, viewer)
+            ids = await self._pages.page_by_cursor(
+                user_id, limit, since=since, cache_prefix=tweetcache.KEY_PREFIX, viewer_keys=viewer
+            )
         else:
             ids = await self._pages.page(user_id, limit, offset, tweetcache.KEY_PREFIX, viewer)
         entries = await self._hydrate(ids.ids, ids.cached)
