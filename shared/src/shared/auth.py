@@ -179,7 +179,8 @@ def verified_claims(request: Request, token: str) -> TokenClaims:
 class _BearerClaims(SecurityBase):
     """The caller's claims as one dependency that is also the OpenAPI bearer scheme (the same
     document `HTTPBearer` gives). Not `HTTPBearer` as a sub-dependency: FastAPI solves every
-    dependency level on every request, and that level cost 20-25 µs of a ~450 µs feed read."""
+    dependency level on every request, and dropping that level took a cached feed read from
+    783-805 to 682-717 µs of CPU (in-process)."""
 
     def __init__(self) -> None:
         self.model = HTTPBearerModel(description="JWT from POST /login")
