@@ -180,19 +180,11 @@ class UserRepository:
             update(User).where(User.id == user_id).values(password_hash=password_hash, updated_at=func.now())
         )
 
-    async def delete_with_follows(self, user_id: uuid.UUID) -> list[tuple[uuid.UUID, uuid.UUID]]:
+    async def delete_with_follows(self, user_id: uuid.UUID) -> None:
         """Delete the account; its follows go with it (ON DELETE CASCADE) after the counters of
-        the other side of each edge are moved back, in id order like _shift_follow_counters.
-        Returns the follows that went, as (follower, followed)."""
-        edges = await self.session.execute(
-            select(Follow.follower_id, Follow.following_id).where(
-                (Follow.follower_id == user_id) | (Follow.following_id == user_id)
-            )
-        )
-        ended = [(follower, followed) for follower, followed in edges]
+        the other side of each edge are moved back, in id order like _shift_follow_counters."""
         await self.session.execute(_UNCOUNT_FOLLOWS, {"user_id": user_id})
         await self.session.execute(delete(User).where(User.id == user_id))
-        return ended
 
     async def get_many(self, user_ids: Sequence[uuid.UUID]) -> list[User]:
         if not user_ids:

@@ -135,25 +135,35 @@ class UserService:
         they follow that tweet's author)."""
         user = await self._locked_with_password(user_id, password)
         await revocations.revoke_user(user.id)
-        ended = await self.users.delete_with_follows(user.id)
-        events: list[UserFollowEvent | UserDeleteEvent] = [
-            UserFollowEvent(event_type=USER_UNFOLLOW, follower_id=follower, following_id=followed)
-            for follower, followed in ended
-        ]
-        events.append(UserDeleteEvent(user_id=user.id))
-        await enqueue(
-            self.session,
-            *(
-                OutboxMessage(
-                    RABBITMQ,
-                    message.model_dump(mode="json"),
-                    message_id=str(message.event_id),
-                    exchange=USER_EVENTS,
-                    routing_key=message.event_type,
+        await self._announce_ended_follows(user.id)
+        await self.users.delete_with_follows(user.id)
+        await enqueue(self.session, _user_event(UserDeleteEvent(user_id=user.id)))
+
+    async def _announce_ended_follows(self, user_id: uuid.UUID) -> None:
+        """A user.unfollow for every follow of the account, both ways, read before the cascade
+        deletes them: a page at a time, so an account with millions of followers never holds
+        them all, nor writes one statement of them all."""
+        for following in (False, True):
+            token = ""
+            while True:
+                ids, token = await self.follower_ids_page(
+                    user_id, MAX_FOLLOW_PAGE, token, following=following
                 )
-                for message in events
-            ),
-        )
+                pairs = [
+                    (user_id, uuid.UUID(other)) if following else (uuid.UUID(other), user_id) for other in ids
+                ]
+                if pairs:
+                    await enqueue(
+                        self.session,
+                        *(
+                            _user_event(
+                                UserFollowEvent(event_type=USER_UNFOLLOW, follower_id=a, following_id=b)
+                            )
+                            for a, b in pairs
+                        ),
+                    )
+                if not token:
+                    break
 
     async def _locked_with_password(self, user_id: uuid.UUID, password: str) -> User:
         """The caller's row, locked; 403 if `password` is not its password.
@@ -309,3 +319,14 @@ def decode_page_token(token: str) -> uuid.UUID | None:
         return uuid.UUID(bytes=base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
     except ValueError as exc:
         raise InvalidInput("page_token is not valid") from exc
+
+
+def _user_event(event: UserFollowEvent | UserDeleteEvent) -> OutboxMessage:
+    """An event on user_events, routed by its type."""
+    return OutboxMessage(
+        RABBITMQ,
+        event.model_dump(mode="json"),
+        message_id=str(event.event_id),
+        exchange=USER_EVENTS,
+        routing_key=event.event_type,
+    )
